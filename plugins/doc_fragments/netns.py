@@ -1,0 +1,62 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation shared by the modules of netfleet.overlay."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # The netns option, common to every kernel-object module.
+    DOCUMENTATION = r"""
+options:
+  netns:
+    description:
+      - Name of the network namespace (a file in C(/run/netns)) that holds the object.
+      - Omit it to act in the namespace the module runs in (the host's own, on a real host).
+      - The module never creates this namespace by accident; when it is missing the module fails and says so.
+    type: str
+requirements:
+  - pyroute2 >= 0.9.1, < 0.10 on the managed host
+  - Linux with the C(vxlan), C(bridge) and C(veth) drivers; root (CAP_NET_ADMIN)
+"""
+
+    # Attributes of every module of the collection.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reads the kernel state and returns the predicted O(after) and O(commands) without changing anything.
+  diff_mode:
+    support: full
+    description: Returns the O(before) and O(after) state as a diff.
+  idempotent:
+    support: full
+    description: A second run with the same arguments reports no change.
+"""
+
+    # Options and behaviour of the table modules (neigh, fdb).
+    TABLE = r"""
+options:
+  dev:
+    description:
+      - The device whose table is managed, for example C(vxlan0).
+    type: str
+    required: true
+  state:
+    description:
+      - How O(entries) is applied, in the vocabulary of Ansible network resource modules.
+      - V(merged) adds missing entries and corrects entries whose key is given. Nothing is removed.
+      - V(replaced) makes every key that appears in O(entries) hold exactly the given entries.
+      - V(overridden) makes the device's permanent entries exactly O(entries). Only permanent entries on O(dev) are
+        ever removed; learned entries and other devices are never touched.
+      - V(deleted) removes the given entries (a key alone removes every entry with that key), or every permanent
+        entry on O(dev) when O(entries) is empty.
+      - V(gathered) only reads; the permanent entries are returned in RV(gathered).
+      - V(rendered) returns the commands for O(entries) in RV(rendered) without touching any host state.
+    type: str
+    default: merged
+    choices: [merged, replaced, overridden, deleted, gathered, rendered]
+notes:
+  - Entries are reconciled by key, in one read of the device's table; writes happen only outside check mode, deletes
+    first.
+  - In check mode RV(after) is the predicted table, equal to what a real run returns.
+"""

@@ -1,0 +1,381 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private: the only place in the collection that talks to pyroute2.  Anything may change without notice.
+"""A small adapter over pyroute2.
+
+Every netlink call of the collection goes through :class:`Namespace`.  It
+
+* opens a network namespace by name without ever creating it by accident (``flags=0``),
+* returns links, addresses and table entries as plain dicts that the planners compare,
+* turns netlink errors into :class:`NetlinkOpError` messages that name the object and the namespace,
+* treats EEXIST on add and ENOENT/ENODEV on delete as "already done".
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import traceback
+
+try:
+    from pyroute2 import IPRoute
+    from pyroute2 import netns as _netns
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+    from pyroute2.netlink.rtnl.ndmsg import NTF_SELF, NUD_NOARP, NUD_PERMANENT
+
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - exercised by missing_required_lib
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+    NetlinkError = OSError
+    NTF_SELF, NUD_NOARP, NUD_PERMANENT, IFA_F_NODAD = 0x02, 0x40, 0x80, 0x02
+
+NETNS_RUN_DIR = "/run/netns"
+AF_INET, AF_INET6, AF_BRIDGE = 2, 10, 7
+IFF_UP = 0x1
+ZERO_MAC = "00:00:00:00:00:00"
+# errno values that mean "the thing is already in the state you asked for"
+_ALREADY = {"add": {errno.EEXIST}, "del": {errno.ENOENT, errno.ENODEV, errno.ESRCH}}
+
+
+class NetlinkOpError(Exception):
+    """A netlink request failed; the message names the object, the namespace and what to do."""
+
+
+def _ns_label(name: str | None) -> str:
+    return f"netns {name}" if name else "the host namespace"
+
+
+def require_pyroute2(module) -> None:
+    """Fail the module with Ansible's standard message when pyroute2 is missing."""
+    if not HAS_PYROUTE2:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+
+
+# --- named network namespaces -------------------------------------------------------------------
+
+
+def netns_list() -> list[str]:
+    """Names of the network namespaces in /run/netns (empty when the directory is absent)."""
+    try:
+        return sorted(n for n in os.listdir(NETNS_RUN_DIR) if not n.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def netns_exists(name: str) -> bool:
+    return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
+
+
+def netns_create(name: str) -> None:
+    if netns_exists(name):
+        return
+    try:
+        _netns.create(name)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise NetlinkOpError(f"cannot create netns {name}: {exc.strerror or exc}") from exc
+
+
+def netns_remove(name: str) -> None:
+    if not netns_exists(name):
+        return
+    try:
+        _netns.remove(name)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise NetlinkOpError(f"cannot remove netns {name}: {exc.strerror or exc}") from exc
+
+
+# --- one namespace --------------------------------------------------------------------------------
+
+
+def _attrs(msg, name, default=None):
+    value = msg.get_attr(name) if hasattr(msg, "get_attr") else None
+    return default if value is None else value
+
+
+class Namespace:
+    """A netlink handle on one network namespace: ``None`` means the namespace the module runs in."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self.label = _ns_label(name)
+        try:
+            if name:
+                # flags=0: never create the namespace as a side effect of opening it.
+                self.ipr = IPRoute(netns=name, flags=0)
+            else:
+                self.ipr = IPRoute()
+        except FileNotFoundError as exc:
+            raise NetlinkOpError(f"netns {name} does not exist; create it first (netfleet.overlay.netns)") from exc
+        except OSError as exc:
+            raise NetlinkOpError(f"cannot open {self.label}: {exc}") from exc
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- error mapping -----------------------------------------------------------------------------
+
+    def call(self, what: str, fn, *args, op: str | None = None, **kwargs):
+        """Run one pyroute2 request; map errors to a message naming ``what`` in this namespace.
+
+        ``op='add'`` treats EEXIST as done, ``op='del'`` treats ENOENT/ENODEV as done (returns None).
+        """
+        try:
+            return fn(*args, **kwargs)
+        except NetlinkError as exc:
+            code = getattr(exc, "code", None) or getattr(exc, "errno", None)
+            if op and code in _ALREADY[op]:
+                return None
+            reason = os.strerror(code) if isinstance(code, int) and code > 0 else str(exc)
+            raise NetlinkOpError(f"{what} in {self.label}: {reason}") from exc
+
+    # -- links ---------------------------------------------------------------------------------------
+
+    def link_index(self, ifname: str) -> int | None:
+        found = self.ipr.link_lookup(ifname=ifname)
+        return found[0] if found else None
+
+    def _link_name(self, index: int | None) -> str | None:
+        if not index:
+            return None
+        msgs = self.call(f"reading link #{index}", self.ipr.get_links, index, op="del")
+        return msgs[0].get_attr("IFLA_IFNAME") if msgs else None
+
+    def link(self, ifname: str) -> dict | None:
+        """The link called ``ifname`` as a plain dict, or None when it does not exist."""
+        index = self.link_index(ifname)
+        if index is None:
+            return None
+        msgs = self.call(f"reading link {ifname}", self.ipr.get_links, index, op="del")
+        if not msgs:
+            return None
+        return self._link_dict(msgs[0])
+
+    def _link_dict(self, msg) -> dict:
+        info = msg.get_attr("IFLA_LINKINFO")
+        kind = info.get_attr("IFLA_INFO_KIND") if info else None
+        data = info.get_attr("IFLA_INFO_DATA") if info else None
+        master = msg.get_attr("IFLA_MASTER")
+        link = {
+            "index": msg["index"],
+            "ifname": msg.get_attr("IFLA_IFNAME"),
+            "kind": kind,
+            "mtu": msg.get_attr("IFLA_MTU"),
+            "mac": (msg.get_attr("IFLA_ADDRESS") or "").lower() or None,
+            "up": bool(msg["flags"] & IFF_UP),
+            "master_index": master,
+            "master": self._link_name(master),
+            "link_index": msg.get_attr("IFLA_LINK"),
+            "link_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
+        }
+        if kind == "vxlan" and data is not None:
+            local = data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6")
+            link["vxlan"] = {
+                "vni": data.get_attr("IFLA_VXLAN_ID"),
+                "port": data.get_attr("IFLA_VXLAN_PORT"),
+                "local": local,
+                "dev_index": data.get_attr("IFLA_VXLAN_LINK") or None,
+                "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING")),
+                "proxy": bool(data.get_attr("IFLA_VXLAN_PROXY")),
+            }
+        return link
+
+    def links(self) -> list[dict]:
+        return [self._link_dict(m) for m in self.call("listing links", self.ipr.get_links)]
+
+    def link_add(self, ifname: str, kind: str, **attrs) -> None:
+        self.call(f"creating {kind} {ifname}", self.ipr.link, "add", ifname=ifname, kind=kind, op="add", **attrs)
+
+    def link_set(self, label: str, index: int, **attrs) -> None:
+        """Change attributes of link ``index``; ``label`` names it in errors (pass ``ifname=`` to rename)."""
+        self.call(f"changing link {label}", self.ipr.link, "set", index=index, **attrs)
+
+    def link_del(self, ifname: str, index: int) -> None:
+        self.call(f"deleting link {ifname}", self.ipr.link, "del", index=index, op="del")
+
+    def vxlan_add(self, ifname, *, vni, port, local, dev_index, learning, proxy, mtu) -> None:
+        attrs = {
+            "vxlan_id": vni,
+            "vxlan_port": port,
+            "vxlan_learning": int(learning),
+            "vxlan_proxy": int(proxy),
+        }
+        if local:
+            attrs["vxlan_local6" if ":" in local else "vxlan_local"] = local
+        if dev_index:
+            attrs["vxlan_link"] = dev_index
+        if mtu:
+            attrs["mtu"] = mtu
+        self.call(
+            f"creating vxlan {ifname} (vni {vni}, port {port})",
+            self.ipr.link,
+            "add",
+            ifname=ifname,
+            kind="vxlan",
+            **attrs,
+        )
+
+    def vxlan_set(self, ifname, index, **changes) -> None:
+        """Change the mutable vxlan attributes (learning, proxy) in place."""
+        attrs = {f"vxlan_{k}": int(v) for k, v in changes.items()}
+        self.call(f"changing vxlan {ifname}", self.ipr.link, "set", index=index, kind="vxlan", **attrs)
+
+    def veth_add(self, ifname: str, peer_name: str, peer_netns: str | None) -> None:
+        peer = {"ifname": peer_name}
+        if peer_netns:
+            peer["net_ns_fd"] = peer_netns
+        self.call(
+            f"creating veth {ifname} (peer {peer_name} in {_ns_label(peer_netns)})",
+            self.ipr.link,
+            "add",
+            ifname=ifname,
+            kind="veth",
+            peer=peer,
+        )
+
+    # -- addresses -------------------------------------------------------------------------------------
+
+    def addresses(self, index: int) -> list[dict]:
+        """Global (non link-local) addresses of a link as ``{'address', 'prefixlen', 'family'}``."""
+        out = []
+        for msg in self.call(f"reading addresses of link #{index}", self.ipr.get_addr, index=index):
+            if msg["scope"] == 253:  # RT_SCOPE_LINK: kernel-made, not ours
+                continue
+            out.append(
+                {
+                    "address": msg.get_attr("IFA_ADDRESS"),
+                    "prefixlen": msg["prefixlen"],
+                    "family": 6 if msg["family"] == AF_INET6 else 4,
+                }
+            )
+        return out
+
+    def addr_add(self, ifname, index, address, prefixlen) -> None:
+        extra = {"flags": IFA_F_NODAD} if ":" in address else {}
+        self.call(
+            f"adding address {address}/{prefixlen} to {ifname}",
+            self.ipr.addr,
+            "add",
+            index=index,
+            address=address,
+            prefixlen=prefixlen,
+            op="add",
+            **extra,
+        )
+
+    def addr_del(self, ifname, index, address, prefixlen) -> None:
+        self.call(
+            f"removing address {address}/{prefixlen} from {ifname}",
+            self.ipr.addr,
+            "del",
+            index=index,
+            address=address,
+            prefixlen=prefixlen,
+            op="del",
+        )
+
+    def default_route_dev(self, family: int = 4) -> int | None:
+        """ifindex of the interface carrying the default route of that family, if any."""
+        fam = AF_INET6 if family == 6 else AF_INET
+        for msg in self.call("reading routes", self.ipr.get_routes, family=fam, table=254):
+            if msg["dst_len"] == 0 and msg.get_attr("RTA_OIF"):
+                return msg.get_attr("RTA_OIF")
+        return None
+
+    # -- tables: neighbour and FDB entries --------------------------------------------------------------
+
+    def neigh_dump(self, index: int) -> list[dict]:
+        """ARP/ND entries on one device: ``{'ip', 'mac', 'permanent'}``."""
+        out = []
+        for msg in self.call(f"reading neighbours of link #{index}", self.ipr.neigh, "dump", ifindex=index):
+            if msg["ifindex"] != index or msg["family"] not in (AF_INET, AF_INET6):
+                continue
+            mac = msg.get_attr("NDA_LLADDR")
+            out.append(
+                {
+                    "ip": msg.get_attr("NDA_DST"),
+                    "mac": mac.lower() if mac else None,
+                    "permanent": bool(msg["state"] & NUD_PERMANENT),
+                }
+            )
+        return out
+
+    def fdb_dump(self, index: int) -> list[dict]:
+        """Device-side (NTF_SELF) FDB entries with a remote dst on one device: ``{'mac', 'dst', 'permanent'}``.
+
+        Bridge-side entries (learned by br0, or br0's own ``master ... permanent`` entry for the port) carry no
+        NTF_SELF and no dst; they are not the device's table and are never returned.
+        """
+        out = []
+        for msg in self.call(f"reading FDB of link #{index}", self.ipr.fdb, "dump", ifindex=index):
+            if msg["ifindex"] != index or not msg["flags"] & NTF_SELF:
+                continue
+            dst = msg.get_attr("NDA_DST")
+            if not dst:
+                continue
+            out.append(
+                {"mac": msg.get_attr("NDA_LLADDR").lower(), "dst": dst, "permanent": bool(msg["state"] & NUD_PERMANENT)}
+            )
+        return out
+
+    def table_write(self, table: str, index: int, op: dict) -> None:
+        """Send one table change.  ``op`` is a planner operation: ``{'action', 'entry'}``."""
+        action, entry = op["action"], op["entry"]
+        what = f"{op['command']}"
+        if table == "fdb":
+            mac, dst = entry["mac"], entry["dst"]
+            if action == "delete":
+                self.call(what, self.ipr.fdb, "del", ifindex=index, lladdr=mac, dst=dst, flags=NTF_SELF, op="del")
+            elif mac == ZERO_MAC:
+                # the head-end flood list takes append, never replace (EOPNOTSUPP)
+                self.call(
+                    what,
+                    self.ipr.fdb,
+                    "append",
+                    ifindex=index,
+                    lladdr=mac,
+                    dst=dst,
+                    flags=NTF_SELF,
+                    state=NUD_PERMANENT | NUD_NOARP,
+                    op="add",
+                )
+            else:
+                # flags/state must be explicit: a bare replace writes a local bridge entry that blackholes the MAC
+                self.call(
+                    what,
+                    self.ipr.fdb,
+                    "replace",
+                    ifindex=index,
+                    lladdr=mac,
+                    dst=dst,
+                    flags=NTF_SELF,
+                    state=NUD_PERMANENT | NUD_NOARP,
+                )
+        elif table == "neigh":
+            family = AF_INET6 if ":" in entry["ip"] else AF_INET
+            if action == "delete":
+                self.call(what, self.ipr.neigh, "del", ifindex=index, dst=entry["ip"], family=family, op="del")
+            else:
+                self.call(
+                    what,
+                    self.ipr.neigh,
+                    "replace",
+                    ifindex=index,
+                    dst=entry["ip"],
+                    lladdr=entry["mac"],
+                    family=family,
+                    state=NUD_PERMANENT,
+                )
+        else:  # pragma: no cover - programming error
+            raise ValueError(f"unknown table {table}")

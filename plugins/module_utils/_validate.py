@@ -1,0 +1,121 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private: input checks shared by every module and by the peer-table planner.  May change without notice.
+"""Validators that normalise user input or raise :class:`InputError` naming the field and the value.
+
+They run before any kernel access, so bad input never causes a partial change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+ZERO_MAC = "00:00:00:00:00:00"
+IFNAMSIZ = 15  # usable characters of a Linux interface name
+
+
+class InputError(ValueError):
+    """Bad user input; the message names the field and the value."""
+
+
+def mac(value, field: str, *, unicast: bool = False, allow_zero: bool = False) -> str:
+    """Normalise a MAC to lower-case colon form.
+
+    ``unicast`` rejects multicast/broadcast addresses (low bit of the first octet); ``allow_zero`` admits
+    ``00:00:00:00:00:00`` (the vxlan head-end flood entry).
+    """
+    text = str(value).strip().lower().replace("-", ":")
+    if not _MAC_RE.match(text):
+        raise InputError(f"{field}: {value!r} is not a MAC address (expected six hex octets like 02:42:0a:d5:00:02)")
+    if text == ZERO_MAC:
+        if allow_zero:
+            return text
+        raise InputError(f"{field}: {value!r} is the all-zero MAC, which is not allowed here")
+    if unicast and int(text[:2], 16) & 1:
+        raise InputError(f"{field}: {value!r} is a multicast/broadcast MAC; a unicast MAC is needed here")
+    return text
+
+
+def ip(value, field: str, *, family: int | None = None) -> str:
+    """Normalise an IPv4/IPv6 address (no prefix); ``family`` (4 or 6) restricts it."""
+    try:
+        addr = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise InputError(f"{field}: {value!r} is not an IP address") from None
+    if family and addr.version != family:
+        raise InputError(f"{field}: {value!r} is an IPv{addr.version} address; IPv{family} is needed here")
+    return addr.compressed
+
+
+def interface(value, field: str) -> str:
+    """A Linux interface name: 1..15 characters, no '/', no whitespace, not '.' or '..'."""
+    text = str(value)
+    if not text or len(text) > IFNAMSIZ:
+        raise InputError(f"{field}: {value!r} must be 1 to {IFNAMSIZ} characters long (Linux IFNAMSIZ)")
+    if "/" in text or any(c.isspace() for c in text) or ":" in text or text in (".", ".."):
+        raise InputError(f"{field}: {value!r} is not a valid interface name (no '/', ':' or whitespace)")
+    return text
+
+
+def netns_name(value, field: str) -> str:
+    """A named network namespace (a file name under /run/netns)."""
+    text = str(value)
+    if not text or len(text) > 255 or "/" in text or text in (".", "..") or any(c.isspace() for c in text):
+        raise InputError(f"{field}: {value!r} is not a valid netns name (a file name: no '/' or whitespace)")
+    return text
+
+
+def int_range(value, field: str, low: int, high: int, what: str = "") -> int:
+    try:
+        number = int(value)
+        if isinstance(value, bool) or str(number) != str(value).strip():
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InputError(f"{field}: {value!r} is not an integer") from None
+    if not low <= number <= high:
+        raise InputError(f"{field}: {value} is outside {low}..{high}{' (' + what + ')' if what else ''}")
+    return number
+
+
+def vni(value, field: str = "vni") -> int:
+    return int_range(value, field, 1, 16777215, "24-bit VXLAN network identifier")
+
+
+def port(value, field: str = "port") -> int:
+    return int_range(value, field, 1, 65535, "UDP port")
+
+
+def mtu(value, field: str = "mtu") -> int:
+    return int_range(value, field, 68, 65535, "link MTU")
+
+
+def interface_address(value, field: str) -> tuple[str, int]:
+    """An address with prefix length, ``10.213.0.2/24``; returns ``(ip, prefixlen)``."""
+    try:
+        iface = ipaddress.ip_interface(str(value).strip())
+    except ValueError:
+        raise InputError(f"{field}: {value!r} is not an address with prefix length (like 10.213.0.2/24)") from None
+    if "/" not in str(value):
+        raise InputError(f"{field}: {value!r} needs a prefix length (like 10.213.0.2/24)")
+    return iface.ip.compressed, iface.network.prefixlen
+
+
+def family(address: str) -> int:
+    return 6 if ":" in address else 4
+
+
+def derive_mac(address: str, salt: str = "") -> str:
+    """The MAC an endpoint gets when none is given.
+
+    IPv4: ``02:42:`` followed by the four address bytes, as Docker does (10.213.0.2 -> 02:42:0a:d5:00:02).
+    IPv6: a stable locally administered unicast MAC, ``02:`` + five bytes of sha256(salt + '/' + packed address).
+    """
+    import hashlib
+
+    addr = ipaddress.ip_address(address)
+    if addr.version == 4:
+        tail = addr.packed
+        return "02:42:" + ":".join(f"{b:02x}" for b in tail)
+    digest = hashlib.sha256(salt.encode() + b"/" + addr.packed).digest()[:5]
+    return "02:" + ":".join(f"{b:02x}" for b in digest)

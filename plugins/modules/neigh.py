@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: neigh
+short_description: Manage static ARP/ND (neighbour) entries on a device
+version_added: 0.1.0
+description:
+  - Reconciles the permanent neighbour entries (IPv4 ARP and IPv6 ND) of one device by key, the IP address.
+  - On a VXLAN device with C(proxy) on, these entries let the device answer ARP and neighbour solicitations
+    locally, as Docker's overlay driver does, so no broadcast crosses the underlay.
+  - Only permanent entries count as the device's table. Learned (reachable, stale, failed ...) entries are never
+    read as part of it or removed.
+author:
+  - netfleet.overlay maintainers
+extends_documentation_fragment:
+  - netfleet.overlay.netns
+  - netfleet.overlay.netns.table
+  - netfleet.overlay.netns.attributes
+options:
+  entries:
+    description:
+      - The wanted entries, one per IP address. A duplicate IP is an error that names it.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      ip:
+        description: IPv4 or IPv6 address of the remote endpoint.
+        type: str
+        required: true
+      mac:
+        description:
+          - Unicast MAC of the remote endpoint.
+          - May be omitted with O(state=deleted).
+        type: str
+"""
+
+EXAMPLES = r"""
+- name: Answer ARP for hostb locally on vxlan0
+  netfleet.overlay.neigh:
+    netns: ovl-256
+    dev: vxlan0
+    entries:
+      - ip: 10.213.0.3
+        mac: 02:42:0a:d5:00:03
+
+- name: Make the table exactly these entries (purges stale permanent entries)
+  netfleet.overlay.neigh:
+    netns: ovl-256
+    dev: vxlan0
+    state: overridden
+    entries:
+      - {ip: 10.213.0.3, mac: 02:42:0a:d5:00:03}
+      - {ip: "fd00:213::3", mac: 02:9c:51:8e:21:07}
+
+- name: Show what would be typed, without touching the host
+  netfleet.overlay.neigh:
+    netns: ovl-256
+    dev: vxlan0
+    state: rendered
+    entries:
+      - {ip: 10.213.0.3, mac: 02:42:0a:d5:00:03}
+"""
+
+RETURN = r"""
+before:
+  description: The device's permanent entries before the run, sorted by IP.
+  returned: always except with O(state=rendered)
+  type: list
+  elements: dict
+  sample: [{ip: 10.213.0.3, mac: 02:42:0a:d5:00:03}]
+after:
+  description: The entries after the run. In check mode, the predicted entries.
+  returned: always except with O(state=rendered)
+  type: list
+  elements: dict
+commands:
+  description: The equivalent C(ip neigh) commands of the changes, deletes first.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip -n ovl-256 neigh replace 10.213.0.3 lladdr 02:42:0a:d5:00:03 dev vxlan0 nud permanent"]
+gathered:
+  description: The permanent entries read from the device.
+  returned: when O(state=gathered)
+  type: list
+  elements: dict
+rendered:
+  description: The commands that would create O(entries) on an empty device.
+  returned: when O(state=rendered)
+  type: list
+  elements: str
+errors:
+  description: One message per entry that the kernel refused.
+  returned: on failure while writing
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _table
+from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import table_argument_spec
+
+ENTRY_OPTIONS = {"ip": {"type": "str", "required": True}, "mac": {"type": "str"}}
+
+
+def main():
+    module = AnsibleModule(argument_spec=table_argument_spec(ENTRY_OPTIONS), supports_check_mode=True)
+    _table.run_module(module, _table.NEIGH)
+
+
+if __name__ == "__main__":
+    main()
