@@ -29,29 +29,50 @@ def ip_cmd(netns: str | None, rest: str) -> str:
     return f"ip -n {netns} {rest}" if netns else f"ip {rest}"
 
 
-class ObjectModule:
-    """Subclasses implement :meth:`validate`, :meth:`read`, :meth:`predict` and :meth:`steps`."""
+class Handles:
+    """Netlink handles on namespaces, opened on first use and closed together (``with Handles() as h``)."""
 
-    def __init__(self, module):
-        self.module = module
-        self.params = dict(module.params)
-        self.result: dict = {}
+    def __init__(self):
         self._stack = ExitStack()
-        self._handles: dict = {}
+        self._open: dict = {}
 
-    # -- helpers for subclasses ----------------------------------------------------------------------------
-
-    def ns(self, name: str | None) -> nl.Namespace:
-        """A cached netlink handle on a namespace (None = where the module runs); closed at the end."""
-        if name not in self._handles:
-            self._handles[name] = self._stack.enter_context(nl.Namespace(name))
-        return self._handles[name]
+    def __call__(self, name: str | None) -> nl.Namespace:
+        if name not in self._open:
+            self._open[name] = self._stack.enter_context(nl.Namespace(name))
+        return self._open[name]
 
     def forget(self, name: str | None) -> None:
-        """Drop a cached handle (after its namespace was removed)."""
-        handle = self._handles.pop(name, None)
+        """Drop a handle (after its namespace was removed)."""
+        handle = self._open.pop(name, None)
         if handle is not None:
             handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        self._open.clear()
+
+
+class ObjectError(Exception):
+    """A change failed part-way; carries the planned and the completed commands."""
+
+    def __init__(self, msg: str, commands: list[str], done: list[str]):
+        super().__init__(msg)
+        self.commands = commands
+        self.done = done
+
+
+class LinkObject:
+    """Subclasses implement :meth:`validate`, :meth:`read`, :meth:`predict` and :meth:`steps`."""
+
+    def __init__(self, params: dict, handles: Handles, check_mode: bool = False):
+        self.params = dict(params)
+        self.ns = handles
+        self.check_mode = check_mode
+        self.result: dict = {}
+        self.validated = False
 
     # -- the contract ------------------------------------------------------------------------------------------
 
@@ -70,37 +91,50 @@ class ObjectModule:
 
     # -- the transaction ---------------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        module = self.module
-        try:
+    def execute(self) -> dict:
+        """Read, plan and (outside check mode) apply.  Returns the result fields.
+
+        Raises :class:`InputError` (nothing changed) or :class:`ObjectError` (a step failed).
+        """
+        if not self.validated:
             self.validate()
-        except v.InputError as exc:
-            module.fail_json(msg=str(exc))
-        nl.require_pyroute2(module)
+            self.validated = True
+        before = self.read()
+        predicted = self.predict(before)
+        plan = self.steps(before, predicted)
+        commands = [s.command for s in plan]
         done: list[str] = []
-        try:
-            with self._stack:
-                before = self.read()
-                predicted = self.predict(before)
-                plan = self.steps(before, predicted)
-                if plan and not module.check_mode:
-                    for step in plan:
-                        step.run()
-                        done.append(step.command)
-                    after = self.read()
-                else:
-                    after = predicted if plan else before
-        except (nl.NetlinkOpError, v.InputError) as exc:
-            module.fail_json(
-                msg=str(exc), commands=[s.command for s in plan] if "plan" in locals() else [], commands_done=done
-            )
-        result = {
-            "changed": bool(plan),
-            "before": before or {},
-            "after": after or {},
-            "commands": [s.command for s in plan],
-        }
+        if plan and not self.check_mode:
+            try:
+                for step in plan:
+                    step.run()
+                    done.append(step.command)
+                after = self.read()
+            except nl.NetlinkOpError as exc:
+                raise ObjectError(str(exc), commands, done) from exc
+        else:
+            after = predicted if plan else before
+        result = {"changed": bool(plan), "before": before or {}, "after": after or {}, "commands": commands}
         result.update(self.result)
-        if module._diff:
-            result["diff"] = {"before": before or {}, "after": after or {}}
-        module.exit_json(**result)
+        return result
+
+
+def run_module(module, cls) -> None:
+    """The whole life of a single-object module: validate, require pyroute2, execute, report."""
+    obj = None
+    try:
+        with Handles() as handles:
+            obj = cls(module.params, handles, module.check_mode)
+            obj.validate()
+            obj.validated = True
+            nl.require_pyroute2(module)
+            result = obj.execute()
+    except v.InputError as exc:
+        module.fail_json(msg=str(exc))
+    except nl.NetlinkOpError as exc:
+        module.fail_json(msg=str(exc))
+    except ObjectError as exc:
+        module.fail_json(msg=str(exc), commands=exc.commands, commands_done=exc.done)
+    if module._diff:
+        result["diff"] = {"before": result["before"], "after": result["after"]}
+    module.exit_json(**result)

@@ -60,71 +60,9 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import netns_option
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import ObjectModule, Step, ip_cmd
-
-KERNEL_DEFAULT_MTU = 1500
-
-
-class Bridge(ObjectModule):
-    def validate(self):
-        p = self.params
-        v.interface(p["name"], "name")
-        if p["netns"] is not None:
-            v.netns_name(p["netns"], "netns")
-        if p["mtu"] is not None:
-            v.mtu(p["mtu"])
-
-    def read(self):
-        p = self.params
-        link = self.ns(p["netns"]).link(p["name"])
-        if link is None:
-            return None
-        if link["kind"] != "bridge":
-            raise v.InputError(
-                f"name: {p['name']} in {self.ns(p['netns']).label} is a {link['kind']} device, "
-                "not a bridge; remove it or choose another name"
-            )
-        return {"name": p["name"], "netns": p["netns"], "mtu": link["mtu"], "up": link["up"]}
-
-    def predict(self, before):
-        p = self.params
-        if p["state"] == "absent":
-            return None
-        mtu = p["mtu"] or (before["mtu"] if before else KERNEL_DEFAULT_MTU)
-        return {"name": p["name"], "netns": p["netns"], "mtu": mtu, "up": True}
-
-    def steps(self, before, after):
-        p = self.params
-        name, netns = p["name"], p["netns"]
-        ns = self.ns(netns)
-        if after is None:
-            if before is None:
-                return []
-            return [Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name)))]
-        steps = []
-        if before is None:
-            extra = {"mtu": p["mtu"]} if p["mtu"] else {}
-            steps.append(
-                Step(
-                    ip_cmd(netns, f"link add {name} type bridge" + (f" mtu {p['mtu']}" if p["mtu"] else "")),
-                    lambda: ns.link_add(name, "bridge", **extra),
-                )
-            )
-            before = {"mtu": after["mtu"], "up": False}
-        elif before["mtu"] != after["mtu"]:
-            steps.append(
-                Step(
-                    ip_cmd(netns, f"link set {name} mtu {after['mtu']}"),
-                    lambda: ns.link_set(name, ns.link_index(name), mtu=after["mtu"]),
-                )
-            )
-        if not before["up"]:
-            steps.append(
-                Step(ip_cmd(netns, f"link set {name} up"), lambda: ns.link_set(name, ns.link_index(name), state="up"))
-            )
-        return steps
+from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import run_module
 
 
 def main():
@@ -137,7 +75,7 @@ def main():
         }
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    Bridge(module).run()
+    run_module(module, Bridge)
 
 
 if __name__ == "__main__":

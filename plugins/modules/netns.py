@@ -60,29 +60,8 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
-from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import ObjectModule, Step
-
-
-class Netns(ObjectModule):
-    def validate(self):
-        v.netns_name(self.params["name"], "name")
-
-    def read(self):
-        name = self.params["name"]
-        return {"name": name} if nl.netns_exists(name) else None
-
-    def predict(self, before):
-        return {"name": self.params["name"]} if self.params["state"] == "present" else None
-
-    def steps(self, before, after):
-        name = self.params["name"]
-        if after and not before:
-            return [Step(f"ip netns add {name}", lambda: nl.netns_create(name))]
-        if before and not after:
-            return [Step(f"ip netns del {name}", lambda: nl.netns_remove(name))]
-        return []
+from ansible_collections.netfleet.overlay.plugins.module_utils._links import Netns
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import run_module
 
 
 def main():
@@ -93,7 +72,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    Netns(module).run()
+    run_module(module, Netns)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,485 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private: the kernel objects (netns, bridge, vxlan, veth) as planners.  May change without notice.
+"""One class per kernel object.  Each reads its object as a canonical dict, predicts the result, and lists the
+steps that get there.  The single-object modules and the composite ``host`` module both drive them through
+:class:`~._objects.LinkObject`."""
+
+from __future__ import annotations
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import LinkObject, Step, ip_cmd
+
+KERNEL_DEFAULT_MTU = 1500
+IMMUTABLE = ("vni", "port", "local", "dev", "proxy")
+
+
+class Netns(LinkObject):
+    def validate(self):
+        v.netns_name(self.params["name"], "name")
+
+    def read(self):
+        name = self.params["name"]
+        return {"name": name} if nl.netns_exists(name) else None
+
+    def predict(self, before):
+        return {"name": self.params["name"]} if self.params["state"] == "present" else None
+
+    def steps(self, before, after):
+        name = self.params["name"]
+        if after and not before:
+            return [Step(f"ip netns add {name}", lambda: nl.netns_create(name))]
+        if before and not after:
+            return [Step(f"ip netns del {name}", lambda: nl.netns_remove(name))]
+        return []
+
+
+class Bridge(LinkObject):
+    def validate(self):
+        p = self.params
+        v.interface(p["name"], "name")
+        if p["netns"] is not None:
+            v.netns_name(p["netns"], "netns")
+        if p["mtu"] is not None:
+            v.mtu(p["mtu"])
+
+    def read(self):
+        p = self.params
+        link = self.ns(p["netns"]).link(p["name"])
+        if link is None:
+            return None
+        if link["kind"] != "bridge":
+            raise v.InputError(
+                f"name: {p['name']} in {self.ns(p['netns']).label} is a {link['kind']} device, "
+                "not a bridge; remove it or choose another name"
+            )
+        return {"name": p["name"], "netns": p["netns"], "mtu": link["mtu"], "up": link["up"]}
+
+    def predict(self, before):
+        p = self.params
+        if p["state"] == "absent":
+            return None
+        mtu = p["mtu"] or (before["mtu"] if before else KERNEL_DEFAULT_MTU)
+        return {"name": p["name"], "netns": p["netns"], "mtu": mtu, "up": True}
+
+    def steps(self, before, after):
+        p = self.params
+        name, netns = p["name"], p["netns"]
+        ns = self.ns(netns)
+        if after is None:
+            if before is None:
+                return []
+            return [Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name)))]
+        steps = []
+        if before is None:
+            extra = {"mtu": p["mtu"]} if p["mtu"] else {}
+            steps.append(
+                Step(
+                    ip_cmd(netns, f"link add {name} type bridge" + (f" mtu {p['mtu']}" if p["mtu"] else "")),
+                    lambda: ns.link_add(name, "bridge", **extra),
+                )
+            )
+            before = {"mtu": after["mtu"], "up": False}
+        elif before["mtu"] != after["mtu"]:
+            steps.append(
+                Step(
+                    ip_cmd(netns, f"link set {name} mtu {after['mtu']}"),
+                    lambda: ns.link_set(name, ns.link_index(name), mtu=after["mtu"]),
+                )
+            )
+        if not before["up"]:
+            steps.append(
+                Step(ip_cmd(netns, f"link set {name} up"), lambda: ns.link_set(name, ns.link_index(name), state="up"))
+            )
+        return steps
+
+
+class Vxlan(LinkObject):
+    def validate(self):
+        p = self.params
+        v.interface(p["name"], "name")
+        if p["netns"] is not None:
+            v.netns_name(p["netns"], "netns")
+        if p["state"] == "absent":
+            return
+        if p["vni"] is None:
+            raise v.InputError("vni: required with state=present")
+        p["vni"] = v.vni(p["vni"])
+        p["port"] = v.port(p["port"])
+        if p["local"] is not None:
+            p["local"] = v.ip(p["local"], "local")
+        for field in ("dev", "master"):
+            if p[field] is not None:
+                v.interface(p[field], field)
+        if p["mtu"] is not None:
+            p["mtu"] = v.mtu(p["mtu"])
+        self.params = p
+
+    def _underlay_checks(self):
+        """Resolve dev and check that local is one of the host's addresses, before any change."""
+        p = self.params
+        under = self.ns(None)
+        self.dev_index = None
+        if p["dev"]:
+            self.dev_index = under.link_index(p["dev"])
+            if self.dev_index is None:
+                raise v.InputError(f"dev: underlay device {p['dev']} not found in {under.label}")
+        if p["local"]:
+            mine = {a["address"] for link in under.links() for a in under.addresses(link["index"])}
+            if p["local"] not in mine:
+                raise v.InputError(
+                    f"local: {p['local']} is not an address of this host ({under.label}); use the host's VTEP address"
+                )
+
+    def read(self):
+        p = self.params
+        ns = self.ns(p["netns"])
+        link = ns.link(p["name"])
+        if link is None:
+            return None
+        if link["kind"] != "vxlan":
+            raise v.InputError(
+                f"name: {p['name']} in {ns.label} is a {link['kind'] or 'plain'} device, not vxlan; "
+                "remove it or choose another name"
+            )
+        x = link["vxlan"]
+        dev = None
+        if x["dev_index"]:
+            under = self.ns(None)
+            dev = under._link_name(x["dev_index"]) or f"#{x['dev_index']}"
+        return {
+            "name": p["name"],
+            "netns": p["netns"],
+            "vni": x["vni"],
+            "port": x["port"],
+            "local": x["local"],
+            "dev": dev,
+            "learning": x["learning"],
+            "proxy": x["proxy"],
+            "master": link["master"],
+            "mtu": link["mtu"],
+            "up": link["up"],
+        }
+
+    def _default_mtu(self):
+        p = self.params
+        base = 1500
+        if p["dev"]:
+            base = self.ns(None).link(p["dev"])["mtu"]
+        return base - (70 if p["local"] and ":" in p["local"] else 50)
+
+    def predict(self, before):
+        p = self.params
+        if p["state"] == "absent":
+            return None
+        self._underlay_checks()
+        if p["master"] and self.ns(p["netns"]).link_index(p["master"]) is None:
+            raise v.InputError(f"master: bridge {p['master']} not found in {self.ns(p['netns']).label}")
+        keep = before if before and not self._reason(before) else None
+        mtu = p["mtu"] or (keep["mtu"] if keep else self._default_mtu())
+        return {
+            "name": p["name"],
+            "netns": p["netns"],
+            "vni": p["vni"],
+            "port": p["port"],
+            "local": p["local"],
+            "dev": p["dev"],
+            "learning": p["learning"],
+            "proxy": p["proxy"],
+            "master": p["master"] if p["master"] else (keep["master"] if keep else None),
+            "mtu": mtu,
+            "up": True,
+        }
+
+    def _reason(self, before):
+        p = self.params
+        return ", ".join(f"{k} {before[k]} -> {p[k]}" for k in IMMUTABLE if before[k] != p[k])
+
+    def steps(self, before, after):
+        p = self.params
+        name, netns = p["name"], p["netns"]
+        ns = self.ns(netns)
+        self.result["recreated"] = False
+        steps = []
+        if after is None:
+            if before is not None:
+                steps.append(Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name))))
+            return steps
+        reason = self._reason(before) if before else ""
+        if reason:
+            self.result.update(recreated=True, recreate_reason=reason)
+            steps.append(Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name))))
+            before = None
+        if before is None:
+            steps.extend(self._create(after))
+            before = dict(after, learning=p["learning"], master=None, up=False)
+        if before["learning"] != after["learning"]:
+            word = "learning" if after["learning"] else "nolearning"
+            steps.append(
+                Step(
+                    ip_cmd(netns, f"link set {name} type vxlan {word}"),
+                    lambda: ns.vxlan_set(name, ns.link_index(name), learning=after["learning"]),
+                )
+            )
+        changes, words = {}, []
+        if before["mtu"] != after["mtu"]:
+            changes["mtu"], words = after["mtu"], [f"mtu {after['mtu']}"]
+        if after["master"] and before["master"] != after["master"]:
+            words.append(f"master {after['master']}")
+        if not before["up"]:
+            changes["state"] = "up"
+            words.append("up")
+        if words:
+
+            def apply():
+                extra = dict(changes)
+                if after["master"] and before["master"] != after["master"]:
+                    extra["master"] = ns.link_index(after["master"])
+                ns.link_set(name, ns.link_index(name), **extra)
+
+            steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
+        return steps
+
+    def _create(self, want):
+        """Create in the underlay namespace, then move into netns under the final name."""
+        p = self.params
+        under = self.ns(None)
+        tmp = f"nfvx-{p['vni']:06x}" if p["netns"] else p["name"]
+        words = [f"id {p['vni']}", f"dstport {p['port']}"]
+        if p["local"]:
+            words.append(f"local {p['local']}")
+        if p["dev"]:
+            words.append(f"dev {p['dev']}")
+        words += [
+            "learning" if p["learning"] else "nolearning",
+            "proxy" if p["proxy"] else "noproxy",
+            f"mtu {want['mtu']}",
+        ]
+
+        def add():
+            if p["netns"]:
+                # a device left under its temporary name by an interrupted run is ours by that name
+                for ns in (under, self.ns(p["netns"])):
+                    stale = ns.link(tmp)
+                    if stale and stale["kind"] == "vxlan":
+                        ns.link_del(tmp, stale["index"])
+            under.vxlan_add(
+                tmp,
+                vni=p["vni"],
+                port=p["port"],
+                local=p["local"],
+                dev_index=self.dev_index,
+                learning=p["learning"],
+                proxy=p["proxy"],
+                mtu=want["mtu"],
+            )
+
+        steps = [Step(f"ip link add {tmp} type vxlan {' '.join(words)}", add)]
+        if p["netns"]:
+            steps.append(
+                Step(
+                    f"ip link set {tmp} netns {p['netns']}",
+                    lambda: under.link_set(tmp, under.link_index(tmp), net_ns_fd=p["netns"]),
+                )
+            )
+            ns = self.ns(p["netns"])
+            steps.append(
+                Step(
+                    ip_cmd(p["netns"], f"link set {tmp} name {p['name']}"),
+                    lambda: ns.link_set(tmp, ns.link_index(tmp), ifname=p["name"]),
+                )
+            )
+        return steps
+
+
+class Veth(LinkObject):
+    def validate(self):
+        p = self.params
+        v.interface(p["name"], "name")
+        v.interface(p["peer_name"], "peer_name")
+        for field in ("netns", "peer_netns"):
+            if p[field] is not None:
+                v.netns_name(p[field], field)
+        if p["state"] == "absent":
+            return
+        if not p["peer_netns"]:
+            raise v.InputError("peer_netns: required with state=present")
+        if p["master"] is not None:
+            v.interface(p["master"], "master")
+        if p["mtu"] is not None:
+            p["mtu"] = v.mtu(p["mtu"])
+        self.address = None
+        if p["address"]:
+            ipaddr, prefix = v.interface_address(p["address"], "address")
+            self.address = {"address": ipaddr, "prefixlen": prefix}
+            p["address"] = f"{ipaddr}/{prefix}"
+        if p["mac"]:
+            p["mac"] = v.mac(p["mac"], "mac", unicast=True)
+        elif self.address:
+            p["mac"] = v.derive_mac(self.address["address"])
+
+    def _peer(self, near):
+        """The far end, or None when it is missing or is not this pair's partner."""
+        p = self.params
+        if not p["peer_netns"] or not nl.netns_exists(p["peer_netns"]):
+            return None
+        peer = self.ns(p["peer_netns"]).link(p["peer_name"])
+        if peer is None or peer["kind"] != "veth" or peer["link_index"] != near["index"]:
+            return None
+        return peer
+
+    def read(self):
+        p = self.params
+        ns = self.ns(p["netns"])
+        near = ns.link(p["name"])
+        if near is None:
+            return None
+        if near["kind"] != "veth":
+            raise v.InputError(
+                f"name: {p['name']} in {ns.label} is a {near['kind'] or 'plain'} device, not a veth; "
+                "remove it or choose another name"
+            )
+        state = {
+            "name": p["name"],
+            "netns": p["netns"],
+            "master": near["master"],
+            "mtu": near["mtu"],
+            "up": near["up"],
+            "peer_name": p["peer_name"],
+            "peer_netns": p["peer_netns"],
+        }
+        peer = self._peer(near)
+        if peer is None:
+            state["peer"] = "missing"
+            return state
+        peer_ns = self.ns(p["peer_netns"])
+        addrs = [f"{a['address']}/{a['prefixlen']}" for a in peer_ns.addresses(peer["index"])]
+        lo = peer_ns.link("lo")
+        state.update(
+            address=addrs[0] if len(addrs) == 1 else (addrs or None),
+            mac=peer["mac"],
+            peer_mtu=peer["mtu"],
+            peer_up=peer["up"],
+            peer_lo_up=bool(lo and lo["up"]),
+        )
+        return state
+
+    def predict(self, before):
+        p = self.params
+        if p["state"] == "absent":
+            return None
+        if p["master"] and self.ns(p["netns"]).link_index(p["master"]) is None:
+            raise v.InputError(f"master: bridge {p['master']} not found in {self.ns(p['netns']).label}")
+        intact = before and "peer" not in before
+        mtu = p["mtu"] or (before["mtu"] if intact else KERNEL_DEFAULT_MTU)
+        after = {
+            "name": p["name"],
+            "netns": p["netns"],
+            "master": p["master"] or (before or {}).get("master"),
+            "mtu": mtu,
+            "up": True,
+            "peer_name": p["peer_name"],
+            "peer_netns": p["peer_netns"],
+            "address": p["address"] or ((before or {}).get("address") if intact else None),
+            "mac": p["mac"] or ((before or {}).get("mac") if intact else None),
+            "peer_mtu": mtu,
+            "peer_up": True,
+            "peer_lo_up": True,
+        }
+        return after
+
+    def steps(self, before, after):
+        p = self.params
+        name, netns, peer, peer_netns = p["name"], p["netns"], p["peer_name"], p["peer_netns"]
+        ns = self.ns(netns)
+        steps = []
+        if before is not None and (after is None or "peer" in before):
+            steps.append(Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name))))
+            before = None
+        if after is None:
+            return steps
+        if before is None:
+            if not nl.netns_exists(peer_netns):
+                steps.append(Step(f"ip netns add {peer_netns}", lambda: nl.netns_create(peer_netns)))
+            steps.append(
+                Step(
+                    ip_cmd(netns, f"link add {name} type veth peer name {peer} netns {peer_netns}"),
+                    lambda: ns.veth_add(name, peer, peer_netns),
+                )
+            )
+            before = {
+                "master": None,
+                "mtu": None,
+                "up": False,
+                "address": None,
+                "mac": None,
+                "peer_mtu": None,
+                "peer_up": False,
+                "peer_lo_up": False,
+            }
+
+        def pns():
+            return self.ns(peer_netns)
+
+        def pidx(ifname=peer):
+            return pns().link_index(ifname)
+
+        if after["mac"] and before["mac"] != after["mac"]:
+            steps.append(
+                Step(
+                    ip_cmd(peer_netns, f"link set {peer} address {after['mac']}"),
+                    lambda: pns().link_set(peer, pidx(), address=after["mac"]),
+                )
+            )
+        if before["peer_mtu"] != after["mtu"]:
+            steps.append(
+                Step(
+                    ip_cmd(peer_netns, f"link set {peer} mtu {after['mtu']}"),
+                    lambda: pns().link_set(peer, pidx(), mtu=after["mtu"]),
+                )
+            )
+        if after["address"] and before["address"] != after["address"]:
+            current = before["address"] or []
+            for stale in [current] if isinstance(current, str) else current:
+                if stale != after["address"]:
+                    ip_, plen = stale.split("/")
+                    steps.append(
+                        Step(
+                            ip_cmd(peer_netns, f"addr del {stale} dev {peer}"),
+                            lambda ip_=ip_, plen=plen: pns().addr_del(peer, pidx(), ip_, int(plen)),
+                        )
+                    )
+            if after["address"] not in ([current] if isinstance(current, str) else current):
+                steps.append(
+                    Step(
+                        ip_cmd(peer_netns, f"addr add {after['address']} dev {peer}"),
+                        lambda: pns().addr_add(peer, pidx(), self.address["address"], self.address["prefixlen"]),
+                    )
+                )
+        if not before["peer_up"]:
+            steps.append(
+                Step(ip_cmd(peer_netns, f"link set {peer} up"), lambda: pns().link_set(peer, pidx(), state="up"))
+            )
+        if not before["peer_lo_up"]:
+            steps.append(
+                Step(ip_cmd(peer_netns, "link set lo up"), lambda: pns().link_set("lo", pidx("lo"), state="up"))
+            )
+        words, changes = [], {}
+        if before["mtu"] != after["mtu"]:
+            words.append(f"mtu {after['mtu']}")
+            changes["mtu"] = after["mtu"]
+        if after["master"] and before["master"] != after["master"]:
+            words.append(f"master {after['master']}")
+        if not before["up"]:
+            words.append("up")
+            changes["state"] = "up"
+        if words:
+
+            def apply():
+                extra = dict(changes)
+                if after["master"] and before["master"] != after["master"]:
+                    extra["master"] = ns.link_index(after["master"])
+                ns.link_set(name, ns.link_index(name), **extra)
+
+            steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
+        return steps
