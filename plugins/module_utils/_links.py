@@ -11,6 +11,20 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import _validate 
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import LinkObject, Step, ip_cmd
 
 KERNEL_DEFAULT_MTU = 1500
+
+
+def alias_steps(ns, netns, name, before, after) -> list[Step]:
+    """Write the ownership alias (``ip link set NAME alias ...``) when it differs."""
+    if not after.get("alias") or before.get("alias") == after["alias"]:
+        return []
+    return [
+        Step(
+            ip_cmd(netns, f"link set {name} alias '{after['alias']}'"),
+            lambda: ns.link_set(name, ns.link_index(name), ifalias=after["alias"]),
+        )
+    ]
+
+
 IMMUTABLE = ("vni", "port", "local", "dev", "proxy")
 
 
@@ -159,6 +173,7 @@ class Vxlan(LinkObject):
             "master": link["master"],
             "mtu": link["mtu"],
             "up": link["up"],
+            "alias": link["alias"],
         }
 
     def _default_mtu(self):
@@ -189,6 +204,7 @@ class Vxlan(LinkObject):
             "master": p["master"] if p["master"] else (keep["master"] if keep else None),
             "mtu": mtu,
             "up": True,
+            "alias": p.get("alias") or (keep["alias"] if keep else None),
         }
 
     def _reason(self, before):
@@ -212,7 +228,7 @@ class Vxlan(LinkObject):
             before = None
         if before is None:
             steps.extend(self._create(after))
-            before = dict(after, learning=p["learning"], master=None, up=False)
+            before = dict(after, learning=p["learning"], master=None, up=False, alias=None)
         if before["learning"] != after["learning"]:
             word = "learning" if after["learning"] else "nolearning"
             steps.append(
@@ -238,6 +254,7 @@ class Vxlan(LinkObject):
                 ns.link_set(name, ns.link_index(name), **extra)
 
             steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
+        steps.extend(alias_steps(ns, netns, name, before, after))
         return steps
 
     def _create(self, want):
@@ -347,6 +364,7 @@ class Veth(LinkObject):
             "up": near["up"],
             "peer_name": p["peer_name"],
             "peer_netns": p["peer_netns"],
+            "alias": near["alias"],
         }
         peer = self._peer(near)
         if peer is None:
@@ -385,6 +403,7 @@ class Veth(LinkObject):
             "peer_mtu": mtu,
             "peer_up": True,
             "peer_lo_up": True,
+            "alias": p.get("alias") or ((before or {}).get("alias") if intact else None),
         }
         return after
 
@@ -416,6 +435,7 @@ class Veth(LinkObject):
                 "peer_mtu": None,
                 "peer_up": False,
                 "peer_lo_up": False,
+                "alias": None,
             }
 
         def pns():
@@ -482,4 +502,5 @@ class Veth(LinkObject):
                 ns.link_set(name, ns.link_index(name), **extra)
 
             steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
+        steps.extend(alias_steps(ns, netns, name, before, after))
         return steps

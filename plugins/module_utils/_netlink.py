@@ -178,6 +178,7 @@ class Namespace:
             "master": self._link_name(master),
             "link_index": msg.get_attr("IFLA_LINK"),
             "link_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
+            "alias": msg.get_attr("IFLA_IFALIAS") or None,
         }
         if kind == "vxlan" and data is not None:
             local = data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6")

@@ -1,0 +1,99 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: overlay_facts
+short_description: Read one host's overlay state
+version_added: 0.1.0
+description:
+  - Returns C(ansible_facts.netfleet_overlay) for one host. That is its VTEP address, the underlay interface and MTU,
+    the kernel and what it supports, and every overlay network and endpoint that this collection created on the
+    host, with the IP and MAC actually in the kernel.
+  - Ownership is read from interface aliases that the collection writes (C(netfleet.overlay network=...) on a
+    network's vxlan device, C(netfleet.overlay endpoint=...) on an endpoint's bridge port). Devices without them are
+    never reported or purged.
+  - Works without pyroute2. Then it only reports C(pyroute2=false) and the kernel facts, so a preflight check can
+    say what to install.
+author:
+  - netfleet.overlay maintainers
+extends_documentation_fragment:
+  - netfleet.overlay.netns.attributes
+attributes:
+  facts:
+    support: full
+options:
+  vtep:
+    description:
+      - The host's VTEP address. When omitted, the first address of the interface that carries the default route
+        (IPv4 first, then IPv6).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Read the overlay state of every host
+  netfleet.overlay.overlay_facts:
+    vtep: "{{ overlay_vtep | default(omit) }}"
+
+- name: Show the endpoints
+  ansible.builtin.debug:
+    var: ansible_facts.netfleet_overlay.endpoints
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts under C(netfleet_overlay).
+  returned: always
+  type: dict
+  contains:
+    netfleet_overlay:
+      description: The host's overlay state.
+      type: dict
+      returned: always
+      sample:
+        vtep: 198.18.1.1
+        vtep_dev: eth0
+        vtep_is_local: true
+        underlay_mtu: 1500
+        pyroute2: true
+        kernel: {release: 6.1.0-18-amd64, version: [6, 1], vxlan: true}
+        networks:
+          overlay_network: {name: overlay_network, netns: ovl-256, vni: 256, port: 4789, local: 198.18.1.1,
+                            learning: false, proxy: true, mtu: 1450, vxlan: vxlan0, bridge: br0, bridge_mtu: 1450}
+        endpoints:
+          hosta: {name: hosta, netns: hosta, network: overlay_network, ip: 10.213.0.2, prefixlen: 24,
+                  mac: "02:42:0a:d5:00:02", mtu: 1450, veth: veth-hosta, overlay_netns: ovl-256, ifname: eth0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover
+from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
+
+
+def main():
+    module = AnsibleModule(argument_spec={"vtep": {"type": "str"}}, supports_check_mode=True)
+    facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
+    vtep = module.params["vtep"]
+    try:
+        if vtep:
+            vtep = v.ip(vtep, "vtep")
+    except v.InputError as exc:
+        module.fail_json(msg=str(exc))
+    if nl.HAS_PYROUTE2:
+        try:
+            with Handles() as handles:
+                facts.update(_discover.underlay(handles(None), vtep))
+                facts.update(_discover.owned(handles))
+        except nl.NetlinkOpError as exc:
+            module.fail_json(msg=str(exc))
+    else:
+        facts.update(vtep=vtep, vtep_dev=None, underlay_mtu=None, vtep_is_local=None)
+    module.exit_json(changed=False, ansible_facts={"netfleet_overlay": facts})
+
+
+if __name__ == "__main__":
+    main()
