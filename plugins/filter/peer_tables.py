@@ -1,0 +1,180 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``netfleet.overlay.peer_tables`` filter: docs, argument checks and the FilterModule.
+
+The logic lives in ``plugin_utils/peer_tables.py`` (pure, unit-tested on plain data).
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = """
+name: peer_tables
+author: netfleet.overlay maintainers
+version_added: 0.1.0
+short_description: Compute every host's VXLAN overlay part (addresses, names, ARP and FDB tables) at once
+description:
+  - Takes the fleet-wide O(overlay_networks) list and a O(fleet) dict of host records, and returns, for every
+    host, what it must build. Per overlay network, that is the overlay netns (C(ovl-<vni>)) with C(br0) and C(vxlan0),
+    its own endpoints (netns, veth, address, MAC, MTU) and the static ARP (C(neigh)) and FDB (C(fdb)) entries
+    for every remote endpoint on that network.
+  - Computed once for the whole fleet, in time linear in the number of endpoints (plus the size of the output).
+    Use it instead of Jinja loops over C(hostvars), which are quadratic.
+  - "IPAM: the first usable address of each subnet is reserved as the gateway (Docker style), so endpoints
+    start at the second (C(10.213.0.2)). Explicit addresses always win; an existing endpoint keeps the address
+    its host's facts (O(fleet.current)) show; new endpoints get the lowest free address, in (host, endpoint)
+    order. Adding or removing other endpoints never renumbers an existing one."
+  - MACs that are not given are derived, Docker style. For IPv4 that is C(02:42:) followed by the four address
+    bytes; for IPv6, C(02:) followed by the first five bytes of sha256(network name + C(/) + packed address).
+  - The MTU defaults to the host's underlay MTU minus the VXLAN overhead (50 bytes over an IPv4 underlay,
+    70 over IPv6).
+  - An unreachable host is never treated as gone. Its endpoints stay in the other hosts' tables as its
+    facts (for example from the fact cache) show them; without facts, the other hosts get its VTEP in
+    C(preserve_vteps), meaning that entries pointing at it must be left alone. Its own record has C(skip=true).
+  - Bad input fails with a message naming the field, the host and the value.
+positional: _input, fleet
+options:
+  _input:
+    description: The fleet-wide O(overlay_networks) list.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Network name, unique in the fleet.
+        type: str
+        required: true
+      vni:
+        description: VXLAN network identifier, 1..16777215, unique in the fleet.
+        type: int
+        required: true
+      subnet:
+        description:
+          - IPv4 or IPv6 network in CIDR form (the network address, no host bits).
+          - At most /30 for IPv4 and /126 for IPv6.
+        type: str
+        required: true
+      port:
+        description: UDP port of the VXLAN socket.
+        type: int
+        default: 4789
+      mtu:
+        description:
+          - MTU of the network's vxlan, bridge and veth devices.
+          - At least 1280 on an IPv6 subnet, at least 68 otherwise.
+          - Defaults, per host, to the underlay MTU minus the VXLAN overhead.
+        type: int
+  fleet:
+    description:
+      - Hostname -> host record, for every host of the fleet.
+      - "A host record has the keys C(state) (V(present) or V(absent), default V(present)),
+        C(reachable) (bool, default V(true)), C(vtep) (the host's underlay IPv4 or IPv6 address; required when
+        the host has endpoints), C(underlay_mtu) (int or null for 1500), C(endpoints) (list) and C(current)
+        (dict, from the host's facts; null when there are none)."
+      - "An endpoint is a dict with C(name) (required; names its netns, so unique on the host: 1 to 64
+        characters of C([A-Za-z0-9_.-]) not starting with C(.) or C(-)), C(network) (required, a network
+        name), C(address) (optional bare IP or CIDR with the subnet's prefix length), C(mac) (optional
+        unicast MAC) and C(mtu) (optional, at most the network's MTU)."
+      - "C(current) maps an endpoint name to C({network, ip, mac}) as the host's kernel shows it."
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+# group_vars/all:
+#   overlay_networks:
+#     - {name: overlay_network, vni: 256, subnet: 10.213.0.0/24}
+- name: Compute the peer tables once for the whole fleet
+  ansible.builtin.set_fact:
+    overlay_peer_tables: "{{ overlay_networks | netfleet.overlay.peer_tables(fleet) }}"
+  run_once: true
+  vars:
+    fleet:
+      h1:
+        vtep: 198.18.1.1
+        underlay_mtu: 1500
+        endpoints: [{name: hosta, network: overlay_network}]
+      h2:
+        vtep: 198.18.1.2
+        endpoints: [{name: hostb, network: overlay_network}]
+        current: {hostb: {network: overlay_network, ip: 10.213.0.3, mac: "02:42:0a:d5:00:03"}}
+
+# overlay_peer_tables.h1.networks[0] =>
+#   name: overlay_network
+#   vni: 256
+#   port: 4789
+#   subnet: 10.213.0.0/24
+#   prefixlen: 24
+#   family: 4
+#   mtu: 1450
+#   netns: ovl-256
+#   bridge: br0
+#   vxlan: vxlan0
+#   endpoints:
+#     - {name: hosta, netns: hosta, ifname: eth0, veth: veth-hosta, ip: 10.213.0.2,
+#        address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}
+#   neigh: [{ip: 10.213.0.3, mac: "02:42:0a:d5:00:03"}]
+#   fdb: [{mac: "02:42:0a:d5:00:03", dst: 198.18.1.2}]
+#   peers: [198.18.1.2]
+# overlay_peer_tables.h1.allowlist => [198.18.1.2]
+# overlay_peer_tables.h1.ports => [4789]
+
+- name: Apply this host's part
+  netfleet.overlay.fdb:
+    netns: "{{ item.netns }}"
+    dev: "{{ item.vxlan }}"
+    entries: "{{ item.fdb }}"
+    state: overridden
+  loop: "{{ overlay_peer_tables[inventory_hostname].networks }}"
+  when: not overlay_peer_tables[inventory_hostname].skip
+"""
+
+RETURN = """
+_value:
+  description:
+    - Hostname -> record, for every host of O(fleet).
+    - "A record has C(state), C(skip) (true for an unreachable host: do not touch it), C(vtep) (or null),
+      C(networks), C(allowlist) (sorted remote VTEPs that may send VXLAN to this host, including preserved
+      ones), C(ports) (sorted UDP ports of its networks) and C(preserve_vteps) (sorted VTEPs of unreachable
+      hosts without facts that share a network with it)."
+    - "C(networks) lists, sorted by VNI, only the networks the host has endpoints on (an absent or skipped
+      host gets none): C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family) (4 or 6), C(mtu),
+      C(netns), C(bridge), C(vxlan), C(endpoints) (the host's own, sorted by name: C(name), C(netns),
+      C(ifname), C(veth), C(ip), C(address) as ip/prefixlen, C(mac), C(mtu)), C(neigh) (C({ip, mac}) of every
+      remote endpoint, sorted by IP), C(fdb) (C({mac, dst}) of every remote endpoint, sorted by MAC; C(dst) is
+      that endpoint's host VTEP) and C(peers) (sorted remote VTEPs on the network)."
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
+    PeerTableError,
+    compute_peer_tables,
+)
+
+_ARGUMENTS = ("networks", "fleet")
+
+
+def _peer_tables(*args, **kwargs):
+    """Check the filter's arguments, then run the pure computation."""
+    if len(args) > len(_ARGUMENTS):
+        raise AnsibleFilterError(f"peer_tables takes the networks and one fleet argument, got {len(args)} arguments")
+    data = dict(zip(_ARGUMENTS, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in _ARGUMENTS:
+            raise AnsibleFilterError(f"peer_tables: unknown argument {key!r} (allowed: fleet)")
+        if key in data:
+            raise AnsibleFilterError(f"peer_tables: argument {key!r} is given twice")
+        data[key] = value
+    if "fleet" not in data:
+        raise AnsibleFilterError("peer_tables: missing required argument 'fleet' (hostname -> host record)")
+    try:
+        return compute_peer_tables(data["networks"], data["fleet"])
+    except PeerTableError as exc:
+        raise AnsibleFilterError(f"peer_tables: {exc}") from exc
+
+
+class FilterModule:
+    """netfleet.overlay filters for the fleet-wide peer table."""
+
+    def filters(self):
+        return {"peer_tables": _peer_tables}

@@ -1,0 +1,692 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet-wide peer table: IPAM, MACs, names, MTUs and every host's static ARP and FDB entries.
+
+This is the engine behind the ``netfleet.overlay.peer_tables`` filter.  It is pure (plain data in,
+plain data out, standard library only) so it can be unit-tested on plain data.
+
+The work is linear in the number of endpoints: endpoints are indexed by network and then by host, and a
+host's tables are filtered from its networks' pre-sorted lists.  The only super-linear part is the output
+itself (every host on a network gets an entry for every remote endpoint on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_PORT = 4789
+DEFAULT_UNDERLAY_MTU = 1500
+# Outer Ethernet + IP + UDP + VXLAN headers; the kernel uses the same numbers (VXLAN_HEADROOM, VXLAN6_HEADROOM).
+VXLAN_OVERHEAD = {4: 50, 6: 70}
+MIN_MTU = {4: 68, 6: 1280}  # IPv4 minimum (RFC 791), IPv6 minimum link MTU (RFC 8200)
+MAX_MTU = 65535
+MAX_VNI = 16777215
+# Largest prefix that still leaves one endpoint address beside the network address, the gateway
+# (and the IPv4 broadcast address).
+MAX_PREFIXLEN = {4: 30, 6: 126}
+
+BRIDGE = "br0"
+VXLAN = "vxlan0"
+ENDPOINT_IFNAME = "eth0"
+IFNAMSIZ = 15
+
+NETWORK_REQUIRED = ("name", "vni", "subnet")
+NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu"))
+HOST_KEYS = frozenset(("state", "reachable", "vtep", "underlay_mtu", "endpoints", "current"))
+ENDPOINT_REQUIRED = ("name", "network")
+ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu"))
+
+_ENDPOINT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_ZERO_MAC = "00:00:00:00:00:00"
+_DECIMAL_RE = re.compile(r"^[+-]?[0-9]+$")
+
+
+class PeerTableError(ValueError):
+    """Bad input for the peer table; the message names the field, the host (if any) and the value."""
+
+
+# --- names ------------------------------------------------------------------------------------------------
+
+
+def overlay_netns(vni: int) -> str:
+    """Name of the overlay netns that holds a network's bridge and vxlan device."""
+    return f"ovl-{vni}"
+
+
+def veth_name(endpoint: str) -> str:
+    """Host-side veth name: ``veth-<endpoint>`` if it fits IFNAMSIZ, else ``veth-`` + 10 hex of sha1."""
+    name = f"veth-{endpoint}"
+    if len(name) <= IFNAMSIZ:
+        return name
+    return "veth-" + hashlib.sha1(endpoint.encode("utf-8")).hexdigest()[:10]
+
+
+def derive_mac(network: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """Docker-style MAC for an endpoint whose MAC is not given.
+
+    IPv4: ``02:42:`` + the four address bytes.  IPv6: ``02:`` + the first five bytes of
+    sha256(network name + '/' + packed address), a stable locally administered unicast MAC.
+    """
+    if address.version == 4:
+        raw = b"\x02\x42" + address.packed
+    else:
+        raw = b"\x02" + hashlib.sha256(network.encode("utf-8") + b"/" + address.packed).digest()[:5]
+    return ":".join(f"{byte:02x}" for byte in raw)
+
+
+# --- parsed input -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Network:
+    name: str
+    vni: int
+    port: int
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+    mtu: int | None  # None: underlay MTU minus VXLAN overhead, per host
+    gateway: int  # reserved, Docker style: the first usable address
+    first: int  # first address an endpoint may have
+    last: int  # last address an endpoint may have
+
+    @property
+    def family(self) -> int:
+        return self.subnet.version
+
+    @property
+    def usable(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(slots=True)
+class _Endpoint:
+    host: str
+    name: str
+    network: _Network
+    explicit: int | None  # explicitly configured address (as an int)
+    mac: str | None  # explicitly configured (or, for an unreachable host, observed) MAC
+    mtu: int | None
+    ip: int | None = None  # the address it ends up with
+    ip_text: str = ""
+    vtep: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}/{self.name}"
+
+
+@dataclass(slots=True)
+class _Host:
+    name: str
+    present: bool
+    reachable: bool
+    vtep: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    underlay_mtu: int | None
+    endpoints: list[_Endpoint]
+    current: Mapping | None  # None: no facts
+
+
+@dataclass(slots=True)
+class _NetworkState:
+    """Everything one network collects while the fleet is indexed."""
+
+    network: _Network
+    declared: int = 0  # endpoints declared on it by present hosts (for the size check)
+    explicit: list[_Endpoint] = field(default_factory=list)  # present hosts' explicit addresses
+    observed: list[tuple[_Endpoint, int]] = field(default_factory=list)  # unreachable hosts' current addresses
+    wanted: list[_Endpoint] = field(default_factory=list)  # reachable hosts' endpoints, (host, name) order
+    published: list[_Endpoint] = field(default_factory=list)  # what remote hosts get entries for
+    preserve: dict[str, _Host] = field(default_factory=dict)  # unreachable hosts without facts
+    claims: dict[int, _Endpoint] = field(default_factory=dict)  # address -> owner
+
+
+# --- small validators -------------------------------------------------------------------------------------
+
+
+def _kind(value) -> str:
+    """Builtin type name of a value (templating engines hand over subclasses of the builtins)."""
+    if value is None:
+        return "null"
+    for cls in (bool, int, float, str, bytes, Mapping, list, tuple, set):
+        if isinstance(value, cls):
+            return "dict" if cls is Mapping else cls.__name__
+    return type(value).__name__
+
+
+def _int(value, field_: str, low: int, high: int) -> int:
+    """An int (or its decimal string, as INI inventories give) within low..high."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise PeerTableError(f"{field_} {value!r} must be an integer, got {_kind(value)}")
+    if isinstance(value, str):
+        if not _DECIMAL_RE.match(value.strip()):
+            raise PeerTableError(f"{field_} {value!r} must be an integer")
+        value = int(value.strip())
+    number = int(value)
+    if not low <= number <= high:
+        raise PeerTableError(f"{field_} {number} is out of range {low}..{high}")
+    return number
+
+
+def _mtu(value, field_: str, family: int) -> int:
+    mtu = _int(value, field_, MIN_MTU[4], MAX_MTU)
+    if mtu < MIN_MTU[family]:
+        raise PeerTableError(f"{field_} {mtu} is below {MIN_MTU[family]}, the minimum MTU for an IPv{family} subnet")
+    return mtu
+
+
+def _mac(value, field_: str) -> str:
+    if not isinstance(value, str):
+        raise PeerTableError(f"{field_} {value!r} must be a MAC address string, got {_kind(value)}")
+    text = value.strip().lower().replace("-", ":")
+    if not _MAC_RE.match(text):
+        raise PeerTableError(f"{field_} {value!r} is not a MAC address (six hex octets like 02:42:0a:d5:00:02)")
+    if text == _ZERO_MAC:
+        raise PeerTableError(f"{field_} {value} is the all-zero MAC; an endpoint needs a unicast MAC")
+    if int(text[:2], 16) & 1:
+        raise PeerTableError(f"{field_} {value} is a multicast/broadcast MAC; an endpoint needs a unicast MAC")
+    return text
+
+
+def _check_keys(record: Mapping, allowed: frozenset, where: str) -> None:
+    unknown = sorted(str(key) for key in record if key not in allowed)
+    if unknown:
+        raise PeerTableError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _is_list(value) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+# --- parsing ----------------------------------------------------------------------------------------------
+
+
+def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if not isinstance(raw, str):
+        raise PeerTableError(f"{label} subnet {raw!r} must be a CIDR string like 10.213.0.0/24, got {_kind(raw)}")
+    text = raw.strip()
+    if "/" not in text:
+        raise PeerTableError(f"{label} subnet {raw!r} needs a prefix length, like 10.213.0.0/24")
+    try:
+        subnet = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise PeerTableError(f"{label} subnet {raw!r} is not an IPv4 or IPv6 network in CIDR form") from None
+        raise PeerTableError(f"{label} subnet {raw} has host bits set; the network address is {loose}") from None
+    if subnet.prefixlen > MAX_PREFIXLEN[subnet.version]:
+        raise PeerTableError(
+            f"{label} subnet {subnet} is too small: it leaves no endpoint address beside the network address"
+            f" and the gateway (the longest usable IPv{subnet.version} prefix is /{MAX_PREFIXLEN[subnet.version]})"
+        )
+    return subnet
+
+
+def _parse_networks(networks) -> dict[str, _Network]:
+    if not _is_list(networks):
+        raise PeerTableError(f"overlay_networks must be a list of networks, got {_kind(networks)}")
+    by_name: dict[str, tuple[int, _Network]] = {}
+    by_vni: dict[int, _Network] = {}
+    for index, item in enumerate(networks):
+        where = f"overlay_networks[{index}]"
+        if not isinstance(item, Mapping):
+            raise PeerTableError(f"{where} must be a dict describing a network, got {_kind(item)}: {item!r}")
+        name = item.get("name")
+        if name is None:
+            raise PeerTableError(f"{where}: missing required key 'name'")
+        if not isinstance(name, str) or not name.strip():
+            raise PeerTableError(f"{where} name {name!r} must be a non-empty string")
+        label = f"network {name!r}"
+        _check_keys(item, NETWORK_KEYS, label)
+        for key in NETWORK_REQUIRED:
+            if item.get(key) is None:
+                raise PeerTableError(f"{label}: missing required key {key!r}")
+        vni = _int(item["vni"], f"{label} vni", 1, MAX_VNI)
+        subnet = _parse_subnet(item["subnet"], label)
+        port = DEFAULT_PORT if item.get("port") is None else _int(item["port"], f"{label} port", 1, 65535)
+        mtu = None if item.get("mtu") is None else _mtu(item["mtu"], f"{label} mtu", subnet.version)
+        base = int(subnet.network_address)
+        last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)
+        network = _Network(name, vni, port, subnet, mtu, gateway=base + 1, first=base + 2, last=last)
+        if name in by_name:
+            raise PeerTableError(
+                f"network name {name!r} is used twice: overlay_networks[{by_name[name][0]}] and {where}"
+            )
+        if vni in by_vni:
+            raise PeerTableError(f"networks {by_vni[vni].name!r} and {name!r} both use vni {vni}")
+        by_name[name] = (index, network)
+        by_vni[vni] = network
+    return {name: network for name, (_, network) in by_name.items()}
+
+
+def _parse_vtep(raw, host: str):
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise PeerTableError(f"host {host}: vtep {raw!r} must be an IP address string, got {_kind(raw)}")
+    try:
+        vtep = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        raise PeerTableError(f"host {host}: vtep {raw!r} is not an IPv4 or IPv6 address (no prefix length)") from None
+    if vtep.is_multicast or vtep.is_unspecified:
+        raise PeerTableError(f"host {host}: vtep {vtep} must be a unicast address of the host")
+    return vtep
+
+
+def _parse_address(raw, network: _Network, label: str) -> int:
+    """An endpoint's explicit address: bare IP or CIDR with the subnet's prefix, usable in the subnet."""
+    if not isinstance(raw, str):
+        raise PeerTableError(f"{label} address {raw!r} must be an IP address string, got {_kind(raw)}")
+    text = raw.strip()
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        raise PeerTableError(f"{label} address {raw!r} is not an IP address (or address/prefix)") from None
+    subnet = network.subnet
+    where = f"network {network.name!r} subnet {subnet}"
+    if iface.version != network.family:
+        raise PeerTableError(f"{label} address {raw} is IPv{iface.version} but {where} is IPv{network.family}")
+    address = iface.ip
+    if address not in subnet:
+        raise PeerTableError(f"{label} address {address} is outside {where}")
+    if "/" in text and iface.network.prefixlen != subnet.prefixlen:
+        raise PeerTableError(
+            f"{label} address {raw} has prefix length /{iface.network.prefixlen} but {where} is /{subnet.prefixlen}"
+        )
+    value = int(address)
+    if value == network.gateway:
+        raise PeerTableError(f"{label} address {address} is the gateway address of {where} (reserved)")
+    if value < network.first:
+        raise PeerTableError(f"{label} address {address} is the network address of {where}")
+    if value > network.last:
+        raise PeerTableError(f"{label} address {address} is the broadcast address of {where}")
+    return value
+
+
+def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names: dict[str, _Network]):
+    if raw is None:
+        return []
+    if not _is_list(raw):
+        raise PeerTableError(f"host {host}: endpoints must be a list, got {_kind(raw)}")
+    endpoints: dict[str, tuple[int, _Endpoint]] = {}
+    veths: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        where = f"host {host}: endpoints[{index}]"
+        if not isinstance(item, Mapping):
+            raise PeerTableError(f"{where} must be a dict describing an endpoint, got {_kind(item)}: {item!r}")
+        name = item.get("name")
+        if name is None:
+            raise PeerTableError(f"{where}: missing required key 'name'")
+        if not isinstance(name, str) or not _ENDPOINT_NAME_RE.match(name):
+            raise PeerTableError(
+                f"{where} name {name!r} is not a valid endpoint name: it names a netns, so use 1 to 64 characters"
+                " of A-Z a-z 0-9 _ . - not starting with '.' or '-'"
+            )
+        label = f"host {host}: endpoint {name!r}"
+        _check_keys(item, ENDPOINT_KEYS, label)
+        if item.get("network") is None:
+            raise PeerTableError(f"{label}: missing required key 'network'")
+        network_name = item["network"]
+        network = networks.get(network_name) if isinstance(network_name, str) else None
+        if network is None:
+            known = ", ".join(sorted(networks)[:10]) + (", ..." if len(networks) > 10 else "")
+            raise PeerTableError(
+                f"{label} network {network_name!r} is not defined in overlay_networks (known: {known or 'none'})"
+            )
+        if name in endpoints:
+            raise PeerTableError(
+                f"host {host}: endpoint name {name!r} is used twice (endpoints[{endpoints[name][0]}] and"
+                f" endpoints[{index}]); it names the endpoint's netns, so it must be unique on the host"
+            )
+        if name in netns_names:
+            clash = netns_names[name]
+            raise PeerTableError(
+                f"{label}: the name clashes with the overlay netns of network {clash.name!r} (vni {clash.vni})"
+            )
+        veth = veth_name(name)
+        if veth in veths:
+            raise PeerTableError(f"host {host}: endpoints {veths[veth]!r} and {name!r} both get veth name {veth}")
+        veths[veth] = name
+        explicit = None if item.get("address") in (None, "") else _parse_address(item["address"], network, label)
+        mac = None if item.get("mac") in (None, "") else _mac(item["mac"], f"{label} mac")
+        mtu = None if item.get("mtu") is None else _mtu(item["mtu"], f"{label} mtu", network.family)
+        endpoints[name] = (index, _Endpoint(host, name, network, explicit, mac, mtu))
+    return [endpoint for _, (_, endpoint) in sorted(endpoints.items())]
+
+
+def _parse_host(host, record, networks, netns_names) -> _Host:
+    if not isinstance(host, str) or not host:
+        raise PeerTableError(f"fleet host name {host!r} must be a non-empty string, got {_kind(host)}")
+    if record is None:
+        record = {}
+    if not isinstance(record, Mapping):
+        raise PeerTableError(f"host {host}: host record must be a dict, got {_kind(record)}: {record!r}")
+    _check_keys(record, HOST_KEYS, f"host {host}")
+    state = record.get("state") or "present"
+    if state not in ("present", "absent"):
+        raise PeerTableError(f"host {host}: state {state!r} must be 'present' or 'absent'")
+    reachable = record.get("reachable")
+    if reachable is None:
+        reachable = True
+    if not isinstance(reachable, bool):
+        raise PeerTableError(f"host {host}: reachable {reachable!r} must be true or false, got {_kind(reachable)}")
+    vtep = _parse_vtep(record.get("vtep"), host)
+    underlay = record.get("underlay_mtu")
+    underlay_mtu = None if underlay is None else _int(underlay, f"host {host}: underlay_mtu", MIN_MTU[4], MAX_MTU)
+    present = state == "present"
+    if not present:
+        # An absent host only tears down: its endpoints and facts are not looked at, so stale
+        # configuration can never block a teardown.
+        return _Host(host, False, reachable, vtep, underlay_mtu, [], None)
+    endpoints = _parse_endpoints(host, record.get("endpoints"), networks, netns_names)
+    current = record.get("current")
+    if current is not None and not isinstance(current, Mapping):
+        raise PeerTableError(
+            f"host {host}: current must be a dict of endpoint name -> {{network, ip, mac}}, got {_kind(current)}"
+        )
+    if endpoints and vtep is None:
+        names = ", ".join(repr(endpoint.name) for endpoint in endpoints[:5])
+        raise PeerTableError(
+            f"host {host}: vtep is required because the host has endpoints ({names}); set overlay_vtep"
+        )
+    return _Host(host, True, reachable, vtep, underlay_mtu, endpoints, current)
+
+
+def _parse_fleet(fleet, networks: dict[str, _Network]) -> list[_Host]:
+    if not isinstance(fleet, Mapping):
+        raise PeerTableError(f"fleet must be a dict of hostname -> host record, got {_kind(fleet)}")
+    netns_names = {overlay_netns(network.vni): network for network in networks.values()}
+    hosts = []
+    vteps: dict = {}
+    for name in sorted(fleet, key=str):
+        host = _parse_host(name, fleet[name], networks, netns_names)
+        if host.present and host.vtep is not None:
+            if host.vtep in vteps:
+                raise PeerTableError(f"hosts {vteps[host.vtep]} and {host.name} both use vtep {host.vtep}")
+            vteps[host.vtep] = host.name
+        hosts.append(host)
+    return hosts
+
+
+# --- facts ------------------------------------------------------------------------------------------------
+
+
+def _observed(host: _Host, endpoint: _Endpoint):
+    """The usable address (int) and MAC the host's facts show for a declared endpoint, or None.
+
+    Facts that do not fit the declaration (another network, an address outside the subnet, the gateway,
+    garbage) are stale and ignored: the endpoint is then treated as new.
+    """
+    if not host.current:
+        return None
+    entry = host.current.get(endpoint.name)
+    if not isinstance(entry, Mapping) or entry.get("network") != endpoint.network.name:
+        return None
+    raw = entry.get("ip")
+    if not isinstance(raw, str):
+        return None
+    try:
+        address = ipaddress.ip_interface(raw.strip()).ip
+    except ValueError:
+        return None
+    network = endpoint.network
+    if address.version != network.family or not network.first <= int(address) <= network.last:
+        return None
+    try:
+        mac = _mac(entry.get("mac"), "mac")
+    except PeerTableError:
+        mac = None
+    return int(address), mac
+
+
+# --- the computation --------------------------------------------------------------------------------------
+
+
+def _index(hosts: list[_Host], networks: dict[str, _Network]) -> dict[str, _NetworkState]:
+    """One pass over the fleet: file every endpoint under its network, in (host, name) order."""
+    states = {name: _NetworkState(network) for name, network in networks.items()}
+    for host in hosts:
+        for endpoint in host.endpoints:
+            state = states[endpoint.network.name]
+            state.declared += 1
+            if endpoint.explicit is not None:
+                state.explicit.append(endpoint)
+            if host.reachable:
+                state.wanted.append(endpoint)
+            elif host.current is None:
+                state.preserve[host.name] = host
+            else:
+                seen = _observed(host, endpoint)
+                if seen is not None:
+                    address, mac = seen
+                    endpoint.mac = mac or endpoint.mac
+                    state.observed.append((endpoint, address))
+    for state in states.values():
+        network = state.network
+        if state.declared > network.usable:
+            raise PeerTableError(
+                f"network {network.name!r} subnet {network.subnet} has room for {network.usable} endpoint"
+                f" addresses but {state.declared} endpoints are declared on it"
+            )
+    return states
+
+
+def _claim(state: _NetworkState, address: int, endpoint: _Endpoint, how: str) -> None:
+    owner = state.claims.get(address)
+    if owner is not None and owner is not endpoint:
+        raise PeerTableError(
+            f"endpoints {owner.label} and {endpoint.label} both have address {ipaddress.ip_address(address)}"
+            f" on network {state.network.name!r}{how}"
+        )
+    state.claims[address] = endpoint
+
+
+def _assign(endpoint: _Endpoint, address: int, state: _NetworkState) -> None:
+    endpoint.ip = address
+    state.claims[address] = endpoint
+    state.published.append(endpoint)
+
+
+def _allocate(state: _NetworkState, hosts: dict[str, _Host]) -> None:
+    """IPAM for one network: explicit addresses, then the facts, then the lowest free address."""
+    network = state.network
+    for endpoint in state.explicit:
+        _claim(state, endpoint.explicit, endpoint, "")
+    for endpoint, address in state.observed:
+        # An unreachable host's endpoint cannot be renumbered, so its address is as fixed as an explicit one.
+        _claim(state, address, endpoint, f" ({endpoint.label} per the facts of unreachable host {endpoint.host})")
+        endpoint.ip = address
+        state.published.append(endpoint)
+    pending = []
+    for endpoint in state.wanted:
+        if endpoint.explicit is not None:
+            endpoint.ip = endpoint.explicit
+            state.published.append(endpoint)
+            continue
+        seen = _observed(hosts[endpoint.host], endpoint)
+        if seen is not None and seen[0] not in state.claims:
+            _assign(endpoint, seen[0], state)
+        else:
+            pending.append(endpoint)  # new, stale facts, or its old address now belongs to an explicit one
+    cursor = network.first
+    for endpoint in pending:  # already in (host, name) order
+        while cursor in state.claims:
+            cursor += 1
+        if cursor > network.last:
+            raise PeerTableError(
+                f"network {network.name!r} subnet {network.subnet} has no free address left for endpoint"
+                f" {endpoint.label} ({network.usable} usable addresses)"
+            )
+        _assign(endpoint, cursor, state)
+        cursor += 1
+
+
+def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
+    """MACs, VTEPs and the uniqueness and family checks of one network's published endpoints."""
+    network = state.network
+    macs: dict[str, _Endpoint] = {}
+    families: dict[int, _Host] = {}
+    for endpoint in state.published:
+        address = ipaddress.ip_address(endpoint.ip)
+        endpoint.ip_text = address.compressed
+        endpoint.mac = endpoint.mac or derive_mac(network.name, address)
+        other = macs.get(endpoint.mac)
+        if other is not None:
+            raise PeerTableError(
+                f"endpoints {other.label} and {endpoint.label} both have mac {endpoint.mac} on network {network.name!r}"
+            )
+        macs[endpoint.mac] = endpoint
+        host = hosts[endpoint.host]
+        endpoint.vtep = host.vtep.compressed
+        families.setdefault(host.vtep.version, host)
+    for host in state.preserve.values():
+        families.setdefault(host.vtep.version, host)
+    if len(families) > 1:
+        four, six = families[4], families[6]
+        raise PeerTableError(
+            f"network {network.name!r} mixes IPv4 and IPv6 VTEPs: host {four.name} vtep {four.vtep} and host"
+            f" {six.name} vtep {six.vtep}; hosts sharing a network must use one underlay family"
+        )
+
+
+def _network_mtu(network: _Network, host: _Host) -> int:
+    if network.mtu is not None:
+        return network.mtu
+    underlay = DEFAULT_UNDERLAY_MTU if host.underlay_mtu is None else host.underlay_mtu
+    overhead = VXLAN_OVERHEAD[host.vtep.version]
+    mtu = underlay - overhead
+    if mtu < MIN_MTU[network.family]:
+        raise PeerTableError(
+            f"host {host.name}: network {network.name!r} mtu would default to {mtu} (underlay_mtu {underlay} minus"
+            f" {overhead} of VXLAN over IPv{host.vtep.version}), below the IPv{network.family} minimum"
+            f" {MIN_MTU[network.family]}"
+        )
+    return mtu
+
+
+def _sorted_ips(addresses) -> list[str]:
+    return [address.compressed for address in sorted(addresses, key=lambda a: (a.version, int(a)))]
+
+
+def _empty_record(host: _Host) -> dict:
+    return {
+        "state": "present" if host.present else "absent",
+        "skip": not host.reachable,
+        "vtep": None if host.vtep is None else host.vtep.compressed,
+        "networks": [],
+        "allowlist": [],
+        "ports": [],
+        "preserve_vteps": [],
+    }
+
+
+def compute_peer_tables(networks, fleet) -> dict:
+    """Compute every host's part of the overlay: names, addresses, MTUs and static ARP/FDB tables.
+
+    ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
+    ``{state, reachable, vtep, underlay_mtu, endpoints, current}``.  Returns hostname -> record; see the
+    ``netfleet.overlay.peer_tables`` filter documentation for the exact shape.  Raises
+    :class:`PeerTableError` naming the field, the host and the value on bad input.
+    """
+    parsed_networks = _parse_networks(networks)
+    hosts = _parse_fleet(fleet, parsed_networks)
+    by_name = {host.name: host for host in hosts}
+    states = _index(hosts, parsed_networks)
+    for state in states.values():
+        _allocate(state, by_name)
+        _finish(state, by_name)
+
+    # Per network, sort once; each host then filters out its own entries (linear in the output).
+    tables = {}
+    for name, state in states.items():
+        if not state.published and not state.preserve:
+            continue
+        by_ip = sorted(state.published, key=lambda e: e.ip)
+        by_mac = sorted(state.published, key=lambda e: e.mac)
+        vteps = {by_name[e.host].vtep for e in state.published}
+        preserve = {host.vtep for host in state.preserve.values()}
+        tables[name] = (by_ip, by_mac, _sorted_ips(vteps), _sorted_ips(preserve))
+
+    result = {}
+    for host in hosts:
+        record = _empty_record(host)
+        result[host.name] = record
+        if not (host.present and host.reachable and host.endpoints):
+            continue
+        own: dict[str, list[_Endpoint]] = {}
+        for endpoint in host.endpoints:
+            own.setdefault(endpoint.network.name, []).append(endpoint)
+        me = host.vtep.compressed
+        allowlist, ports, preserved = set(), set(), set()
+        for network_name in sorted(own, key=lambda n: parsed_networks[n].vni):
+            network = parsed_networks[network_name]
+            by_ip, by_mac, vteps, preserve = tables[network_name]
+            mtu = _network_mtu(network, host)
+            endpoints = []
+            for endpoint in own[network_name]:  # sorted by name
+                if endpoint.mtu is not None and endpoint.mtu > mtu:
+                    raise PeerTableError(
+                        f"host {host.name}: endpoint {endpoint.name!r} mtu {endpoint.mtu} exceeds network"
+                        f" {network.name!r} mtu {mtu}"
+                    )
+                endpoints.append(
+                    {
+                        "name": endpoint.name,
+                        "netns": endpoint.name,
+                        "ifname": ENDPOINT_IFNAME,
+                        "veth": veth_name(endpoint.name),
+                        "ip": endpoint.ip_text,
+                        "address": f"{endpoint.ip_text}/{network.subnet.prefixlen}",
+                        "mac": endpoint.mac,
+                        "mtu": mtu if endpoint.mtu is None else endpoint.mtu,
+                    }
+                )
+            peers = [vtep for vtep in vteps if vtep != me]
+            record["networks"].append(
+                {
+                    "name": network.name,
+                    "vni": network.vni,
+                    "port": network.port,
+                    "subnet": str(network.subnet),
+                    "prefixlen": network.subnet.prefixlen,
+                    "family": network.family,
+                    "mtu": mtu,
+                    "netns": overlay_netns(network.vni),
+                    "bridge": BRIDGE,
+                    "vxlan": VXLAN,
+                    "endpoints": endpoints,
+                    "neigh": [{"ip": e.ip_text, "mac": e.mac} for e in by_ip if e.host != host.name],
+                    "fdb": [{"mac": e.mac, "dst": e.vtep} for e in by_mac if e.host != host.name],
+                    "peers": peers,
+                }
+            )
+            allowlist.update(peers)
+            allowlist.update(preserve)
+            preserved.update(preserve)
+            ports.add(network.port)
+        record["allowlist"] = _sorted_ips(map(ipaddress.ip_address, allowlist))
+        record["ports"] = sorted(ports)
+        record["preserve_vteps"] = _sorted_ips(map(ipaddress.ip_address, preserved))
+    return result
+
+
+def summarize(result: Mapping) -> dict:
+    """Counts for display: hosts (and how many are present/absent/skipped), networks, endpoints, entries."""
+    counts = dict.fromkeys(
+        ("hosts", "hosts_present", "hosts_absent", "hosts_skipped", "networks", "endpoints", "neigh", "fdb"), 0
+    )
+    networks = set()
+    for record in result.values():
+        counts["hosts"] += 1
+        counts["hosts_skipped"] += bool(record["skip"])
+        counts["hosts_present" if record["state"] == "present" else "hosts_absent"] += 1
+        for network in record["networks"]:
+            networks.add(network["name"])
+            counts["endpoints"] += len(network["endpoints"])
+            counts["neigh"] += len(network["neigh"])
+            counts["fdb"] += len(network["fdb"])
+    counts["networks"] = len(networks)
+    return counts
