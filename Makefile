@@ -14,10 +14,14 @@ export ANSIBLE_LOCALHOST_WARNING := 0
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := 0
 export PATH := $(BIN):$(PATH)
 
-DEB_PACKAGES := iproute2 iputils-ping
+DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration
+.PHONY: help venv deps test lint unit integration lab lab-up lab-up-ssh lab-down molecule demo
+
+HOSTS   ?= 3
+LAB_DIR ?= $(REPO)/.lab
+LAB     := $(BIN)/python $(REPO)/tools/netfleet-lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -47,6 +51,21 @@ unit: venv ## pure unit tests (no root needed)
 
 integration: venv deps ## kernel integration tests of every module, in throwaway namespaces (root)
 	$(PYTEST) tests/integration
+
+lab: venv deps ## tests of the lab and the nsenter connection (root)
+	$(PYTEST) tests/lab
+
+lab-up: venv deps ## build a lab of HOSTS simulated hosts in LAB_DIR (default 3 in .lab/)
+	$(LAB) up --hosts $(HOSTS) --dir $(LAB_DIR)
+
+lab-up-ssh: venv deps ## the same with sshd in every host and a controller namespace ctl
+	$(LAB) up --hosts $(HOSTS) --ssh --dir $(LAB_DIR)
+
+lab-down: ## remove the lab in LAB_DIR
+	$(LAB) down --dir $(LAB_DIR)
+
+molecule: venv deps ## molecule scenarios default (nsenter) and ssh, on the lab
+	cd $(REPO) && $(BIN)/molecule test --all
 
 test: venv deps lint ## install everything and run every test
 	$(PYTEST) tests
