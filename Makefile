@@ -14,10 +14,10 @@ export ANSIBLE_LOCALHOST_WARNING := 0
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := 0
 export PATH := $(BIN):$(PATH)
 
-DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client
+DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration lab lab-up lab-up-ssh lab-down molecule demo
+.PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -52,6 +52,15 @@ unit: venv ## pure unit tests (no root needed)
 integration: venv deps ## kernel integration tests of every module, in throwaway namespaces (root)
 	$(PYTEST) tests/integration
 
+SANITY_DIR := $(REPO)/tests/output/sanity-tree
+sanity: venv ## ansible-test sanity on an ansible_collections/netfleet/overlay copy (no ignore files)
+	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)/ansible_collections/netfleet/overlay
+	@git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $(SANITY_DIR)/ansible_collections/netfleet/overlay
+	@# ansible-test downloads its pip bootstrap script from a server this machine cannot reach: use ours
+	@v=$$(sed -nE "s/.*pip='([0-9.]+)'.*/\1/p" $$($(BIN)/python -c 'import ansible_test,os;print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py); \
+	  install -D -m 0644 tests/sanity/get_pip_bootstrap.py $$HOME/.ansible/test/cache/get_pip_$${v//./_}.py
+	cd $(SANITY_DIR)/ansible_collections/netfleet/overlay && $(BIN)/ansible-test sanity --python 3.11 --color no
+
 lab: venv deps ## tests of the lab and the nsenter connection (root)
 	$(PYTEST) tests/lab
 
@@ -66,6 +75,19 @@ lab-down: ## remove the lab in LAB_DIR
 
 molecule: venv deps ## molecule scenarios default (nsenter) and ssh, on the lab
 	cd $(REPO) && $(BIN)/molecule test --all
+
+demo: venv deps ## build a 3-host lab in .lab/, run site.yml and verify.yml on it, and leave it up
+	$(LAB) up --hosts 3 --dir $(LAB_DIR)
+	$(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml -i $(REPO)/inventories/lab $(REPO)/playbooks/site.yml
+	$(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml -i $(REPO)/inventories/lab $(REPO)/playbooks/verify.yml
+	@lab="tools/netfleet-lab exec$(if $(filter $(REPO)/.lab,$(LAB_DIR)),, --dir $(LAB_DIR))"; \
+	echo; echo "The lab is up ($(LAB_DIR)). Look inside h1 (likewise h2, h3):"; \
+	echo "  $$lab h1 -- ip netns list"; \
+	echo "  $$lab h1 -- ip netns exec ovl-256 ip -d link show vxlan0"; \
+	echo "  $$lab h1 -- ip netns exec ovl-256 bridge fdb show dev vxlan0"; \
+	echo "  $$lab h1 -- ip netns exec ovl-256 ip neigh show dev vxlan0"; \
+	echo "  $$lab h1 -- ip netns exec hosta ping -c 2 10.213.0.3"; \
+	echo "Remove it with: make lab-down$(if $(filter $(REPO)/.lab,$(LAB_DIR)),, LAB_DIR=$(LAB_DIR))"
 
 test: venv deps lint ## install everything and run every test
 	$(PYTEST) tests

@@ -3,17 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
-import shutil
-import subprocess
-
-from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible.plugins.connection.local import Connection as LocalConnection
-from ansible.utils.display import Display
-
 DOCUMENTATION = r"""
 name: nsenter
 author: netfleet.overlay maintainers (@netfleet)
@@ -93,6 +82,17 @@ EXAMPLES = r"""
   tasks:
     - ansible.builtin.command: hostname
 """
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.plugins.connection.local import Connection as LocalConnection
+from ansible.utils.display import Display
 
 display = Display()
 

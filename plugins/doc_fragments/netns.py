@@ -24,10 +24,10 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Reads the kernel state and returns the predicted O(after) and O(commands) without changing anything.
+    description: Reads the kernel state and returns the predicted RV(after) and RV(commands) without changing anything.
   diff_mode:
     support: full
-    description: Returns the O(before) and O(after) state as a diff.
+    description: Returns the RV(before) and RV(after) state as a diff.
   idempotent:
     support: full
     description: A second run with the same arguments reports no change.

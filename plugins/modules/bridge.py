@@ -10,7 +10,7 @@ version_added: 0.1.0
 description:
   - Creates, changes or removes a Linux bridge, such as the C(br0) of an overlay namespace, and keeps it up.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.attributes

@@ -17,7 +17,7 @@ description:
   - Only permanent C(self) entries with a destination count as the device's table. Entries that the bridge learned
     on the port, and the bridge's own C(master ... permanent) entry, are never read as part of it or removed.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.table

@@ -14,7 +14,7 @@ description:
   - Only permanent entries count as the device's table. Learned (reachable, stale, failed ...) entries are never
     read as part of it or removed.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.table

@@ -11,7 +11,7 @@ description:
   - Creates or removes a named network namespace, the file C(/run/netns/NAME) that C(ip netns) also uses.
   - Removing a namespace destroys the devices inside it (a veth's other end goes with it).
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
 options:

@@ -17,12 +17,13 @@ description:
   - Works without pyroute2. Then it only reports C(pyroute2=false) and the kernel facts, so a preflight check can
     say what to install.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
 attributes:
   facts:
     support: full
+    description: Returns facts under C(ansible_facts.netfleet_overlay); they are cached by a fact cache.
 options:
   vtep:
     description:

@@ -20,7 +20,7 @@ description:
     purged.
   - This is what the role C(netfleet.overlay.overlay) runs; you rarely call it directly.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
 options:

@@ -15,7 +15,7 @@ description:
   - A pair whose far end is missing or is not this pair's partner is recreated.
   - Other global addresses on the far end are removed, so O(address) is the endpoint's only address.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.attributes

@@ -18,7 +18,7 @@ description:
     in place (EOPNOTSUPP), so it is recreated too.
   - O(mtu), O(master) and O(learning) are changed in place.
 author:
-  - netfleet.overlay maintainers
+  - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.attributes
