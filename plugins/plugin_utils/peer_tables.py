@@ -389,6 +389,12 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
         )
     if endpoints and vtep is None:
         names = ", ".join(repr(endpoint.name) for endpoint in endpoints[:5])
+        if not reachable:
+            raise PeerTableError(
+                f"host {host} is not converged in this run (unreachable, failed or outside the play) and its VTEP"
+                f" is unknown (no overlay_vtep and no cached facts), so the other hosts cannot tell which entries"
+                f" to preserve for its endpoints ({names}); set overlay_vtep for it, or enable a fact cache"
+            )
         raise PeerTableError(
             f"host {host}: vtep is required because the host has endpoints ({names}); set overlay_vtep"
         )

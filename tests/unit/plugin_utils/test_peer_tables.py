@@ -681,7 +681,13 @@ def test_unreachable_host_with_empty_facts_has_nothing():
 
 def test_unreachable_host_without_vtep_is_an_error():
     message = error([NET], {"h1": host(None, ep("a"), reachable=False)})
-    assert message.startswith("host h1: vtep is required") and "'a'" in message
+    assert (
+        message.startswith(
+            "host h1 is not converged in this run (unreachable, failed or outside the play) and its VTEP"
+        )
+        and "'a'" in message
+    )
+    assert "set overlay_vtep for it, or enable a fact cache" in message
 
 
 def test_unreachable_observed_address_colliding_with_explicit_is_an_error():

@@ -1,0 +1,101 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``netfleet.overlay.ping_plan`` filter: docs, argument checks and the FilterModule.
+
+The logic lives in ``plugin_utils/reachability.py`` (pure, unit-tested on plain data); this file only reads
+``hostvars`` in one Python pass.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = """
+name: ping_plan
+author: netfleet.overlay maintainers
+version_added: 0.1.0
+short_description: Plan the functional test of an overlay fleet (every endpoint pings every other one)
+description:
+  - Reads the C(netfleet_overlay) facts of every host of O(hosts) (left by M(netfleet.overlay.overlay_facts) or
+    M(netfleet.overlay.overlay_host)) and plans, for every host, the pings its endpoints must do. Every endpoint
+    pings every other endpoint of the fleet, on every host, and a reply is expected exactly when both are on the
+    same network.
+  - Endpoints that a present host declares in C(overlay_endpoints) but its facts do not show are listed in
+    C(missing).
+  - Feed each host's C(stdin) to a ping loop, as C(playbooks/verify.yml) does, and the outputs to
+    R(netfleet.overlay.reachability_matrix,ansible_collections.netfleet.overlay.reachability_matrix_filter).
+positional: _input, hosts
+options:
+  _input:
+    description: Ansible's C(hostvars).
+    type: dict
+    required: true
+  hosts:
+    description: The hosts whose endpoints take part, typically C(ansible_play_hosts).
+    type: list
+    elements: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Plan the pings once
+  ansible.builtin.set_fact:
+    _plan: "{{ hostvars | netfleet.overlay.ping_plan(ansible_play_hosts) }}"
+  run_once: true
+
+- name: Ping from this host's endpoints (every line of stdin is "src dst netns ip")
+  ansible.builtin.shell:
+    cmd: |
+      while read -r src dst ns ip; do
+        ( if ip netns exec "$ns" ping -c 1 -W 1 "$ip" >/dev/null 2>&1; then r=ok; else r=fail; fi
+          echo "$src $dst $ip $r" ) &
+      done
+      wait
+    stdin: "{{ _plan.stdin[inventory_hostname] }}"
+  register: _pings
+  changed_when: false
+"""
+
+RETURN = """
+_value:
+  description:
+    - "C(endpoints): every endpoint in matrix order (by network, host, name), each with C(label) (C(host/name)),
+      C(host), C(name), C(network), C(netns) and C(ip)."
+    - "C(pings): hostname -> list of C({src, dst, netns, ip, expect}), one per ordered pair of distinct endpoints
+      whose source is on that host and whose destination has an address."
+    - "C(stdin): hostname -> the same pings as text, one C(src dst netns ip) line each."
+    - "C(missing): sorted labels of declared endpoints that the facts do not show."
+  type: dict
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, overlay_facts
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability import ReachabilityError, plan_pings
+
+
+def _ping_plan(hostvars, hosts):
+    """Read every host's facts and declared endpoints from hostvars, then plan the pings."""
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError(f"ping_plan: the input must be hostvars, got {type(hostvars).__name__}")
+    if isinstance(hosts, (str, Mapping)) or not isinstance(hosts, (list, tuple)):
+        raise AnsibleFilterError(f"ping_plan: hosts must be a list of hostnames, got {type(hosts).__name__}")
+    endpoints, declared = {}, {}
+    try:
+        for host in hosts:
+            if host not in hostvars:
+                raise AnsibleFilterError(f"ping_plan: host {host!r} is not in the inventory")
+            variables = hostvars[host]
+            facts = overlay_facts(host, variables)
+            endpoints[host] = None if facts is None else facts.get("endpoints") or {}
+            if (variables.get("overlay_state") or "present") == "present":
+                declared[host] = variables.get("overlay_endpoints") or []
+        return plan_pings(endpoints, declared)
+    except (FleetRecordsError, ReachabilityError) as exc:
+        raise AnsibleFilterError(f"ping_plan: {exc}") from exc
+
+
+class FilterModule:
+    """netfleet.overlay filter that plans the fleet's functional test."""
+
+    def filters(self):
+        return {"ping_plan": _ping_plan}

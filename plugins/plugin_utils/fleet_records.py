@@ -1,0 +1,136 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet dict of the peer table, built from every host's variables and overlay facts.
+
+This is the engine behind the ``netfleet.overlay.fleet_records`` filter.  It turns ``hostvars`` into the
+``fleet`` argument of ``netfleet.overlay.peer_tables`` in one pass over the fleet's hosts, instead of a Jinja
+loop over ``hostvars`` (which is quadratic).  It is pure: any mapping of hostname -> mapping of variables
+will do, so it is unit-tested on plain dicts.
+
+What it reads per host: ``overlay_state`` (or ``_overlay_state``, which the role publishes), ``overlay_vtep``,
+``overlay_endpoints`` and the facts that ``netfleet.overlay.overlay_facts`` (or ``overlay_host``) leave in
+``ansible_facts.netfleet_overlay``.
+It only shapes data; the values are validated by the peer table, whose messages name the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+FACTS_KEY = "netfleet_overlay"
+# hostvars cannot see play vars or role params, so the role publishes each play host's effective
+# overlay_state under this name (with set_fact) before it computes the fleet.
+PUBLISHED_STATE = "_overlay_state"
+
+
+class FleetRecordsError(ValueError):
+    """Bad arguments for the fleet records; the message names the argument, the host and the value."""
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    for cls in (bool, int, float, str, Mapping, list, tuple, set):
+        if isinstance(value, cls):
+            return "dict" if cls is Mapping else cls.__name__
+    return type(value).__name__
+
+
+def _host_list(value, argument: str) -> list[str]:
+    """A list of hostnames (duplicates dropped, order kept)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise FleetRecordsError(
+            f"{argument} must be a list of hostnames (for example groups['all'] or ansible_play_hosts),"
+            f" got {_kind(value)}"
+        )
+    hosts: dict[str, None] = {}
+    for index, host in enumerate(value):
+        if not isinstance(host, str) or not host:
+            raise FleetRecordsError(f"{argument}[{index}] {host!r} must be a hostname, got {_kind(host)}")
+        hosts[host] = None
+    return list(hosts)
+
+
+def overlay_facts(host: str, variables: Mapping) -> Mapping | None:
+    """The host's ``netfleet_overlay`` facts, or None when it has none (or they could not read the kernel)."""
+    facts = variables.get("ansible_facts")
+    if facts is None:
+        return None
+    if not isinstance(facts, Mapping):
+        raise FleetRecordsError(f"host {host}: ansible_facts must be a dict, got {_kind(facts)}")
+    overlay = facts.get(FACTS_KEY)
+    if overlay is None:
+        return None
+    if not isinstance(overlay, Mapping):
+        raise FleetRecordsError(
+            f"host {host}: ansible_facts.{FACTS_KEY} must be the dict that netfleet.overlay.overlay_facts"
+            f" returns, got {_kind(overlay)}"
+        )
+    return overlay
+
+
+def current_endpoints(host: str, facts: Mapping | None) -> dict | None:
+    """``{name: {network, ip, mac}}`` of the endpoints the facts show; None without (usable) facts.
+
+    Facts gathered without pyroute2 cannot see the kernel's endpoints, so they count as no facts: an
+    empty table would tell the peer table that the host has no endpoints at all.
+    """
+    if facts is None or facts.get("pyroute2") is False:
+        return None
+    endpoints = facts.get("endpoints") or {}
+    if not isinstance(endpoints, Mapping):
+        raise FleetRecordsError(
+            f"host {host}: ansible_facts.{FACTS_KEY}.endpoints must be a dict, got {_kind(endpoints)}"
+        )
+    current = {}
+    for name, entry in endpoints.items():
+        if not isinstance(entry, Mapping):
+            continue  # not what overlay_facts writes: the peer table would ignore it anyway
+        current[name] = {"network": entry.get("network"), "ip": entry.get("ip"), "mac": entry.get("mac")}
+    return current
+
+
+def _state(variables: Mapping) -> str:
+    """``_overlay_state`` (the effective ``overlay_state`` that the role publishes per play host), else
+    ``overlay_state``, else present."""
+    state = variables.get(PUBLISHED_STATE)
+    if state is None or state == "":
+        state = variables.get("overlay_state")
+    return state or "present"
+
+
+def host_record(host: str, variables: Mapping, reachable: bool) -> dict:
+    """One host's record for the peer table (``state, reachable, vtep, underlay_mtu, endpoints, current``)."""
+    facts = overlay_facts(host, variables)
+    vtep = variables.get("overlay_vtep")
+    if vtep is None or vtep == "":
+        vtep = facts.get("vtep") if facts is not None else None
+    endpoints = variables.get("overlay_endpoints")
+    return {
+        "state": _state(variables),
+        "reachable": reachable,
+        "vtep": vtep,
+        "underlay_mtu": facts.get("underlay_mtu") if facts is not None else None,
+        "endpoints": [] if endpoints is None else endpoints,
+        "current": current_endpoints(host, facts),
+    }
+
+
+def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
+    """Build the peer table's ``fleet`` dict: hostname -> record, for every host of ``fleet_hosts``.
+
+    ``hostvars`` maps hostname -> that host's variables (Ansible's ``hostvars``).  ``active_hosts`` are
+    the hosts that this run reaches (``ansible_play_hosts``): only those are ``reachable``.  The others,
+    outside the play or ``--limit`` or unreachable, keep their endpoints as their cached facts show them;
+    without facts their VTEP is preserved by the other hosts.  Raises :class:`FleetRecordsError`.
+    """
+    if not isinstance(hostvars, Mapping):
+        raise FleetRecordsError(f"the input must be hostvars (hostname -> variables), got {_kind(hostvars)}")
+    fleet = _host_list(fleet_hosts, "fleet_hosts")
+    active = set(_host_list(active_hosts, "active_hosts"))
+    records = {}
+    for host in fleet:
+        variables = hostvars.get(host)
+        if not isinstance(variables, Mapping):
+            raise FleetRecordsError(f"fleet_hosts: host {host} has no variables in hostvars (is it in the inventory?)")
+        records[host] = host_record(host, variables, host in active)
+    return records
