@@ -12,7 +12,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-
 GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}  # get-pip's own flags; plain pip install has no such options
 
 
