@@ -42,9 +42,10 @@ deps: ## install the Debian packages the tests need, when missing (root)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-lint: venv ## ruff (lint + format check)
+lint: venv ## ruff (lint + format check) and ansible-lint (production profile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint roles playbooks molecule inventories
 
 unit: venv ## pure unit tests (no root needed)
 	$(PYTEST) tests/unit
@@ -89,5 +90,7 @@ demo: venv deps ## build a 3-host lab in .lab/, run site.yml and verify.yml on i
 	echo "  $$lab h1 -- ip netns exec hosta ping -c 2 10.213.0.3"; \
 	echo "Remove it with: make lab-down$(if $(filter $(REPO)/.lab,$(LAB_DIR)),, LAB_DIR=$(LAB_DIR))"
 
-test: venv deps lint ## install everything and run every test
+test: venv deps lint ## install everything and run every test: unit, kernel, lab, molecule, lint and sanity
 	$(PYTEST) tests
+	$(MAKE) --no-print-directory molecule
+	$(MAKE) --no-print-directory sanity
