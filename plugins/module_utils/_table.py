@@ -93,7 +93,7 @@ def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None
             member = v.mac(member, f"{where}.mac", unicast=True) if member not in (None, "") else None
         dup_key = (key, member) if spec.additive(key) else (key,)
         if dup_key in seen:
-            shown = " ".join(dup_key)
+            shown = " ".join(part for part in dup_key if part)  # a key-only flood entry has no member
             raise v.InputError(f"{where}: duplicate key {shown} (already given as entries[{seen[dup_key]}])")
         seen[dup_key] = i
         out.append(spec.entry(key, member))

@@ -1,0 +1,62 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""netfleet.overlay.bridge through Ansible: create, change the MTU in place, remove."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+
+
+def test_bridge_create_mtu_absent(lab, nf):
+    host = lab.netns("h")
+    ovl = lab.netns("o")
+    base = {"name": "br0", "netns": ovl}
+    create, mtu, absent = nf.four_steps(
+        host,
+        [
+            ("bridge", {**base, "mtu": 1450}),
+            ("bridge", {**base, "mtu": 1400}),
+            ("bridge", {**base, "state": "absent"}),
+        ],
+        [ovl, host],
+    )
+
+    nf.assert_four_steps(create)
+    assert "br0" not in create["snap_before"][ovl]["links"]
+    assert create["check"]["after"] == {"name": "br0", "netns": ovl, "mtu": 1450, "up": True}
+    assert create["check"]["commands"] == [
+        f"ip -n {ovl} link add br0 type bridge mtu 1450",
+        f"ip -n {ovl} link set br0 up",
+    ]
+    br0 = create["snap_after_apply"][ovl]["links"]["br0"]
+    assert (br0["kind"], br0["mtu"], br0["up"]) == ("bridge", 1450, True)
+    # only the overlay namespace changed, never the host namespace the module ran in
+    assert create["snap_after_apply"][host] == create["snap_before"][host]
+
+    nf.assert_four_steps(mtu)
+    assert mtu["check"]["commands"] == [f"ip -n {ovl} link set br0 mtu 1400"]
+    assert mtu["check"]["diff"]["before"]["mtu"] == 1450
+    assert mtu["check"]["diff"]["after"]["mtu"] == 1400
+    after = mtu["snap_after_apply"][ovl]["links"]["br0"]
+    assert after["mtu"] == 1400
+    assert after["ifindex"] == br0["ifindex"], "an MTU change must not recreate the bridge"
+
+    nf.assert_four_steps(absent)
+    assert absent["check"]["after"] == {}
+    assert absent["check"]["commands"] == [f"ip -n {ovl} link del br0"]
+    assert "br0" not in absent["snap_after_apply"][ovl]["links"]
+    assert nf.Kernel.link(ovl, "br0") is None
+
+
+def test_bridge_without_mtu_keeps_the_existing_one(lab, nf):
+    host = lab.netns("h")
+    ovl = lab.netns("o")
+    nf.ip(ovl, "link", "add", "br0", "mtu", "1300", "type", "bridge")
+    (r,) = nf.run_tasks(host, [nf.Call("bridge", {"name": "br0", "netns": ovl})])
+    nf.assert_ok(r)
+    # only "up" was missing
+    assert r["commands"] == [f"ip -n {ovl} link set br0 up"]
+    link = nf.Kernel.link(ovl, "br0")
+    assert link["mtu"] == 1300
+    assert "UP" in link["flags"]
