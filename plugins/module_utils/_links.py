@@ -28,6 +28,31 @@ def alias_steps(ns, netns, name, before, after) -> list[Step]:
 IMMUTABLE = ("vni", "port", "local", "dev", "proxy")
 
 
+def port_steps(ns, netns, name, before, after) -> list[Step]:
+    """MTU, bridge master and up in one ``ip link set``, then the ownership alias: what vxlan and veth share."""
+    changes, words = {}, []
+    if before["mtu"] != after["mtu"]:
+        changes["mtu"] = after["mtu"]
+        words.append(f"mtu {after['mtu']}")
+    new_master = after["master"] if after["master"] and before["master"] != after["master"] else None
+    if new_master:
+        words.append(f"master {new_master}")
+    if not before["up"]:
+        changes["state"] = "up"
+        words.append("up")
+    steps = []
+    if words:
+
+        def apply():
+            extra = dict(changes)
+            if new_master:
+                extra["master"] = ns.link_index(new_master)
+            ns.link_set(name, ns.link_index(name), **extra)
+
+        steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
+    return steps + alias_steps(ns, netns, name, before, after)
+
+
 class Netns(LinkObject):
     def validate(self):
         v.netns_name(self.params["name"], "name")
@@ -237,24 +262,7 @@ class Vxlan(LinkObject):
                     lambda: ns.vxlan_set(name, ns.link_index(name), learning=after["learning"]),
                 )
             )
-        changes, words = {}, []
-        if before["mtu"] != after["mtu"]:
-            changes["mtu"], words = after["mtu"], [f"mtu {after['mtu']}"]
-        if after["master"] and before["master"] != after["master"]:
-            words.append(f"master {after['master']}")
-        if not before["up"]:
-            changes["state"] = "up"
-            words.append("up")
-        if words:
-
-            def apply():
-                extra = dict(changes)
-                if after["master"] and before["master"] != after["master"]:
-                    extra["master"] = ns.link_index(after["master"])
-                ns.link_set(name, ns.link_index(name), **extra)
-
-            steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
-        steps.extend(alias_steps(ns, netns, name, before, after))
+        steps.extend(port_steps(ns, netns, name, before, after))
         return steps
 
     def _create(self, want):
@@ -484,23 +492,5 @@ class Veth(LinkObject):
             steps.append(
                 Step(ip_cmd(peer_netns, "link set lo up"), lambda: pns().link_set("lo", pidx("lo"), state="up"))
             )
-        words, changes = [], {}
-        if before["mtu"] != after["mtu"]:
-            words.append(f"mtu {after['mtu']}")
-            changes["mtu"] = after["mtu"]
-        if after["master"] and before["master"] != after["master"]:
-            words.append(f"master {after['master']}")
-        if not before["up"]:
-            words.append("up")
-            changes["state"] = "up"
-        if words:
-
-            def apply():
-                extra = dict(changes)
-                if after["master"] and before["master"] != after["master"]:
-                    extra["master"] = ns.link_index(after["master"])
-                ns.link_set(name, ns.link_index(name), **extra)
-
-            steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
-        steps.extend(alias_steps(ns, netns, name, before, after))
+        steps.extend(port_steps(ns, netns, name, before, after))
         return steps

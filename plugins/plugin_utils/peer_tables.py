@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _validate
+
 DEFAULT_PORT = 4789
 DEFAULT_UNDERLAY_MTU = 1500
 # Outer Ethernet + IP + UDP + VXLAN headers; the kernel uses the same numbers (VXLAN_HEADROOM, VXLAN6_HEADROOM).
@@ -66,16 +68,12 @@ def veth_name(endpoint: str) -> str:
 
 
 def derive_mac(network: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """Docker-style MAC for an endpoint whose MAC is not given.
+    """Docker-style MAC for an endpoint whose MAC is not given (the same rule as the veth module's).
 
     IPv4: ``02:42:`` + the four address bytes.  IPv6: ``02:`` + the first five bytes of
     sha256(network name + '/' + packed address), a stable locally administered unicast MAC.
     """
-    if address.version == 4:
-        raw = b"\x02\x42" + address.packed
-    else:
-        raw = b"\x02" + hashlib.sha256(network.encode("utf-8") + b"/" + address.packed).digest()[:5]
-    return ":".join(f"{byte:02x}" for byte in raw)
+    return _validate.derive_mac(address.compressed, salt=network)
 
 
 # --- parsed input -----------------------------------------------------------------------------------------
