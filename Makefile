@@ -14,7 +14,7 @@ export ANSIBLE_LOCALHOST_WARNING := 0
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := 0
 export PATH := $(BIN):$(PATH)
 
-DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat
+DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo
@@ -53,7 +53,8 @@ unit: venv ## pure unit tests (no root needed)
 integration: venv deps ## kernel integration tests of every module, in throwaway namespaces (root)
 	$(PYTEST) tests/integration
 
-SANITY_DIR := $(REPO)/tests/output/sanity-tree
+# Outside the checkout: inside it, ansible-test would list files through this git repo and find none.
+SANITY_DIR := /tmp/netfleet-overlay-sanity$(subst /,-,$(REPO))
 sanity: venv ## ansible-test sanity on an ansible_collections/netfleet/overlay copy (no ignore files)
 	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)/ansible_collections/netfleet/overlay
 	@git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $(SANITY_DIR)/ansible_collections/netfleet/overlay
@@ -61,6 +62,15 @@ sanity: venv ## ansible-test sanity on an ansible_collections/netfleet/overlay c
 	@v=$$(sed -nE "s/.*pip='([0-9.]+)'.*/\1/p" $$($(BIN)/python -c 'import ansible_test,os;print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py); \
 	  install -D -m 0644 tests/sanity/get_pip_bootstrap.py $$HOME/.ansible/test/cache/get_pip_$${v//./_}.py
 	cd $(SANITY_DIR)/ansible_collections/netfleet/overlay && $(BIN)/ansible-test sanity --python 3.11 --color no
+
+.PHONY: changelog packaging
+changelog: venv ## lint changelogs/fragments and fold them into CHANGELOG.md under galaxy.yml's version
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog release
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+packaging: venv deps ## build, install and check the tarball: ansible-doc, specs, EE introspection, an AWX-style job (root)
+	$(PYTEST) tests/packaging
 
 lab: venv deps ## tests of the lab and the nsenter connection (root)
 	$(PYTEST) tests/lab

@@ -24,10 +24,10 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Reads the kernel state and returns the predicted RV(after) and RV(commands) without changing anything.
+    description: Reads the kernel state and returns the predicted C(after) state and C(commands), changing nothing.
   diff_mode:
     support: full
-    description: Returns the RV(before) and RV(after) state as a diff.
+    description: Returns the C(before) and C(after) state as a diff.
   idempotent:
     support: full
     description: A second run with the same arguments reports no change.

@@ -257,7 +257,7 @@ def _parse_networks(networks) -> dict[str, _Network]:
             raise PeerTableError(f"networks {by_vni[vni].name!r} and {name!r} both use vni {vni}")
         by_name[name] = (index, network)
         by_vni[vni] = network
-    return {name: network for name, (_, network) in by_name.items()}
+    return {name: network for name, (_unused, network) in by_name.items()}
 
 
 def _parse_vtep(raw, host: str):
@@ -352,7 +352,7 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
         mac = None if item.get("mac") in (None, "") else _mac(item["mac"], f"{label} mac")
         mtu = None if item.get("mtu") is None else _mtu(item["mtu"], f"{label} mtu", network.family)
         endpoints[name] = (index, _Endpoint(host, name, network, explicit, mac, mtu))
-    return [endpoint for _, (_, endpoint) in sorted(endpoints.items())]
+    return [endpoint for _unused, (_unused2, endpoint) in sorted(endpoints.items())]
 
 
 def _parse_host(host, record, networks, netns_names) -> _Host:

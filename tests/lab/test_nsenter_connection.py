@@ -85,13 +85,13 @@ def test_refusals_are_unreachable(tmp_ansible, tmp_path):
         "    ansible_connection: netfleet.overlay.nsenter",
         "  hosts:",
     ]
-    for name, (var, value, _) in hosts.items():
+    for name, (var, value, _unused) in hosts.items():
         lines.append(f"    {name}: " + (f"{{{var}: {json.dumps(value)}}}" if var else "{}"))
     inventory = tmp_path / "bad.yml"
     inventory.write_text("\n".join(lines) + "\n")
     res = run_ansible(tmp_ansible, "-i", str(inventory), "bad", "-m", "ansible.builtin.ping")
     assert res.returncode == 4, res.stdout + res.stderr  # 4: some hosts unreachable
-    for name, (_, _, message) in hosts.items():
+    for name, (_unused, _unused2, message) in hosts.items():
         block = res.stdout.split(f"{name} | ", 1)[1].split("\n}", 1)[0]
         assert block.startswith("UNREACHABLE!"), block
         assert message in block, block

@@ -138,19 +138,22 @@ def neigh_entries(lines: list[str]) -> set[tuple[str, str, str]]:
     return entries
 
 
-def networks_of(host: str, fleet_map: dict = DEMO) -> set[str]:
+def networks_of(host: str, fleet_map: dict | None = None) -> set[str]:
+    fleet_map = DEMO if fleet_map is None else fleet_map
     return {network for (owner, _name), (network, _ip) in fleet_map.items() if owner == host}
 
 
-def expected_tables(host: str, network: str, fleet: dict = DEMO):
-    remote = [(h, ip) for (h, _), (net, ip) in fleet.items() if net == network and h != host]
+def expected_tables(host: str, network: str, fleet: dict | None = None):
+    fleet = DEMO if fleet is None else fleet
+    remote = [(h, ip) for (h, _unused), (net, ip) in fleet.items() if net == network and h != host]
     fdb = {(mac_of(ip), VTEP[h], True) for h, ip in remote}
-    neigh = {(ip, mac_of(ip), "PERMANENT") for _, ip in remote}
+    neigh = {(ip, mac_of(ip), "PERMANENT") for _unused, ip in remote}
     return fdb, neigh
 
 
-def assert_tables(fleet: Fleet, fleet_map: dict = DEMO, states: dict | None = None):
+def assert_tables(fleet: Fleet, fleet_map: dict | None = None, states: dict | None = None):
     """Every host's FDB and ARP tables hold exactly the remote endpoints of each of its networks."""
+    fleet_map = DEMO if fleet_map is None else fleet_map
     states = states or fleet.states()
     for host in VTEP:
         networks = networks_of(host, fleet_map)
@@ -174,7 +177,7 @@ def fleet(tmp_path_factory):
 
 
 def test_site_converges_the_fleet(fleet):
-    _, recap = fleet.converge()
+    _unused, recap = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     states = fleet.states()
     for host in VTEP:
@@ -194,7 +197,7 @@ def test_verify_passes(fleet):
 
 
 def test_second_run_changes_nothing(fleet):
-    _, recap = fleet.converge()
+    _unused, recap = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 0, "h2": 0, "h3": 0}
     res, recap = fleet.play("site.yml", "--check", "--diff")
     assert res.returncode == 0, res.stdout[-4000:]
@@ -306,7 +309,7 @@ def test_hosts_outside_the_limit(fleet):
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fleet.tmp / "facts"),
         "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600",
     }
-    res, _ = fleet.play("site.yml", env=cache)  # the whole fleet: fills the cache (and repairs h2)
+    res, _unused = fleet.play("site.yml", env=cache)  # the whole fleet: fills the cache (and repairs h2)
     assert res.returncode == 0, res.stdout[-4000:]
     fleet.sh("h2", drop_hostd)
     res, recap = fleet.play("site.yml", "--limit", "h1,h2", env=cache)
@@ -331,7 +334,7 @@ def test_duplicate_address_fails_before_any_change(fleet):
 
 
 def test_argument_spec_rejects_a_bad_state(fleet):
-    res, _ = fleet.play("site.yml", "-e", "overlay_state=gone")
+    res, _unused = fleet.play("site.yml", "-e", "overlay_state=gone")
     assert res.returncode == 2
     assert "value of overlay_state must be one of: present, absent, got: gone" in res.stdout
     assert not CHANGED_RE.findall(res.stdout)

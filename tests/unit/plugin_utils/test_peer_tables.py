@@ -1018,7 +1018,7 @@ def _brute_force_addresses(networks, fleet):
             for endpoint in record["endpoints"]
             if endpoint["network"] == network["name"]
         )
-        taken = {ipaddress.ip_address(address) for _, _, address in members if address}
+        taken = {ipaddress.ip_address(address) for _unused, _unused2, address in members if address}
         candidate = subnet.network_address + 2
         for hostname, name, address in members:
             if address:
@@ -1048,9 +1048,9 @@ def test_random_fleets_match_brute_force(seed):
                 owned.append((hostname, network["name"], endpoint["ip"], endpoint["mac"]))
                 assert endpoint["mac"] == derive_mac(network["name"], ipaddress.ip_address(endpoint["ip"]))
     for network in networks:
-        on_network = [(ip, mac) for _, name, ip, mac in owned if name == network["name"]]
-        assert len({ip for ip, _ in on_network}) == len(on_network)
-        assert len({mac for _, mac in on_network}) == len(on_network)
+        on_network = [(ip, mac) for _unused, name, ip, mac in owned if name == network["name"]]
+        assert len({ip for ip, _unused in on_network}) == len(on_network)
+        assert len({mac for _unused, mac in on_network}) == len(on_network)
 
     vtep_of = {hostname: record["vtep"] for hostname, record in fleet.items()}
     for hostname, record in result.items():
@@ -1060,12 +1060,12 @@ def test_random_fleets_match_brute_force(seed):
         for network in record["networks"]:
             remote = [(h, ip, mac) for h, name, ip, mac in owned if name == network["name"] and h != hostname]
             assert network["neigh"] == sorted(
-                ({"ip": ip, "mac": mac} for _, ip, mac in remote), key=lambda e: ipaddress.ip_address(e["ip"])
+                ({"ip": ip, "mac": mac} for _unused, ip, mac in remote), key=lambda e: ipaddress.ip_address(e["ip"])
             )
             assert network["fdb"] == sorted(
-                ({"mac": mac, "dst": vtep_of[h]} for h, _, mac in remote), key=lambda e: e["mac"]
+                ({"mac": mac, "dst": vtep_of[h]} for h, _unused, mac in remote), key=lambda e: e["mac"]
             )
-            peers = {vtep_of[h] for h, _, _ in remote}
+            peers = {vtep_of[h] for h, _unused, _unused2 in remote}
             assert network["peers"] == sorted(peers, key=ipaddress.ip_address)
             allowlist |= peers
             underlay = fleet[hostname]["underlay_mtu"] or 1500
