@@ -8,13 +8,19 @@ Every netlink call of the collection goes through :class:`Namespace`.  It
 * returns links, addresses and table entries as plain dicts that the planners compare,
 * turns netlink errors into :class:`NetlinkOpError` messages that name the object and the namespace,
 * treats EEXIST on add and ENOENT/ENODEV on delete as "already done".
+
+Bulk table reads and writes (:meth:`Namespace.table_dump`, :meth:`Namespace.table_write_many`) go through
+:mod:`._nlbulk` on a second, raw netlink socket that pyroute2 opens in the same namespace.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
 import traceback
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk
 
 try:
     from pyroute2 import IPRoute
@@ -114,8 +120,12 @@ class Namespace:
             raise NetlinkOpError(f"netns {name} does not exist; create it first (netfleet.overlay.netns)") from exc
         except OSError as exc:
             raise NetlinkOpError(f"cannot open {self.label}: {exc}") from exc
+        self._route: _nlbulk.RouteSocket | None = None
 
     def close(self) -> None:
+        if self._route is not None:
+            self._route.close()
+            self._route = None
         self.ipr.close()
 
     def __enter__(self):
@@ -295,6 +305,80 @@ class Namespace:
         return None
 
     # -- tables: neighbour and FDB entries --------------------------------------------------------------
+    #
+    # neigh_dump / fdb_dump / table_write: one pyroute2 request per entry (the plain path).
+    # table_dump / table_write_many: the same results in bulk, over a raw socket (see _nlbulk).
+
+    def route_socket(self) -> _nlbulk.RouteSocket:
+        """The raw NETLINK_ROUTE socket of this namespace for bulk table work, opened on first use.
+
+        pyroute2 creates it inside the namespace (a short-lived child process does the setns, flags=0 so a
+        missing namespace is an error, never created); this process never changes namespace.
+        """
+        if self._route is None:
+            try:
+                if self.name:
+                    sock = _netns.create_socket(
+                        netns=self.name,
+                        family=socket.AF_NETLINK,
+                        socket_type=socket.SOCK_RAW,
+                        proto=_nlbulk.NETLINK_ROUTE,
+                        flags=0,
+                    )
+                else:
+                    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _nlbulk.NETLINK_ROUTE)
+            except FileNotFoundError as exc:
+                raise NetlinkOpError(
+                    f"netns {self.name} does not exist; create it first (netfleet.overlay.netns)"
+                ) from exc
+            except OSError as exc:
+                raise NetlinkOpError(f"cannot open a netlink socket in {self.label}: {exc}") from exc
+            try:
+                self._route = _nlbulk.RouteSocket(sock)
+            except OSError as exc:
+                sock.close()
+                raise NetlinkOpError(f"cannot set up a netlink socket in {self.label}: {exc}") from exc
+        return self._route
+
+    def table_dump(self, table: str, index: int) -> list[tuple]:
+        """The rows of :meth:`fdb_dump` / :meth:`neigh_dump` of link ``index``, from one kernel-filtered dump.
+
+        As ``(key, member, permanent)`` tuples: ``(mac, dst, permanent)`` for ``fdb``, ``(ip, mac, permanent)``
+        for ``neigh``.
+        """
+        what = f"reading FDB of link #{index}" if table == "fdb" else f"reading neighbours of link #{index}"
+        route = self.route_socket()
+        try:
+            return route.dump(table, index)
+        except OSError as exc:
+            raise NetlinkOpError(f"{what} in {self.label}: {exc.strerror or exc}") from exc
+
+    def table_write_many(self, table: str, index: int, ops: list[dict]) -> list[str]:
+        """Send many table changes in batches, in order; returns one message per failed op, in op order.
+
+        The same requests, "already done" rules and error words as :meth:`table_write` once per op.
+        """
+        route = self.route_socket()
+        try:
+            codes = route.write(table, index, ops)
+        except OSError as exc:
+            raise NetlinkOpError(
+                f"writing {len(ops)} {table} changes to link #{index} in {self.label}: {exc.strerror or exc}"
+            ) from exc
+        errors = []
+        for op, code in zip(ops, codes, strict=True):
+            if code == 0:
+                continue
+            if code is None:
+                errors.append(f"{op['command']} in {self.label}: no acknowledgement from the kernel")
+                continue
+            if op["action"] == "delete":
+                done = code in _ALREADY["del"]
+            else:  # the flood list is appended to, like an add
+                done = table == "fdb" and op["entry"]["mac"] == ZERO_MAC and code in _ALREADY["add"]
+            if not done:
+                errors.append(f"{op['command']} in {self.label}: {os.strerror(code)}")
+        return errors
 
     def neigh_dump(self, index: int) -> list[dict]:
         """ARP/ND entries on one device: ``{'ip', 'mac', 'permanent'}``."""
