@@ -1,0 +1,64 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The changelog (antsibull-changelog): fragments and changelog.yaml lint clean, and CHANGELOG.md is generated.
+
+`make changelog` folds new fragments into the release of galaxy.yml's version and rewrites CHANGELOG.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from packaging_helpers import REPO, isolated_env, tool
+
+pytestmark = pytest.mark.packaging
+
+GALAXY = yaml.safe_load((REPO / "galaxy.yml").read_text(encoding="utf-8"))
+
+
+def antsibull(tmp, *args: str, cwd=REPO):
+    """antsibull-changelog from the collection root ``cwd`` (it finds galaxy.yml and changelogs/ there)."""
+    return subprocess.run(
+        [tool("antsibull-changelog"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=isolated_env(tmp),
+        timeout=120,
+        check=False,
+    )
+
+
+def test_fragments_lint_clean(tmp_path):
+    res = antsibull(tmp_path, "lint")
+    assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
+
+
+def test_changelog_yaml_lints_clean(tmp_path):
+    res = antsibull(tmp_path, "lint-changelog-yaml", "changelogs/changelog.yaml")
+    assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
+
+
+def test_galaxy_version_is_released_with_a_summary():
+    changes = yaml.safe_load((REPO / "changelogs" / "changelog.yaml").read_text(encoding="utf-8"))
+    release = changes["releases"][GALAXY["version"]]
+    assert release["changes"]["release_summary"].strip()
+    assert {m["name"] for m in release["modules"]} >= {"netns", "bridge", "vxlan", "veth", "neigh", "fdb"}
+    assert {p["name"] for p in release["plugins"]["filter"]} >= {"peer_tables", "fleet_records"}
+    assert {p["name"] for p in release["plugins"]["connection"]} == {"nsenter"}
+
+
+def test_changelog_md_is_generated_from_changelog_yaml(tmp_path):
+    """CHANGELOG.md is exactly what antsibull-changelog makes of changelogs/changelog.yaml."""
+    copy = tmp_path / "ansible_collections" / "netfleet" / "overlay"
+    copy.mkdir(parents=True)
+    shutil.copy2(REPO / "galaxy.yml", copy / "galaxy.yml")
+    shutil.copytree(REPO / "changelogs", copy / "changelogs", ignore=shutil.ignore_patterns("fragments"))
+    (copy / "changelogs" / "fragments").mkdir()
+    res = antsibull(tmp_path, "generate", cwd=copy)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (copy / "CHANGELOG.md").read_text(encoding="utf-8") == (REPO / "CHANGELOG.md").read_text(encoding="utf-8"), (
+        "CHANGELOG.md is out of date: run make changelog"
+    )
