@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo
+.PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo bench
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -99,6 +99,10 @@ demo: venv deps ## build a 3-host lab in .lab/, run site.yml and verify.yml on i
 	echo "  $$lab h1 -- ip netns exec ovl-256 ip neigh show dev vxlan0"; \
 	echo "  $$lab h1 -- ip netns exec hosta ping -c 2 10.213.0.3"; \
 	echo "Remove it with: make lab-down$(if $(filter $(REPO)/.lab,$(LAB_DIR)),, LAB_DIR=$(LAB_DIR))"
+
+bench: venv deps ## benchmarks (root, < 10 min): print the tables, write docs/performance.md and .png
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.txt
+	cd $(REPO) && $(BIN)/python -m bench
 
 test: venv deps lint ## install everything and run every test: unit, kernel, lab, molecule, lint and sanity
 	$(PYTEST) tests

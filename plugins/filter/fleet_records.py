@@ -27,6 +27,9 @@ description:
     C(overlay_state) here.
     Set C(overlay_vtep) and C(overlay_endpoints) in the inventory (or with set_fact).
   - Facts gathered without pyroute2 (C(pyroute2=false)) cannot show the kernel's endpoints and count as no facts.
+  - The role also publishes each play host's C(overlay_networks) as C(_overlay_networks). The peer table is
+    computed from one host's list, so when two present hosts of O(active_hosts) published different lists, the
+    filter fails, naming both hosts and the first network that differs.
 positional: _input, fleet_hosts, active_hosts
 options:
   _input:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 
@@ -41,6 +42,12 @@ def kernel_info() -> dict:
         for name in files
     )
     return {"release": release, "version": parts, "vxlan": vxlan}
+
+
+def nft_binary() -> str | None:
+    """Path of ``nft`` (the VTEP allowlist needs it), also looked for in the sbin directories."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+    return shutil.which("nft", path=path)
 
 
 def underlay(ns: nl.Namespace, vtep: str | None) -> dict:

@@ -5,11 +5,21 @@
 It drives the same object planners (:mod:`._links`) and table reconciler (:mod:`._table`) as the single-object
 modules, in dependency order: purge what is no longer wanted (endpoints, then networks), then per network the
 overlay netns, br0, vxlan0, the endpoints, and last the ARP and FDB tables (``overridden``).
+
+The VTEP allowlist (:mod:`._firewall`) is put in place before the first network is created, and removed after the
+last one is gone.  The whole converge holds the host lock (:mod:`._lock`), so concurrent runs on one host queue.
 """
 
 from __future__ import annotations
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _table
+from ansible_collections.netfleet.overlay.plugins.module_utils import (
+    _discover,
+    _firewall,
+    _host_diff,
+    _host_preflight,
+    _lock,
+    _table,
+)
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge, Netns, Veth, Vxlan
@@ -17,12 +27,14 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._objects import H
 
 
 class HostConverger:
-    def __init__(self, params: dict, check_mode: bool):
+    def __init__(self, params: dict, check_mode: bool, nft: _firewall.Nft | None = None):
         self.p = params
         self.check_mode = check_mode
+        self.nft = nft
         self.commands: list[str] = []
         self.changed = False
         self.networks: dict = {}
+        self.views: dict = {}  # network -> {'before', 'after'} for diff mode
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -89,10 +101,13 @@ class HostConverger:
                 fdb={"before": [], "after": sorted(net["fdb"], key=_table.FDB.sort_key)},
                 neigh={"before": [], "after": sorted(net["neigh"], key=_table.NEIGH.sort_key)},
             )
+            self.views[net["name"]] = _host_diff.predicted_views(net, vtep, under["vtep_dev"], out)
             return out
-        self._object(handles, Netns, {"name": netns, "state": "present"})
-        self._object(handles, Bridge, {"name": net["bridge"], "netns": netns, "mtu": net["mtu"], "state": "present"})
-        vx = self._object(
+        objects = {"netns": self._object(handles, Netns, {"name": netns, "state": "present"}), "endpoints": {}}
+        objects["bridge"] = self._object(
+            handles, Bridge, {"name": net["bridge"], "netns": netns, "mtu": net["mtu"], "state": "present"}
+        )
+        vx = objects["vxlan"] = self._object(
             handles,
             Vxlan,
             {
@@ -113,7 +128,7 @@ class HostConverger:
         if vx.get("recreated"):
             out["recreated"] = vx["recreate_reason"]
         for ep in net["endpoints"]:
-            self._object(
+            objects["endpoints"][ep["name"]] = self._object(
                 handles,
                 Veth,
                 {
@@ -130,6 +145,7 @@ class HostConverger:
                 },
             )
         out.update(self.tables(handles, net))
+        self.views[net["name"]] = _host_diff.network_views(net, objects, out)
         return out
 
     def tables(self, handles, net: dict) -> dict:
@@ -159,11 +175,34 @@ class HostConverger:
             out[spec.name] = {"before": result["before"], "after": result["after"]}
         return out
 
+    # -- the VTEP allowlist --------------------------------------------------------------------------------------
+
+    def wanted_firewall(self, wanted: list[dict]) -> dict | None:
+        """The allowlist table this host should have (None: none), validated before anything changes."""
+        p = self.p
+        if not p.get("firewall") or not wanted:
+            return None
+        allow = p.get("allow")
+        if allow is None:  # default: every remote VTEP of the host's networks, and the preserved ones
+            allow = [vtep for net in wanted for vtep in net.get("peers", [])] + list(p["preserve_vteps"] or [])
+        ports = p.get("ports") or sorted({int(net.get("port") or 4789) for net in wanted})
+        return _firewall.wanted(p["vtep"], allow, ports)
+
+    def firewall(self, table: dict | None) -> dict:
+        if self.nft is None:
+            return {}
+        result = _firewall.converge(self.nft, table, self.check_mode)
+        self._record(result)
+        return {"before": result["before"], "after": result["after"]}
+
     # -- the whole host ------------------------------------------------------------------------------------------
 
     def run(self) -> dict:
         p = self.p
+        _host_preflight.check_input(p)
         wanted = p["networks"] if p["state"] == "present" else []
+        table = self.wanted_firewall(wanted)
+        firewall = {}
         with Handles() as handles:
             under = _discover.underlay(handles(None), p["vtep"])
             if wanted and not under["vtep_is_local"]:
@@ -172,11 +211,16 @@ class HostConverger:
                     "its underlay addresses"
                 )
             owned = _discover.owned(handles)
+            _host_preflight.check_foreign_vxlan(handles, wanted, p["vtep"])
+            if table is not None:  # filter first, then open the vxlan sockets
+                firewall = self.firewall(table)
             removed = self.purge(handles, owned, wanted)
             results = [self.network(handles, net, under) for net in wanted]
+            if table is None:  # the sockets are closed: drop the filter
+                firewall = self.firewall(None)
             facts = None
             if not self.check_mode:
-                facts = {"kernel": _discover.kernel_info(), "pyroute2": True}
+                facts = {"kernel": _discover.kernel_info(), "pyroute2": True, "nft": _discover.nft_binary()}
                 facts.update(_discover.underlay(handles(None), p["vtep"]))
                 facts.update(_discover.owned(handles))
         return {
@@ -184,15 +228,20 @@ class HostConverger:
             "commands": self.commands,
             "removed": removed,
             "networks": results,
+            "firewall": firewall,
             "owned_before": owned,
             "owned_after": facts,
+            "views": self.views,
+            "owned_predicted": _host_diff.predicted_owned(wanted),
         }
 
 
 def run_module(module) -> None:
+    nft = _firewall.Nft(module.run_command, _discover.nft_binary())
     try:
-        result = HostConverger(module.params, module.check_mode).run()
-    except v.InputError as exc:
+        with _lock.host_lock(module.params["lock_timeout"]):
+            result = HostConverger(module.params, module.check_mode, nft).run()
+    except (v.InputError, _lock.LockTimeout, _firewall.FirewallError) as exc:
         module.fail_json(msg=str(exc))
     except (nl.NetlinkOpError, _table.TableApplyError) as exc:
         module.fail_json(msg=str(exc))
@@ -200,23 +249,23 @@ def run_module(module) -> None:
         module.fail_json(msg=str(exc), commands=exc.commands, commands_done=exc.done)
     owned_after = result.pop("owned_after")
     owned_before = result.pop("owned_before")
+    views = result.pop("views")
+    owned_predicted = result.pop("owned_predicted")
     if owned_after is not None:
         result["ansible_facts"] = {"netfleet_overlay": owned_after}
     if module._diff:
+        after = _host_diff.owned_names(owned_after) if owned_after is not None else owned_predicted
         result["diff"] = {
-            "before": _summary(owned_before, result, "before"),
-            "after": _summary(owned_after or {}, result, "after"),
+            "before": _summary(_host_diff.owned_names(owned_before), views, result, "before"),
+            "after": _summary(after, views, result, "after"),
         }
     module.exit_json(**result)
 
 
-def _summary(owned: dict, result: dict, side: str) -> dict:
-    tables = {
-        n["name"]: {"fdb": n.get("fdb", {}).get(side, []), "neigh": n.get("neigh", {}).get(side, [])}
-        for n in result["networks"]
-    }
+def _summary(owned: dict, views: dict, result: dict, side: str) -> dict:
+    """One side of the diff: what the collection owns, each network's objects and table lines, the allowlist."""
     return {
-        "networks": sorted(owned.get("networks", {})) if owned else [],
-        "endpoints": sorted(owned.get("endpoints", {})) if owned else [],
-        "tables": tables,
+        "owned": owned,
+        "networks": {name: view[side] for name, view in views.items()},
+        "firewall": result.get("firewall", {}).get(side, {}),
     }

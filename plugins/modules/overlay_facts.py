@@ -14,8 +14,11 @@ description:
   - Ownership is read from interface aliases that the collection writes (C(netfleet.overlay network=...) on a
     network's vxlan device, C(netfleet.overlay endpoint=...) on an endpoint's bridge port). Devices without them are
     never reported or purged.
+  - C(nft) is the path of the C(nft) binary, or null when it is not installed (the VTEP allowlist needs it).
   - Works without pyroute2. Then it only reports C(pyroute2=false) and the kernel facts, so a preflight check can
     say what to install.
+  - C(pyroute2_version) is the version of the installed pyroute2 distribution, read from its package metadata (so
+    also when it is too old to import), or null when there is none.
 author:
   - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
@@ -58,6 +61,8 @@ ansible_facts:
         vtep_is_local: true
         underlay_mtu: 1500
         pyroute2: true
+        pyroute2_version: "0.9.7"
+        nft: /usr/sbin/nft
         kernel: {release: 6.1.0-18-amd64, version: [6, 1], vxlan: true}
         networks:
           overlay_network: {name: overlay_network, netns: ovl-256, vni: 256, port: 4789, local: 198.18.1.1,
@@ -75,9 +80,23 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import _validate 
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
 
 
+def _pyroute2_version():
+    """The installed pyroute2's version from its metadata, or None; the preflight compares it with the range."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python < 3.8
+        return None
+    try:
+        return version("pyroute2")
+    except PackageNotFoundError:
+        return None
+
+
 def main():
     module = AnsibleModule(argument_spec={"vtep": {"type": "str"}}, supports_check_mode=True)
     facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
+    facts["pyroute2_version"] = _pyroute2_version()
+    facts["nft"] = _discover.nft_binary()
     vtep = module.params["vtep"]
     try:
         if vtep:

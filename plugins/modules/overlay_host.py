@@ -18,6 +18,18 @@ description:
     hand-built topologies.
   - Ownership is marked with interface aliases (see M(netfleet.overlay.overlay_facts)). Nothing without them is
     purged.
+  - Before any change it validates O(networks), and looks for a vxlan device that the collection did not make
+    and that already uses a network's UDP port on O(vtep) (bound to it, or to no address). Both would share one
+    kernel socket, so the run fails, naming the device, its VNI, the port and the address.
+  - The diff (diff mode) shows, per network, its netns, bridge, vxlan device and endpoint veths with the
+    attributes that are compared, and its FDB and ARP tables as C(bridge fdb show) and C(ip neigh show) lines;
+    and what the collection owns on the host.
+  - With O(firewall=true) it also keeps the VTEP allowlist, the nftables table C(inet netfleet_overlay) in the
+    host's namespace, as M(netfleet.overlay.vtep_firewall) does. The table is put in place before the first
+    network is created and removed after the last one is gone (O(state=absent), no networks, or
+    O(firewall=false)). No other table is ever touched.
+  - The whole run holds an exclusive lock on the host (C(flock) on C(/run/lock/netfleet-overlay.lock)), so two
+    runs that converge the same host at the same time take turns instead of interleaving. See O(lock_timeout).
   - This is what the role C(netfleet.overlay.overlay) runs; you rarely call it directly.
 author:
   - netfleet.overlay maintainers (@netfleet)
@@ -41,8 +53,34 @@ options:
     type: list
     elements: str
     default: []
+  firewall:
+    description:
+      - Keep the VTEP allowlist. On the host's VTEP address, UDP to O(ports) is accepted only from O(allow); the
+        rest of it is dropped.
+      - V(false) removes the collection's table if it exists.
+      - Needs C(nft) (the C(nftables) package) on the host.
+    type: bool
+    default: false
+  allow:
+    description:
+      - The remote VTEPs that may send VXLAN to this host, with O(firewall=true).
+      - Defaults to the C(peers) of O(networks) and O(preserve_vteps), which is what the filter's C(allowlist) holds.
+    type: list
+    elements: str
+  ports:
+    description:
+      - The UDP ports that the allowlist guards, with O(firewall=true).
+      - Defaults to the C(port) of every network of O(networks).
+    type: list
+    elements: int
+  lock_timeout:
+    description:
+      - Seconds to wait for the host lock when another run holds it. The module then fails, naming the lock
+        file and the last holder's pid.
+    type: int
+    default: 300
   state:
-    description: V(absent) removes everything the collection owns on the host.
+    description: V(absent) removes everything the collection owns on the host (also the VTEP allowlist).
     type: str
     choices: [present, absent]
     default: present
@@ -57,11 +95,16 @@ EXAMPLES = r"""
     vtep: "{{ overlay_vtep }}"
     networks: "{{ _overlay_tables[inventory_hostname].networks }}"
     preserve_vteps: "{{ _overlay_tables[inventory_hostname].preserve_vteps }}"
+    firewall: true
+    allow: "{{ _overlay_tables[inventory_hostname].allowlist }}"
+    ports: "{{ _overlay_tables[inventory_hostname].ports }}"
 """
 
 RETURN = r"""
 commands:
-  description: The equivalent C(ip) and C(bridge) commands of every change, in order.
+  description:
+    - The equivalent C(ip) and C(bridge) commands of every change, in order, and the C(nft) statements of the
+      allowlist (applied as one C(nft -f -) transaction).
   returned: always
   type: list
   elements: str
@@ -75,6 +118,22 @@ networks:
   returned: always
   type: list
   elements: dict
+firewall:
+  description:
+    - The VTEP allowlist before and after, as M(netfleet.overlay.vtep_firewall) returns it. A side is empty when
+      there is no table.
+  returned: always
+  type: dict
+  sample:
+    before: {}
+    after:
+      table: inet netfleet_overlay
+      allow: [198.18.1.2, 198.18.1.3]
+      ports: [4789]
+      rules:
+        input:
+          - ip daddr 198.18.1.1 udp dport @ports ip saddr @vteps accept
+          - ip daddr 198.18.1.1 udp dport @ports counter drop
 ansible_facts:
   description: C(netfleet_overlay), the host's overlay facts after the run, as M(netfleet.overlay.overlay_facts)
     returns them (not in check mode).
@@ -94,6 +153,10 @@ def main():
             "vtep": {"type": "str"},
             "networks": {"type": "list", "elements": "dict", "default": []},
             "preserve_vteps": {"type": "list", "elements": "str", "default": []},
+            "firewall": {"type": "bool", "default": False},
+            "allow": {"type": "list", "elements": "str"},
+            "ports": {"type": "list", "elements": "int"},
+            "lock_timeout": {"type": "int", "default": 300},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
         required_if=[("state", "present", ["vtep"])],

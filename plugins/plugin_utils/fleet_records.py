@@ -20,6 +20,9 @@ FACTS_KEY = "netfleet_overlay"
 # hostvars cannot see play vars or role params, so the role publishes each play host's effective
 # overlay_state under this name (with set_fact) before it computes the fleet.
 PUBLISHED_STATE = "_overlay_state"
+# Likewise each play host's overlay_networks: the peer table is computed from one host's list, so every play
+# host must see the same one.
+PUBLISHED_NETWORKS = "_overlay_networks"
 
 
 class FleetRecordsError(ValueError):
@@ -115,6 +118,50 @@ def host_record(host: str, variables: Mapping, reachable: bool) -> dict:
     }
 
 
+def _plain(value):
+    """A templated value as plain builtins, for comparing and for messages."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _difference(host: str, networks, first: str, first_networks) -> str:
+    """Where two hosts' overlay_networks first differ, in words."""
+    if not isinstance(networks, list) or not isinstance(first_networks, list):
+        return f"{networks!r} on {host} but {first_networks!r} on {first}"
+    for index, (theirs, mine) in enumerate(zip(networks, first_networks, strict=False)):
+        if theirs != mine:
+            return f"overlay_networks[{index}] is {theirs!r} on {host} but {mine!r} on {first}"
+    return f"{len(networks)} networks on {host} but {len(first_networks)} on {first}"
+
+
+def check_networks_agree(hosts) -> None:
+    """Every present host of ``hosts`` (pairs of hostname and variables) that published ``_overlay_networks``
+    has the same list.
+
+    Raises :class:`FleetRecordsError` naming the host, the field and both values.  Absent hosts only tear
+    down, so their list never blocks a teardown.
+    """
+    first = None
+    for host, variables in hosts:
+        if _state(variables) != "present":
+            continue
+        networks = variables.get(PUBLISHED_NETWORKS)
+        if networks is None:
+            continue
+        networks = _plain(networks)
+        if first is None:
+            first = (host, networks)
+        elif networks != first[1]:
+            raise FleetRecordsError(
+                f"host {host}: overlay_networks differs from host {first[0]}'s:"
+                f" {_difference(host, networks, first[0], first[1])}; every host of the fleet must see the same"
+                " list: set it once, in group_vars/all"
+            )
+
+
 def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
     """Build the peer table's ``fleet`` dict: hostname -> record, for every host of ``fleet_hosts``.
 
@@ -128,9 +175,13 @@ def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
     fleet = _host_list(fleet_hosts, "fleet_hosts")
     active = set(_host_list(active_hosts, "active_hosts"))
     records = {}
+    published = []
     for host in fleet:
         variables = hostvars.get(host)
         if not isinstance(variables, Mapping):
             raise FleetRecordsError(f"fleet_hosts: host {host} has no variables in hostvars (is it in the inventory?)")
         records[host] = host_record(host, variables, host in active)
+        if host in active:
+            published.append((host, variables))
+    check_networks_agree(published)
     return records

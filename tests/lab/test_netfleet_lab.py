@@ -146,6 +146,41 @@ def test_down_leaves_nothing_behind(lab_dir):
     assert "nothing to do" in res.stdout
 
 
+def test_stop_start_reboot_one_host(lab_dir):
+    lab = Lab(lab_dir, 2)
+    assert lab.up().returncode == 0
+    old = lab.state()["holders"]["h2"]
+    inner = f"nfltest-{uuid.uuid4().hex[:8]}"
+    assert lab.exec("h2", "ip", "netns", "add", inner).returncode == 0
+    res = lab.tool("stop", "--dir", str(lab_dir), "h2")
+    assert res.returncode == 0, res.stderr
+    assert proc_state(old["pid"]) is None and proc_state(old["unshare"]) is None
+    assert not (lab_dir / "hosts" / "h2.pid").exists()  # Ansible's nsenter connection finds it unreachable
+    assert "stopped" in next(
+        ln for ln in lab.tool("list", "--dir", str(lab_dir)).stdout.splitlines() if ln.startswith("h2 ")
+    )
+    res = lab.exec("h2", "true")
+    assert res.returncode == 1 and "is stopped" in res.stderr
+    assert "vh2" not in lab.exec("sw", "ip", "-o", "link").stdout  # unplugged from the switch
+    assert lab.tool("stop", "--dir", str(lab_dir), "h2").returncode == 0  # already stopped: fine
+    assert lab.tool("stop", "--dir", str(lab_dir), "sw").returncode == 1  # only hosts
+    res = lab.tool("start", "--dir", str(lab_dir), "h2")
+    assert res.returncode == 0, res.stderr
+    new = lab.state()["holders"]["h2"]
+    assert new["pid"] != old["pid"] and proc_state(new["pid"]) not in (None, "Z")
+    assert int((lab_dir / "hosts" / "h2.pid").read_text()) == new["pid"]
+    res = lab.exec("h2", "sh", "-c", "ip netns list; ip -4 -o addr show dev eth0; ip route; ping -c1 -W2 198.18.1.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert inner not in res.stdout  # it came back empty
+    assert "198.18.1.2/16" in res.stdout and "default via 198.18.0.1" in res.stdout
+    res = lab.tool("reboot", "--dir", str(lab_dir), "h2")
+    assert res.returncode == 0 and "h2 stopped" in res.stdout and "h2 started" in res.stdout, res.stderr
+    assert lab.exec("h2", "ping", "-c1", "-W2", "198.18.1.1").returncode == 0
+    res = lab.down()
+    assert res.returncode == 0, res.stderr
+    assert not processes_mentioning(str(lab_dir))
+
+
 def test_down_after_crash_kills_only_holders(lab_dir):
     lab = Lab(lab_dir, 2)
     assert lab.up().returncode == 0

@@ -267,3 +267,27 @@ def test_bad_arguments(args, message):
     with pytest.raises(FleetRecordsError) as info:
         fleet_records(*args)
     assert str(info.value).startswith(message)
+
+
+def test_play_hosts_must_see_the_same_overlay_networks():
+    other = [{**NET, "subnet": "10.99.0.0/24"}]
+    hostvars = {
+        "h1": host(_overlay_networks=[NET]),
+        "h2": host(_overlay_networks=other),
+        "h3": host(_overlay_networks=[NET]),
+    }
+    with pytest.raises(FleetRecordsError) as err:
+        fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2", "h3"])
+    message = str(err.value)
+    assert message.startswith("host h2: overlay_networks differs from host h1's: overlay_networks[0] is ")
+    assert "10.99.0.0/24" in message and "10.213.0.0/24" in message
+    # a host outside the play, or one that is torn down, is not compared
+    assert set(fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h3"])) == {"h1", "h2", "h3"}
+    hostvars["h2"]["_overlay_state"] = "absent"
+    assert fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2", "h3"])["h2"]["state"] == "absent"
+
+
+def test_a_missing_network_is_named_by_count():
+    hostvars = {"h1": host(_overlay_networks=[NET]), "h2": host(_overlay_networks=[NET, {**NET, "name": "b"}])}
+    with pytest.raises(FleetRecordsError, match=r"host h2: overlay_networks differs .*: 2 networks on h2 but 1 on h1"):
+        fleet_records(hostvars, ["h1", "h2"], ["h1", "h2"])

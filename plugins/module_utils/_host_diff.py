@@ -1,0 +1,103 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private: what overlay_host shows in diff mode.  May change without notice.
+"""The diff of ``overlay_host``: per network its objects and its table lines, before and after.
+
+Every object is shown with the attributes that the planners compare, so drift made by hand shows up as the
+attribute that differs (``"learning": true`` -> ``false``, a vni, a missing veth peer, a missing netns), and the
+tables as the lines ``bridge fdb show`` and ``ip neigh show`` print.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _table
+
+FIELDS = {
+    "bridge": ("mtu", "up"),
+    "vxlan": ("vni", "port", "local", "dev", "learning", "proxy", "master", "mtu", "up"),
+    "veth": ("netns", "master", "mtu", "up", "peer", "peer_netns", "address", "mac", "peer_mtu", "peer_up"),
+}
+
+
+def object_view(kind: str, state: dict | None) -> dict | None:
+    """The compared attributes of one object (None when it does not exist)."""
+    if not state:
+        return None
+    return {key: state[key] for key in FIELDS[kind] if key in state}
+
+
+def table_lines(spec, entries: list[dict], dev: str) -> list[str]:
+    return _table.render_lines(spec, entries, dev).splitlines()
+
+
+def network_views(net: dict, objects: dict, tables: dict) -> dict:
+    """``{'before': view, 'after': view}`` of one network from its object results and table results."""
+    views = {}
+    for side in ("before", "after"):
+        views[side] = {
+            "netns": net["netns"] if objects["netns"][side] else None,
+            "bridge": object_view("bridge", objects["bridge"][side]),
+            "vxlan": object_view("vxlan", objects["vxlan"][side]),
+            "endpoints": {name: object_view("veth", r[side]) for name, r in objects["endpoints"].items()},
+            "fdb": table_lines(_table.FDB, tables["fdb"][side], net["vxlan"]),
+            "neigh": table_lines(_table.NEIGH, tables["neigh"][side], net["vxlan"]),
+        }
+    return views
+
+
+def predicted_views(net: dict, vtep: str, vtep_dev: str | None, tables: dict) -> dict:
+    """The views of a network whose netns does not exist yet (check mode): nothing before, all of it after."""
+    before = {
+        "netns": None,
+        "bridge": None,
+        "vxlan": None,
+        "endpoints": dict.fromkeys((ep["name"] for ep in net["endpoints"]), None),
+        "fdb": [],
+        "neigh": [],
+    }
+    vxlan = {
+        "vni": net["vni"],
+        "port": net["port"],
+        "local": vtep,
+        "dev": vtep_dev,
+        "learning": False,
+        "proxy": True,
+        "master": net["bridge"],
+        "mtu": net["mtu"],
+        "up": True,
+    }
+    endpoints = {
+        ep["name"]: {
+            "netns": net["netns"],
+            "master": net["bridge"],
+            "mtu": ep["mtu"],
+            "up": True,
+            "peer_netns": ep["netns"],
+            "address": ep["address"],
+            "mac": ep["mac"],
+            "peer_mtu": ep["mtu"],
+            "peer_up": True,
+        }
+        for ep in net["endpoints"]
+    }
+    after = {
+        "netns": net["netns"],
+        "bridge": {"mtu": net["mtu"], "up": True},
+        "vxlan": vxlan,
+        "endpoints": endpoints,
+        "fdb": table_lines(_table.FDB, tables["fdb"]["after"], net["vxlan"]),
+        "neigh": table_lines(_table.NEIGH, tables["neigh"]["after"], net["vxlan"]),
+    }
+    return {"before": before, "after": after}
+
+
+def owned_names(owned: dict | None) -> dict:
+    owned = owned or {}
+    return {"networks": sorted(owned.get("networks", {})), "endpoints": sorted(owned.get("endpoints", {}))}
+
+
+def predicted_owned(wanted: list[dict]) -> dict:
+    """What the collection owns after a successful run (check mode cannot read it back)."""
+    return {
+        "networks": sorted(net["name"] for net in wanted),
+        "endpoints": sorted(ep["name"] for net in wanted for ep in net["endpoints"]),
+    }

@@ -1,0 +1,146 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vtep_firewall
+short_description: Accept VXLAN on a host's VTEP only from known VTEPs
+version_added: 0.1.0
+description:
+  - Keeps one nftables table, C(inet netfleet_overlay), in the namespace the module runs in (the host's own, the
+    underlay, where the VXLAN sockets live). On the VTEP address O(vtep) it accepts UDP to O(ports) only from the
+    addresses of O(allow), and drops (and counts) the rest of UDP to those ports on that address.
+  - Without it, anyone who can reach the VTEP's UDP port can inject frames into an overlay network by sending a
+    VXLAN packet with its VNI (the kernel's VXLAN device accepts them from any source).
+  - The allowlist is the named set C(vteps) and the ports are the named set C(ports), so
+    C(nft list set inet netfleet_overlay vteps) shows who may send.
+  - The current table is read with C(nft -j list table inet netfleet_overlay) and compared with the wanted one.
+    When they differ, the whole table is replaced in one C(nft -f -) transaction. Only this table is ever read
+    or written; every other table of the host is left alone.
+  - The role C(netfleet.overlay.overlay) keeps this table through M(netfleet.overlay.overlay_host) (role variable
+    C(overlay_firewall)); use this module for hand-built topologies.
+author:
+  - netfleet.overlay maintainers (@netfleet)
+extends_documentation_fragment:
+  - netfleet.overlay.netns.attributes
+options:
+  vtep:
+    description: The host's VTEP address, the destination address that is guarded. Required with O(state=present).
+    type: str
+  allow:
+    description: The remote VTEPs that may send to O(ports), of the same address family as O(vtep).
+    type: list
+    elements: str
+    default: []
+  ports:
+    description: The UDP ports of the VXLAN devices that are guarded.
+    type: list
+    elements: int
+    default: [4789]
+  lock_timeout:
+    description: Seconds to wait for the host lock that M(netfleet.overlay.overlay_host) also takes.
+    type: int
+    default: 300
+  state:
+    description: V(present) makes the table exactly as described; V(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+requirements:
+  - C(nft) (the C(nftables) package) on the managed host
+  - Linux with nf_tables; root (CAP_NET_ADMIN)
+notes:
+  - The counter of the drop rule restarts from zero whenever the table is replaced.
+"""
+
+EXAMPLES = r"""
+- name: Only the other two hosts may send VXLAN to this one
+  netfleet.overlay.vtep_firewall:
+    vtep: 198.18.1.1
+    allow: [198.18.1.2, 198.18.1.3]
+    ports: [4789]
+
+- name: Remove the allowlist
+  netfleet.overlay.vtep_firewall:
+    state: absent
+"""
+
+RETURN = r"""
+before:
+  description: The table before the run (empty when there was none).
+  returned: always
+  type: dict
+  sample: {}
+after:
+  description: The table after the run; in check mode, the predicted table.
+  returned: always
+  type: dict
+  contains:
+    table:
+      description: Family and name of the table.
+      type: str
+      sample: inet netfleet_overlay
+    allow:
+      description: Elements of the set C(vteps).
+      type: list
+      elements: str
+      sample: [198.18.1.2, 198.18.1.3]
+    ports:
+      description: Elements of the set C(ports).
+      type: list
+      elements: int
+      sample: [4789]
+    rules:
+      description: The rules per chain, as nft text (counter values left out).
+      type: dict
+      sample:
+        input:
+          - ip daddr 198.18.1.1 udp dport @ports ip saddr @vteps accept
+          - ip daddr 198.18.1.1 udp dport @ports counter drop
+commands:
+  description: The nft statements of the change, applied in this order as one C(nft -f -) transaction.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - add table inet netfleet_overlay
+    - delete table inet netfleet_overlay
+    - add table inet netfleet_overlay
+    - "add set inet netfleet_overlay ports { type inet_service; }"
+    - "add element inet netfleet_overlay ports { 4789 }"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _firewall, _lock
+from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "vtep": {"type": "str"},
+            "allow": {"type": "list", "elements": "str", "default": []},
+            "ports": {"type": "list", "elements": "int", "default": [4789]},
+            "lock_timeout": {"type": "int", "default": 300},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        },
+        required_if=[("state", "present", ["vtep"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    nft = _firewall.Nft(module.run_command, _discover.nft_binary())
+    try:
+        table = _firewall.wanted(p["vtep"], p["allow"], p["ports"]) if p["state"] == "present" else None
+        with _lock.host_lock(p["lock_timeout"]):
+            result = _firewall.converge(nft, table, module.check_mode)
+    except (v.InputError, _lock.LockTimeout, _firewall.FirewallError) as exc:
+        module.fail_json(msg=str(exc))
+    if module._diff:
+        result["diff"] = {"before": result["before"], "after": result["after"]}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,486 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad input on a converged 3-host fleet: every case fails with a message naming the field, the host and the
+value, and changes nothing on any host.
+
+The demo fleet (inventories/lab) is converged first. Then every case runs alone, between two kernel snapshots of
+all three hosts (links, addresses, routes, static neighbours and FDB entries, UDP sockets and the nft ruleset of
+every namespace), which must be identical. Role and inventory cases run playbooks/site.yml with a bad variable
+(host_vars in a third inventory source, or extra vars for the fleet-wide overlay_networks); module cases run one
+module ad hoc on h1. Last, teardown.yml must bring every host back to its snapshot from before the first site.yml.
+
+For a fleet-wide variable (overlay_networks, overlay_fleet_group) there is no single culprit host: the host named
+is the one Ansible reports the failure on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from lab_helpers import ansible_env, build_lab, needs_root
+from reliability_helpers import HOSTS, Fleet, Results, fatal_text, snapshot_diff
+
+pytestmark = [pytest.mark.lab, needs_root]
+
+NETS = [
+    {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"},
+    {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24"},
+]
+V6NET = {"name": "v6net", "vni": 600, "subnet": "fd00:600::/64"}
+# h1's overlay_network as the peer_tables filter hands it to overlay_host
+H1_NET = {
+    "name": "overlay_network",
+    "vni": 256,
+    "port": 4789,
+    "mtu": 1450,
+    "netns": "ovl-256",
+    "bridge": "br0",
+    "vxlan": "vxlan0",
+    "endpoints": [
+        {
+            "name": "hosta",
+            "netns": "hosta",
+            "veth": "veth-hosta",
+            "address": "10.213.0.2/24",
+            "mac": "02:42:0a:d5:00:02",
+            "mtu": 1450,
+        }
+    ],
+    "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
+    "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
+}
+FDB = {"netns": "ovl-256", "dev": "vxlan0", "state": "overridden"}
+VX = {"name": "vxtest", "netns": "ovl-256", "vni": 700, "local": "198.18.1.1", "dev": "eth0"}
+
+
+def eps(*items) -> str:
+    """A host_vars file that sets overlay_endpoints (JSON is YAML)."""
+    return f"overlay_endpoints: {json.dumps(list(items))}\n"
+
+
+def ep(name, network="overlay_network", **extra) -> dict:
+    return {"name": name, "network": network, **extra}
+
+
+def nets(*changes, extra=()) -> dict:
+    """Extra vars with the demo's overlay_networks, each network updated by ``changes`` (by index)."""
+    networks = [dict(n) for n in NETS]
+    for index, update in changes:
+        networks[index].update(update)
+    return {"overlay_networks": networks + list(extra)}
+
+
+@dataclass
+class Case:
+    id: str
+    kind: str  # "role variable", "inventory" or "module"
+    what: str
+    words: list[str]  # the field, the host and the value, as the failure message must show them
+    overrides: dict | None = None  # host -> host_vars YAML
+    extra: dict | None = None  # extra vars
+    module: tuple | None = None  # (host, module, args)
+    setup: tuple | None = None  # (host, shell before the first snapshot, shell after the last one)
+    checks: list[str] = field(default_factory=list)
+
+
+def role(id_, what, words, *, overrides=None, extra=None, setup=None, kind="role variable"):
+    return Case(id_, kind, what, words, overrides=overrides, extra=extra, setup=setup)
+
+
+def inventory(id_, what, words, **kwargs):
+    return role(id_, what, words, kind="inventory", **kwargs)
+
+
+def module(id_, what, words, name, args, *, host="h1"):
+    return Case(id_, "module", what, [f"{host} | FAILED", *words], module=(host, name, args))
+
+
+CASES = [
+    # --- fleet-wide overlay_networks ------------------------------------------------------------------------
+    role(
+        "networks-same-vni",
+        "overlapping networks with the same VNI",
+        ["fatal: [h1]", "networks 'overlay_network' and 'overlap' both use vni 256"],
+        extra=nets(extra=[{"name": "overlap", "vni": 256, "subnet": "10.213.0.0/25"}]),
+    ),
+    role(
+        "networks-ipv6-mtu",
+        "MTU 1200 on an IPv6 overlay",
+        ["fatal: [h1]", "network 'v6net' mtu 1200 is below 1280"],
+        extra=nets(extra=[{**V6NET, "mtu": 1200}]),
+    ),
+    role(
+        "networks-string",
+        "overlay_networks given as a string",
+        ["fatal: [h1]", "fatal: [h3]", "option 'overlay_networks' is of type str"],
+        extra={"overlay_networks": "overlay_network"},
+    ),
+    role(
+        "networks-unknown-key",
+        "an unknown key in a network",
+        ["fatal: [h1]", "overlay_networks.colour"],
+        extra=nets((0, {"colour": "blue"})),
+    ),
+    role(
+        "networks-vni-0",
+        "vni 0",
+        ["fatal: [h1]", "network 'overlay_network' vni 0 is out of range"],
+        extra=nets((0, {"vni": 0})),
+    ),
+    role(
+        "networks-vni-text",
+        "vni 'abc'",
+        ["fatal: [h1]", "argument 'vni' is of type str found in 'overlay_networks'", "'abc'"],
+        extra=nets((0, {"vni": "abc"})),
+    ),
+    role(
+        "networks-port",
+        "port 70000",
+        ["fatal: [h1]", "network 'overlay_network' port 70000 is out of range 1..65535"],
+        extra=nets((0, {"port": 70000})),
+    ),
+    role(
+        "networks-subnet-too-small",
+        "a /31 subnet",
+        ["fatal: [h1]", "network 'backend' subnet 10.214.0.0/31 is too small"],
+        extra=nets((1, {"subnet": "10.214.0.0/31"})),
+    ),
+    role(
+        "networks-subnet-full",
+        "4 endpoints on a /30 (room for 1)",
+        ["fatal: [h1]", "network 'overlay_network' subnet 10.213.0.0/30 has room for 1", "4 endpoints"],
+        extra=nets((0, {"subnet": "10.213.0.0/30"})),
+    ),
+    role(
+        "networks-duplicate-name",
+        "two networks named backend",
+        ["fatal: [h1]", "network name 'backend' is used twice"],
+        extra=nets(extra=[{"name": "backend", "vni": 400, "subnet": "10.240.0.0/24"}]),
+    ),
+    # --- per-host overlay_endpoints, overlay_state -----------------------------------------------------------
+    role(
+        "endpoint-duplicate-name",
+        "duplicate endpoint names on a host",
+        ["host h1", "endpoint name 'hosta' is used twice"],
+        overrides={"h1": eps(ep("hosta"), ep("hosta", "backend"))},
+    ),
+    role(
+        "endpoint-same-ip-two-hosts",
+        "the same IP on two hosts",
+        ["endpoints h1/hosta and h2/hostb", "address 10.213.0.9"],
+        overrides={
+            "h1": eps(ep("hosta", address="10.213.0.9"), ep("web1", "backend")),
+            "h2": eps(ep("hostb", address="10.213.0.9"), ep("web2", "backend")),
+        },
+    ),
+    role(
+        "endpoint-outside-subnet",
+        "an endpoint address outside its subnet",
+        ["host h3: endpoint 'hostc' address 10.99.0.4 is outside network 'overlay_network' subnet 10.213.0.0/24"],
+        overrides={"h3": eps(ep("hostc", address="10.99.0.4"), ep("hostd"), ep("db", "backend"))},
+    ),
+    role(
+        "endpoint-ipv6-mtu",
+        "an endpoint MTU 1000 on an IPv6 overlay",
+        ["host h1: endpoint 'v6ep' mtu 1000 is below 1280"],
+        extra=nets(extra=[V6NET]),
+        overrides={"h1": eps(ep("hosta"), ep("web1", "backend"), ep("v6ep", "v6net", mtu=1000))},
+    ),
+    role(
+        "endpoint-unknown-network",
+        "an endpoint on an unknown network",
+        ["host h1: endpoint 'hosta' network 'nosuch' is not defined in overlay_networks"],
+        overrides={"h1": eps(ep("hosta", "nosuch"), ep("web1", "backend"))},
+    ),
+    role(
+        "endpoint-duplicate-mac",
+        "the same MAC on two hosts",
+        ["endpoints h1/hosta and h2/hostb both have mac 02:42:0a:d5:00:63"],
+        overrides={
+            "h1": eps(ep("hosta", mac="02:42:0a:d5:00:63"), ep("web1", "backend")),
+            "h2": eps(ep("hostb", mac="02:42:0a:d5:00:63"), ep("web2", "backend")),
+        },
+    ),
+    role(
+        "endpoint-address-collision",
+        "two explicit addresses colliding on one host",
+        ["endpoints h3/hostc and h3/hostd both have address 10.213.0.20"],
+        overrides={"h3": eps(ep("hostc", address="10.213.0.20"), ep("hostd", address="10.213.0.20"))},
+    ),
+    role(
+        "endpoint-gateway-address",
+        "the subnet's gateway as an explicit address",
+        ["host h1: endpoint 'hosta' address 10.213.0.1 is the gateway address"],
+        overrides={"h1": eps(ep("hosta", address="10.213.0.1"), ep("web1", "backend"))},
+    ),
+    role(
+        "endpoints-dict",
+        "overlay_endpoints given as a dict",
+        ["fatal: [h1]", "host h1: endpoints must be a list, got dict"],
+        overrides={"h1": f"overlay_endpoints: {json.dumps(ep('hosta'))}\n"},
+    ),
+    role(
+        "endpoint-invalid-name",
+        "an endpoint name with a '/'",
+        ["host h2: endpoints[0] name 'bad/name' is not a valid endpoint name"],
+        overrides={"h2": eps(ep("bad/name"), ep("web2", "backend"))},
+    ),
+    role(
+        "endpoint-bad-mac",
+        "a malformed MAC",
+        ["host h3: endpoint 'hostc' mac '02:42:zz:00:00:04' is not a MAC address"],
+        overrides={"h3": eps(ep("hostc", mac="02:42:zz:00:00:04"), ep("hostd"), ep("db", "backend"))},
+    ),
+    role(
+        "endpoint-mtu-above-network",
+        "an endpoint MTU above its network's",
+        ["host h1: endpoint 'hosta' mtu 9000 exceeds network 'overlay_network' mtu 1450"],
+        overrides={"h1": eps(ep("hosta", mtu=9000), ep("web1", "backend"))},
+    ),
+    role(
+        "endpoint-unknown-key",
+        "an unknown key in an endpoint",
+        ["fatal: [h3]", "overlay_endpoints.ip", "host h3: endpoint 'hostc': unknown key 'ip'"],
+        overrides={"h3": eps(ep("hostc", ip="10.213.0.4"), ep("hostd"), ep("db", "backend"))},
+    ),
+    role(
+        "state-bad",
+        "overlay_state: gone",
+        ["fatal: [h2]", "overlay_state must be one of: present, absent, got: gone"],
+        overrides={"h2": "overlay_state: gone\n"},
+    ),
+    # --- the inventory and the hosts ------------------------------------------------------------------------
+    inventory(
+        "vtep-not-local",
+        "a VTEP that is not an address of the host",
+        ["h2: overlay_vtep 198.18.1.99 is not an address of this host"],
+        overrides={"h2": "overlay_vtep: 198.18.1.99\n"},
+    ),
+    inventory(
+        "vtep-of-another-host",
+        "two hosts with one VTEP",
+        ["h3: overlay_vtep 198.18.1.2 is not an address of this host"],
+        overrides={"h3": "overlay_vtep: 198.18.1.2\n"},
+    ),
+    inventory(
+        "vtep-not-an-ip",
+        "a VTEP that is not an IP address",
+        ["fatal: [h2]", "vtep: '198.18.1' is not an IP address"],
+        overrides={"h2": "overlay_vtep: '198.18.1'\n"},
+    ),
+    inventory(
+        "fleet-group-missing",
+        "overlay_fleet_group naming no group",
+        ["h1 is not in the inventory group 'nosuch' (overlay_fleet_group)"],
+        extra={"overlay_fleet_group": "nosuch"},
+    ),
+    inventory(
+        "networks-differ-per-host",
+        "one host sees another overlay_networks",
+        ["host h2: overlay_networks differs from host h1's", "10.215.0.0/24"],
+        overrides={"h2": "overlay_networks: " + json.dumps(nets((1, {"subnet": "10.215.0.0/24"}))["overlay_networks"])},
+    ),
+    inventory(
+        "foreign-vxlan-port",
+        "a hand-made vxlan device (another VNI) on the VTEP's address and port",
+        ["fatal: [h2]", "vxlan device vxfor (vni 4242, port 4789, local 198.18.1.2) in the host namespace", "port:"],
+        setup=(
+            "h2",
+            "ip link add vxfor type vxlan id 4242 dstport 4789 local 198.18.1.2 dev eth0 nolearning",
+            "ip link del vxfor",
+        ),
+    ),
+    # --- single modules, on h1 ------------------------------------------------------------------------------
+    module(
+        "fdb-mac",
+        "fdb: a truncated MAC",
+        ["entries[0].mac: '02:42:0a:d5:00'"],
+        "netfleet.overlay.fdb",
+        {**FDB, "entries": [{"mac": "02:42:0a:d5:00", "dst": "198.18.1.2"}]},
+    ),
+    module(
+        "fdb-family",
+        "fdb: an IPv6 dst on an IPv4 vxlan",
+        ["entries[0].dst: 2001:db8::2 is IPv6", "198.18.1.1 is IPv4"],
+        "netfleet.overlay.fdb",
+        {**FDB, "entries": [{"mac": "02:42:0a:d5:00:03", "dst": "2001:db8::2"}]},
+    ),
+    module(
+        "neigh-duplicate",
+        "neigh: one IP twice",
+        ["entries[1]: duplicate key 10.213.0.3"],
+        "netfleet.overlay.neigh",
+        {**FDB, "entries": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}] * 2},
+    ),
+    module("vxlan-vni", "vxlan: vni 0", ["vni: 0 is outside 1..16777215"], "netfleet.overlay.vxlan", {**VX, "vni": 0}),
+    module(
+        "vxlan-local",
+        "vxlan: a local address that is not the host's",
+        ["local: 198.18.9.9 is not an address of this host"],
+        "netfleet.overlay.vxlan",
+        {**VX, "local": "198.18.9.9"},
+    ),
+    module(
+        "facts-vtep",
+        "overlay_facts: a VTEP that is not an IP",
+        ["vtep: '198.18.1' is not an IP address"],
+        "netfleet.overlay.overlay_facts",
+        {"vtep": "198.18.1"},
+    ),
+    module(
+        "host-vtep-not-local",
+        "overlay_host: a VTEP that is not the host's",
+        ["vtep: 198.18.1.99 is not an address of this host"],
+        "netfleet.overlay.overlay_host",
+        {"vtep": "198.18.1.99", "networks": [H1_NET]},
+    ),
+    module(
+        "host-network-missing-key",
+        "overlay_host: a network without port, mtu, ...",
+        ["networks[0] (overlay_network): missing key(s) port, mtu, netns"],
+        "netfleet.overlay.overlay_host",
+        {"vtep": "198.18.1.1", "networks": [{"name": "overlay_network", "vni": 256}]},
+    ),
+    module(
+        "host-network-vni",
+        "overlay_host: vni 'abc'",
+        ["networks[0] (overlay_network).vni: 'abc' is not an integer"],
+        "netfleet.overlay.overlay_host",
+        {"vtep": "198.18.1.1", "networks": [{**H1_NET, "vni": "abc"}]},
+    ),
+    module(
+        "host-network-fdb",
+        "overlay_host: a bad FDB entry in the second network",
+        ["networks[1] (backend).fdb: entries[0].mac: 'zz'"],
+        "netfleet.overlay.overlay_host",
+        {
+            "vtep": "198.18.1.1",
+            "networks": [
+                H1_NET,
+                {
+                    **H1_NET,
+                    "name": "backend",
+                    "vni": 300,
+                    "netns": "ovl-300",
+                    "endpoints": [],
+                    "fdb": [{"mac": "zz", "dst": "198.18.1.2"}],
+                },
+            ],
+        },
+    ),
+    module(
+        "host-endpoint-address",
+        "overlay_host: an endpoint address without prefix length",
+        ["networks[0] (overlay_network).endpoints[0].address: '10.213.0.2' needs a prefix length"],
+        "netfleet.overlay.overlay_host",
+        {
+            "vtep": "198.18.1.1",
+            "networks": [{**H1_NET, "endpoints": [{**H1_NET["endpoints"][0], "address": "10.213.0.2"}]}],
+        },
+    ),
+]
+CHECKS = [
+    "fails (rc != 0) with the field, the host and the value in the failure message",
+    "no task reports changed",
+    "kernel snapshot of h1, h2, h3 identical before and after",
+]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("nfl-bad")
+    results = Results("bad_input")
+    for lab in build_lab(tmp / "lab", 3):
+        fleet = Fleet(lab, ansible_env(tmp), tmp)
+        fleet.results = results
+        fleet.pristine = fleet.snapshot()
+        fleet.converge()
+        fleet.last = None
+        yield fleet
+    results.write()
+
+
+def test_the_good_topology_converges(fleet):
+    recap, changed = fleet.converge()[1:]
+    assert changed == [] and all(c["changed"] == 0 for c in recap.values()), recap
+
+
+def test_the_matrix_is_big_enough():
+    assert len({case.id for case in CASES}) == len(CASES) >= 25
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_fails_and_changes_nothing(fleet, case):
+    started = time.monotonic()
+    if case.setup:
+        fleet.sh(case.setup[0], case.setup[1])
+    try:
+        # nothing happens between two cases: the last case's "after" is this one's "before"
+        before = fleet.last if fleet.last is not None and not case.setup else fleet.snapshot()
+        if case.module:
+            host, name, args = case.module
+            res = fleet.module(host, name, args)
+            changed = ["changed"] if " | CHANGED" in res.stdout else []
+        else:
+            args = ("-e", json.dumps(case.extra)) if case.extra else ()
+            res, recap, changed = fleet.play("site.yml", *args, overrides=case.overrides)
+            changed += [h for h, c in recap.items() if c["changed"] and h not in changed]
+        after = fleet.snapshot()
+    finally:
+        fleet.last = None
+        if case.setup:
+            fleet.sh(case.setup[0], case.setup[2])
+    if not case.setup:
+        fleet.last = after
+    message = fatal_text(res.stdout)
+    missing = [word for word in case.words if word not in message]
+    problems = []
+    if res.returncode == 0:
+        problems.append("did not fail")
+    if missing:
+        problems.append(f"message lacks {missing}")
+    if changed:
+        problems.append(f"reported changed: {changed}")
+    if after != before:
+        problems.append("changed the kernel:\n" + snapshot_diff(before, after))
+    fleet.results.add(
+        case.kind,
+        case.id,
+        CHECKS,
+        not problems,
+        time.monotonic() - started,
+        what=case.what,
+        message=_first_message(message),
+        problems=problems,
+    )
+    assert not problems, f"{case.id}: {'; '.join(problems)}\n{message[-3000:]}\n{res.stdout[-3000:]}"
+
+
+def _first_message(text: str) -> str:
+    """The failure message of the first failed host, without Ansible's wrapping, for the results file."""
+    for line in text.splitlines():
+        if '"msg": "' in line:
+            msg = line.split('"msg": "', 1)[1].split('"}', 1)[0].split('", "', 1)[0].rstrip('",')
+            for marker in ("peer_tables: ", "fleet_records: ", "Validation of arguments failed:\\n"):
+                msg = msg.split(marker, 1)[-1]
+            return msg.replace("\\n", "; ")[:400]
+    return text.splitlines()[0][:400] if text else ""
+
+
+def test_teardown_leaves_no_residue(fleet):
+    started = time.monotonic()
+    res, recap = fleet.play("teardown.yml")[:2]
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert set(recap) == set(HOSTS)
+    after = fleet.snapshot()
+    ok = after == fleet.pristine
+    fleet.results.add(
+        "teardown",
+        "teardown-after-bad-input",
+        ["every host's snapshot after teardown.yml equals the one from before the first site.yml"],
+        ok,
+        time.monotonic() - started,
+    )
+    assert ok, "teardown left residue:\n" + snapshot_diff(fleet.pristine, after)

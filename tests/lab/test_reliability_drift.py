@@ -1,0 +1,223 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Drift made by hand on one host (h2) of the converged demo fleet, one kind at a time.
+
+For every kind: ``site.yml --check --diff`` reports changed on h2 only, shows that very drift in h2's diff and
+changes nothing (kernel snapshots of h1, h2, h3 identical before and after); the following normal run repairs it
+(changed on h2 only, h2 back to its converged state, h1 and h3 untouched); the run after that reports changed=0
+everywhere. Last, teardown.yml brings every host back to its snapshot from before the first site.yml.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+from lab_helpers import ansible_env, build_lab, needs_root
+from reliability_helpers import HOSTS, Fleet, Results, host_diff, snapshot_diff
+
+pytestmark = [pytest.mark.lab, needs_root]
+
+HOST = "h2"
+HOSTC_MAC, HOSTC_IP = "02:42:0a:d5:00:04", "10.213.0.4"  # h3's hostc, as h2's tables know it
+
+
+@dataclass
+class Drift:
+    id: str
+    what: str
+    shell: str  # run inside h2
+    diff: list[tuple[str, str]]  # (sign, text): a line of h2's diff that starts with sign and contains text
+
+
+DRIFTS = [
+    Drift(
+        "fdb-entry-deleted",
+        "an FDB entry deleted",
+        f"bridge -n ovl-256 fdb del {HOSTC_MAC} dev vxlan0 dst 198.18.1.3 self",
+        [("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3 self permanent")],
+    ),
+    Drift(
+        "fdb-dst-changed",
+        "an FDB entry's dst changed",
+        f"bridge -n ovl-256 fdb replace {HOSTC_MAC} dev vxlan0 dst 198.18.1.9 self permanent",
+        [
+            ("-", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.9 self permanent"),
+            ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3"),
+        ],
+    ),
+    Drift(
+        "arp-entry-deleted",
+        "an ARP entry deleted",
+        f"ip -n ovl-256 neigh del {HOSTC_IP} dev vxlan0",
+        [("+", f"{HOSTC_IP} dev vxlan0 lladdr {HOSTC_MAC} PERMANENT")],
+    ),
+    Drift(
+        "foreign-arp-added",
+        "a foreign permanent ARP entry added",
+        "ip -n ovl-256 neigh add 10.213.0.77 lladdr 02:42:0a:d5:00:4d dev vxlan0 nud permanent",
+        [("-", "10.213.0.77 dev vxlan0 lladdr 02:42:0a:d5:00:4d PERMANENT")],
+    ),
+    Drift(
+        "vxlan0-deleted",
+        "vxlan0 deleted",
+        "ip -n ovl-256 link del vxlan0",
+        [("-", '"vxlan": null'), ("+", '"vni": 256'), ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3")],
+    ),
+    Drift(
+        "vxlan0-other-vni",
+        "vxlan0 recreated with another VNI",
+        "ip -n ovl-256 link del vxlan0"
+        " && ip link add vxdrift type vxlan id 999 dstport 4789 local 198.18.1.2 dev eth0 nolearning proxy"
+        " && ip link set vxdrift netns ovl-256 && ip -n ovl-256 link set vxdrift name vxlan0"
+        " && ip -n ovl-256 link set vxlan0 master br0 up",
+        [("-", '"vni": 999'), ("+", '"vni": 256'), ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3")],
+    ),
+    Drift(
+        "veth-deleted",
+        "an endpoint's veth deleted",
+        "ip -n ovl-256 link del veth-hostb",
+        [("-", '"hostb": null'), ("+", '"address": "10.213.0.3/24"')],
+    ),
+    Drift(
+        "netns-deleted",
+        "the overlay netns deleted",
+        "ip netns del ovl-256",
+        [("-", '"netns": null'), ("+", '"netns": "ovl-256"'), ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3")],
+    ),
+    Drift(
+        "learning-on",
+        "learning turned back on",
+        "ip -n ovl-256 link set vxlan0 type vxlan learning",
+        [("-", '"learning": true'), ("+", '"learning": false')],
+    ),
+]
+CHECKS = [
+    "site.yml --check --diff: changed on h2 only",
+    "h2's diff shows the drift",
+    "check mode changes nothing (snapshot of h1, h2, h3 identical)",
+    "next run: changed on h2 only; h2 back to its converged state; h1, h3 snapshots untouched",
+    "run after that: changed=0 on every host",
+]
+
+
+def essentials(snap: dict) -> dict:
+    """What a repair must restore, without what a recreated device gets anew (ifindex, random MACs, peers):
+    per namespace the links (kind, mtu, master, state, alias, vxlan attributes, endpoint MACs), the global
+    addresses, the vxlan FDB entries and the static neighbours."""
+    out = {}
+    for ns, sections in snap.items():
+        links = {}
+        for link in sections["link"]:
+            info = link.get("linkinfo", {})
+            entry = {
+                "kind": info.get("info_kind"),
+                "mtu": link.get("mtu"),
+                "master": link.get("master"),
+                "operstate": link.get("operstate"),
+                "alias": link.get("ifalias"),
+            }
+            if info.get("info_kind") == "vxlan":
+                entry["vxlan"] = info.get("info_data")
+            if link["ifname"] == "eth0" and ns != "-":
+                entry["mac"] = link.get("address")
+            links[link["ifname"]] = entry
+        addrs = sorted(
+            (a["ifname"], i["local"], i["prefixlen"])
+            for a in sections["addr"]
+            for i in a.get("addr_info", [])
+            if i.get("scope") == "global"
+        )
+        fdb = sorted((e["mac"], e["ifname"], e["dst"], e.get("state")) for e in sections["fdb"] if "dst" in e)
+        neigh = sorted((e["dst"], e.get("dev"), e.get("lladdr"), tuple(e.get("state", []))) for e in sections["neigh"])
+        out[ns] = {"links": links, "addrs": addrs, "fdb": fdb, "neigh": neigh}
+    return out
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("nfl-drift")
+    results = Results("drift")
+    for lab in build_lab(tmp / "lab", 3):
+        fleet = Fleet(lab, ansible_env(tmp), tmp)
+        fleet.results = results
+        fleet.pristine = fleet.snapshot()
+        fleet.converge()
+        recap, changed = fleet.converge()[1:]
+        assert changed == [], recap
+        fleet.converged = fleet.snapshot()
+        yield fleet
+    results.write()
+
+
+@pytest.mark.parametrize("drift", DRIFTS, ids=[d.id for d in DRIFTS])
+def test_drift_is_reported_then_repaired(fleet, drift):
+    started = time.monotonic()
+    problems = []
+    converged = fleet.snapshot()
+    assert converged == fleet.converged, "not converged before the drift:\n" + snapshot_diff(fleet.converged, converged)
+    fleet.sh(HOST, drift.shell)
+    drifted = fleet.snapshot()
+    assert drifted != converged, "the drift changed nothing"
+
+    # 1. check mode: reported on h2 only, visible in the diff, nothing changed
+    res, recap, changed = fleet.play("site.yml", "--check", "--diff")
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST] or recap[HOST]["changed"] != 1:
+        problems.append(f"check mode reported changed on {changed} (recap {recap})")
+    diff = host_diff(res.stdout, HOST)
+    lines = diff.splitlines()
+    for sign, text in drift.diff:
+        if not any(line.startswith(sign) and text in line for line in lines):
+            problems.append(f"h2's diff has no line {sign} ...{text}...")
+    after_check = fleet.snapshot()
+    if after_check != drifted:
+        problems.append("check mode changed the kernel:\n" + snapshot_diff(drifted, after_check))
+
+    # 2. the next run repairs it, on h2 only
+    res, recap, changed = fleet.play("site.yml")
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST]:
+        problems.append(f"the repair run reported changed on {changed}")
+    repaired = fleet.snapshot()
+    if essentials(repaired[HOST]) != essentials(converged[HOST]):
+        problems.append("h2 is not back to its converged state:\n" + snapshot_diff(converged, repaired))
+    others = [h for h in HOSTS if h != HOST]
+    if any(repaired[h] != converged[h] for h in others):
+        problems.append("the repair touched h1 or h3:\n" + snapshot_diff(converged, repaired))
+
+    # 3. and the run after that changes nothing
+    res, recap, changed = fleet.play("site.yml")
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed or any(c["changed"] for c in recap.values()):
+        problems.append(f"the run after the repair reported changed on {changed} ({recap})")
+    fleet.converged = fleet.snapshot()
+
+    fleet.results.add(
+        "drift",
+        drift.id,
+        CHECKS,
+        not problems,
+        time.monotonic() - started,
+        what=drift.what,
+        shell=drift.shell,
+        problems=problems,
+    )
+    assert not problems, f"{drift.id}: " + "\n".join(problems) + "\n--- h2's diff:\n" + diff[-4000:]
+
+
+def test_teardown_leaves_no_residue(fleet):
+    started = time.monotonic()
+    res, recap = fleet.play("teardown.yml")[:2]
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert set(recap) == set(HOSTS)
+    after = fleet.snapshot()
+    ok = after == fleet.pristine
+    fleet.results.add(
+        "teardown",
+        "teardown-after-drift",
+        ["every host's snapshot after teardown.yml equals the one from before the first site.yml"],
+        ok,
+        time.monotonic() - started,
+    )
+    assert ok, "teardown left residue:\n" + snapshot_diff(fleet.pristine, after)

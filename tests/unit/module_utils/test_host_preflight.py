@@ -1,0 +1,178 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""overlay_host's checks before any change, and its diff views, on plain data."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _host_diff, _host_preflight
+from ansible_collections.netfleet.overlay.plugins.module_utils._validate import InputError
+
+NET = {
+    "name": "overlay_network",
+    "vni": 256,
+    "port": 4789,
+    "mtu": 1450,
+    "netns": "ovl-256",
+    "bridge": "br0",
+    "vxlan": "vxlan0",
+    "endpoints": [
+        {
+            "name": "hosta",
+            "netns": "hosta",
+            "veth": "veth-hosta",
+            "address": "10.213.0.2/24",
+            "mac": "02:42:0a:d5:00:02",
+            "mtu": 1450,
+        }
+    ],
+    "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
+    "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
+}
+
+
+def params(*networks, vtep="198.18.1.1", state="present"):
+    return {"vtep": vtep, "state": state, "networks": [copy.deepcopy(n) for n in networks]}
+
+
+def test_valid_input_is_normalised_in_place():
+    p = params({**NET, "vni": "256", "port": "4789"}, {**NET, "name": "b", "vni": 300, "netns": "ovl-300"})
+    _host_preflight.check_input(p)
+    assert p["networks"][0]["vni"] == 256 and p["networks"][0]["port"] == 4789
+
+
+def test_absent_ignores_the_networks():
+    _host_preflight.check_input(params({"garbage": True}, vtep=None, state="absent"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"vni": "abc"}, "networks[0] (overlay_network).vni: 'abc' is not an integer"),
+        ({"port": 0}, "networks[0] (overlay_network).port: 0 is outside 1..65535"),
+        ({"mtu": 10}, "networks[0] (overlay_network).mtu: 10 is outside 68..65535"),
+        ({"vxlan": "vxlan/0"}, "networks[0] (overlay_network).vxlan: 'vxlan/0' is not a valid interface name"),
+        ({"endpoints": "hosta"}, "networks[0] (overlay_network).endpoints: expected a list, got str"),
+        ({"fdb": [{"mac": "zz", "dst": "198.18.1.2"}]}, "networks[0] (overlay_network).fdb: entries[0].mac: 'zz'"),
+        ({"fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "2001:db8::2"}]}, "fdb: entries[0].dst: 2001:db8::2 is IPv6"),
+        ({"neigh": [{"ip": "10.213.0.300", "mac": "02:42:0a:d5:00:03"}]}, "neigh: entries[0].ip: '10.213.0.300'"),
+        (
+            {"endpoints": [{**NET["endpoints"][0], "address": "10.213.0.2"}]},
+            "networks[0] (overlay_network).endpoints[0].address: '10.213.0.2' needs a prefix length",
+        ),
+        (
+            {"endpoints": [{**NET["endpoints"][0], "mac": "01:00:5e:00:00:01"}]},
+            "endpoints[0].mac: '01:00:5e:00:00:01' is a multicast/broadcast MAC",
+        ),
+        ({"endpoints": [{"name": "hosta"}]}, "endpoints[0] (hosta): missing key(s) netns, veth, address, mac, mtu"),
+    ],
+)
+def test_bad_network_fields_are_named(change, message):
+    with pytest.raises(InputError) as err:
+        _host_preflight.check_input(params({**NET, **change}))
+    assert message in str(err.value)
+
+
+def test_missing_keys_duplicates_and_vtep():
+    with pytest.raises(InputError, match=r"networks\[0\] \(x\): missing key\(s\) port, mtu, netns"):
+        _host_preflight.check_input(params({"name": "x", "vni": 1}))
+    with pytest.raises(InputError, match=r"networks\[1\] \(b\)\.vni: 256 is also the vni of networks\[0\]"):
+        _host_preflight.check_input(params(NET, {**NET, "name": "b", "netns": "ovl-999"}))
+    with pytest.raises(InputError, match=r"networks\[0\]: expected a network .* got str"):
+        _host_preflight.check_input(params("overlay_network"))
+    with pytest.raises(InputError, match=r"vtep: '198\.18\.1' is not an IP address"):
+        _host_preflight.check_input(params(NET, vtep="198.18.1"))
+
+
+class FakeNamespace:
+    def __init__(self, links):
+        self._links = links
+
+    def links(self):
+        return self._links
+
+
+class FakeHandles:
+    """Namespace name -> links, as the netlink adapter returns them (only the fields the check reads)."""
+
+    def __init__(self, by_ns):
+        self.by_ns = by_ns
+
+    def __call__(self, name):
+        return FakeNamespace(self.by_ns.get(name, []))
+
+
+def vxlan(ifname, vni, port=4789, local="198.18.1.1", alias=None):
+    return {
+        "ifname": ifname,
+        "kind": "vxlan",
+        "alias": alias,
+        "vxlan": {"vni": vni, "port": port, "local": local, "dev_index": 2, "learning": False, "proxy": True},
+    }
+
+
+@pytest.fixture
+def netns(monkeypatch):
+    from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink
+
+    def use(*names):
+        monkeypatch.setattr(_netlink, "netns_list", lambda: list(names))
+
+    return use
+
+
+def test_a_foreign_vxlan_on_the_port_and_address_is_refused(netns):
+    netns("ovl-256")
+    handles = FakeHandles(
+        {
+            None: [vxlan("vxfor", 4242)],
+            "ovl-256": [vxlan("vxlan0", 256, alias="netfleet.overlay network=overlay_network")],
+        }
+    )
+    with pytest.raises(InputError) as err:
+        _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1")
+    message = str(err.value)
+    assert message.startswith("port: network 'overlay_network' needs UDP port 4789 on 198.18.1.1")
+    assert "vxlan device vxfor (vni 4242, port 4789, local 198.18.1.1) in the host namespace" in message
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        [vxlan("vxfor", 4242, port=4790)],  # another port
+        [vxlan("vxfor", 4242, local="198.18.1.7")],  # bound to another address
+        [vxlan("nfvx-000100", 256)],  # our own, left under its temporary name by an interrupted run
+        [vxlan("vxold", 300, alias="netfleet.overlay network=old")],  # ours (to be purged)
+    ],
+)
+def test_what_is_not_a_conflict(netns, links):
+    netns("ovl-256")
+    handles = FakeHandles({None: links, "ovl-256": [vxlan("vxlan0", 999)]})  # at our place: ours, to be recreated
+    _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1")
+
+
+def test_a_wildcard_foreign_vxlan_is_refused(netns):
+    netns("elsewhere")
+    handles = FakeHandles({"elsewhere": [vxlan("vxany", 77, local=None)]})
+    with pytest.raises(InputError, match=r"vxany \(vni 77, port 4789, no local address.*\) in netns elsewhere"):
+        _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1")
+
+
+def test_predicted_views_show_every_object_after_and_nothing_before():
+    tables = {"fdb": {"after": NET["fdb"]}, "neigh": {"after": NET["neigh"]}}
+    views = _host_diff.predicted_views(NET, "198.18.1.1", "eth0", tables)
+    assert views["before"] == {
+        "netns": None,
+        "bridge": None,
+        "vxlan": None,
+        "endpoints": {"hosta": None},
+        "fdb": [],
+        "neigh": [],
+    }
+    after = views["after"]
+    assert after["vxlan"]["vni"] == 256 and after["vxlan"]["learning"] is False
+    assert after["fdb"] == ["02:42:0a:d5:00:03 dev vxlan0 dst 198.18.1.2 self permanent"]
+    assert after["neigh"] == ["10.213.0.3 dev vxlan0 lladdr 02:42:0a:d5:00:03 PERMANENT"]
+    assert _host_diff.predicted_owned([NET]) == {"networks": ["overlay_network"], "endpoints": ["hosta"]}
