@@ -1,0 +1,99 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""make bench: run every benchmark within the budget, print the tables, write docs/performance.md and the plot.
+
+Order: (a)/(b) the table engine, (d)/(e) the 30-host lab (which also picks the forks), then (c) the fleet
+computation, whose largest size gets what is left of the budget.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from bench import fleet, lab, report, tables
+from bench.common import Budget, Results, log, machine_facts, require_root
+
+BUDGET = float(os.environ.get("BENCH_BUDGET", "570"))  # seconds; make bench must finish within 10 minutes
+TABLES_SHARE = 90.0
+LAB_SHARE = 0.4  # of what is left after (a)/(b)
+FLEET_RESERVE = 15.0  # kept for the report and the plot
+DEFAULT_FORKS = 2
+
+
+MAIN_PID = os.getpid()
+
+
+def _stop(signum, frame):
+    if os.getpid() != MAIN_PID:
+        # a child forked from this process (pyroute2 forks one per namespace it opens, and may end it with
+        # SIGTERM) inherits this handler: it must die quietly, never unwind this process's cleanups
+        os._exit(128 + signum)
+    raise SystemExit(f"stopped by signal {signum}")  # unwinds through every cleanup
+
+
+def _section(results: Results, name: str, what: str, call):
+    log(f"\n== {what}")
+    try:
+        return call()
+    except Exception as exc:  # one broken benchmark must not hide the others
+        log(traceback.format_exc())
+        results.sections.setdefault(name, {"title": what, "columns": ["error"], "rows": [], "notes": []})
+        results.sections[name]["notes"].append(f"failed: {type(exc).__name__}: {str(exc)[:600]}")
+        return None
+
+
+def main() -> int:
+    require_root()
+    signal.signal(signal.SIGTERM, _stop)
+    budget = Budget(BUDGET)
+    results = Results(started=time.strftime("%Y-%m-%d %H:%M %Z"), machine=machine_facts())
+    work = Path(tempfile.mkdtemp(prefix="nfbench-"))
+    log(f"make bench: budget {BUDGET:.0f} s, work directory {work}")
+    try:
+        _section(
+            results,
+            "a",
+            "(a)/(b) the table engine vs iproute2",
+            lambda: tables.run(results, budget, min(TABLES_SHARE, budget.left())),
+        )
+        forks = _section(
+            results,
+            "de",
+            "(d)/(e) site.yml on a 30-host lab",
+            lambda: lab.run(results, budget, work, LAB_SHARE * budget.left()),
+        )
+        if forks is None:
+            forks = results.forks = DEFAULT_FORKS
+            results.forks_note = "the lab failed, so forks were not compared"
+        _section(
+            results,
+            "c",
+            "(c) the peer tables inside ansible-playbook",
+            lambda: fleet.run(results, budget, work, forks, FLEET_RESERVE),
+        )
+    finally:
+        if os.getpid() != MAIN_PID:
+            os._exit(1)  # a forked child must never clean up what the main process owns
+        if not (work / "lab").exists():  # netfleet-lab down removed it: nothing of the lab is left
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"WARNING: {work / 'lab'} is still there: run tools/netfleet-lab down --dir {work / 'lab'}")
+    results.total_seconds = budget.elapsed()
+    results.machine["load average (end)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    report.explain(results)
+    report.print_console(results)
+    doc = report.write_markdown(results)
+    png = report.plot(results)
+    log(f"\nwrote {doc.relative_to(report.REPO)} and {png.relative_to(report.REPO)}")
+    log(f"make bench took {results.total_seconds:.0f} s (budget {BUDGET:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
