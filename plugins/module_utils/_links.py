@@ -84,14 +84,9 @@ class Bridge(LinkObject):
 
     def read(self):
         p = self.params
-        link = self.ns(p["netns"]).link(p["name"])
+        link = self._own_link("bridge", "a bridge", plain=None)
         if link is None:
             return None
-        if link["kind"] != "bridge":
-            raise v.InputError(
-                f"name: {p['name']} in {self.ns(p['netns']).label} is a {link['kind']} device, "
-                "not a bridge; remove it or choose another name"
-            )
         return {"name": p["name"], "netns": p["netns"], "mtu": link["mtu"], "up": link["up"]}
 
     def predict(self, before):
@@ -108,7 +103,7 @@ class Bridge(LinkObject):
         if after is None:
             if before is None:
                 return []
-            return [Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name)))]
+            return [self._delete_step()]
         steps = []
         if before is None:
             extra = {"mtu": p["mtu"]} if p["mtu"] else {}
@@ -172,15 +167,9 @@ class Vxlan(LinkObject):
 
     def read(self):
         p = self.params
-        ns = self.ns(p["netns"])
-        link = ns.link(p["name"])
+        link = self._own_link("vxlan", "vxlan")
         if link is None:
             return None
-        if link["kind"] != "vxlan":
-            raise v.InputError(
-                f"name: {p['name']} in {ns.label} is a {link['kind'] or 'plain'} device, not vxlan; "
-                "remove it or choose another name"
-            )
         x = link["vxlan"]
         dev = None
         if x["dev_index"]:
@@ -244,12 +233,12 @@ class Vxlan(LinkObject):
         steps = []
         if after is None:
             if before is not None:
-                steps.append(Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name))))
+                steps.append(self._delete_step())
             return steps
         reason = self._reason(before) if before else ""
         if reason:
             self.result.update(recreated=True, recreate_reason=reason)
-            steps.append(Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name))))
+            steps.append(self._delete_step())
             before = None
         if before is None:
             steps.extend(self._create(after))
@@ -355,15 +344,9 @@ class Veth(LinkObject):
 
     def read(self):
         p = self.params
-        ns = self.ns(p["netns"])
-        near = ns.link(p["name"])
+        near = self._own_link("veth", "a veth")
         if near is None:
             return None
-        if near["kind"] != "veth":
-            raise v.InputError(
-                f"name: {p['name']} in {ns.label} is a {near['kind'] or 'plain'} device, not a veth; "
-                "remove it or choose another name"
-            )
         state = {
             "name": p["name"],
             "netns": p["netns"],
@@ -421,7 +404,7 @@ class Veth(LinkObject):
         ns = self.ns(netns)
         steps = []
         if before is not None and (after is None or "peer" in before):
-            steps.append(Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name))))
+            steps.append(self._delete_step())
             before = None
         if after is None:
             return steps

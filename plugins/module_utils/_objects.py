@@ -89,6 +89,30 @@ class LinkObject:
     def steps(self, before: dict | None, after: dict | None) -> list[Step]:
         raise NotImplementedError
 
+    # -- shared by the link objects (params ``name`` and ``netns``) -------------------------------------------
+
+    def _own_link(self, kind: str, noun: str, plain: str | None = "plain") -> dict | None:
+        """The link ``name`` in ``netns``, or None when absent.  Raise :class:`InputError` when it is another kind.
+
+        ``noun`` is what the module manages in the message ("not a bridge"); ``plain`` names a device without a
+        kind (the bridge module has always said ``None`` there).
+        """
+        name = self.params["name"]
+        ns = self.ns(self.params["netns"])
+        link = ns.link(name)
+        if link is not None and link["kind"] != kind:
+            raise v.InputError(
+                f"name: {name} in {ns.label} is a {link['kind'] or plain} device, not {noun}; "
+                "remove it or choose another name"
+            )
+        return link
+
+    def _delete_step(self) -> Step:
+        """``ip link del`` of the link ``name`` in ``netns``."""
+        name, netns = self.params["name"], self.params["netns"]
+        ns = self.ns(netns)
+        return Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name)))
+
     # -- the transaction ---------------------------------------------------------------------------------------
 
     def execute(self) -> dict:
