@@ -1,0 +1,122 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``netfleet.overlay.topology_dot`` filter: docs, argument checks and the FilterModule.
+
+The logic lives in ``plugin_utils/topology.py`` (pure, unit-tested on plain data); this file only reads
+``hostvars`` in one Python pass.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = """
+name: topology_dot
+author: netfleet.overlay maintainers
+version_added: 0.1.0
+short_description: Draw the overlay of a fleet as a Graphviz DOT graph
+description:
+  - Reads the C(netfleet_overlay) facts of every host of O(hosts) (left by M(netfleet.overlay.overlay_facts) or
+    M(netfleet.overlay.overlay_host)) and returns a Graphviz DOT graph of what the kernels hold. Render it with
+    C(dot -Tpng) or C(dot -Tsvg), as C(playbooks/topology.yml) does.
+  - Every host is a box with its name and its VTEP, holding one node per endpoint (name, IP address with prefix
+    length, MAC). Every network is one node below the hosts (name, VNI, subnet), and every endpoint has an edge
+    to its network, in the network's colour.
+  - Networks are drawn when a host's facts show them (its vxlan device or an endpoint on it). O(networks) only
+    adds their subnets, and the VNI of a network whose vxlan device no host's facts show; without it, the
+    subnets are those of the endpoints' addresses.
+  - A host without facts, or whose facts were gathered without pyroute2, is drawn with a note instead of
+    endpoints. A host that is not in O(active_hosts) is drawn dashed (not reached in this run; its facts, if
+    any, came from a fact cache).
+  - The same facts always give the same text. Node IDs are made up by the filter and every name goes into an
+    escaped HTML-like label, so no hostname or endpoint name can break the graph.
+positional: _input, hosts
+options:
+  _input:
+    description: Ansible's C(hostvars).
+    type: dict
+    required: true
+  hosts:
+    description: The hosts to draw, typically C(ansible_play_hosts_all).
+    type: list
+    elements: str
+    required: true
+  networks:
+    description: The fleet's C(overlay_networks) (each a dict with C(name), C(vni), C(subnet)), for the subnets.
+    type: list
+    elements: dict
+    default: []
+  active_hosts:
+    description:
+      - The hosts that this run reached, typically C(ansible_play_hosts). The others are drawn dashed.
+      - When omitted, every host counts as reached.
+    type: list
+    elements: str
+  title:
+    description: A heading above the graph, before the counts of hosts, networks and endpoints.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Draw the fleet's overlay once
+  ansible.builtin.copy:
+    content: >-
+      {{ hostvars | netfleet.overlay.topology_dot(ansible_play_hosts_all,
+           networks=overlay_networks | default([]), active_hosts=ansible_play_hosts, title='netfleet.overlay') }}
+    dest: /tmp/topology.dot
+    mode: "0644"
+  delegate_to: localhost
+  run_once: true
+
+- name: Render it as an SVG
+  ansible.builtin.command:
+    argv: [dot, -Tsvg, -o, /tmp/topology.svg, /tmp/topology.dot]
+    creates: /tmp/topology.svg
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = """
+_value:
+  description:
+    - The graph as DOT text, ending in a newline. Host boxes are the clusters C(cluster_host0), C(cluster_host1),
+      ... in natural order of the hostnames (C(h2) before C(h10)); their endpoints are the nodes C(host0_ep0),
+      ... in natural order of their names, and the networks C(net0), ... in VNI order.
+  type: str
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, overlay_facts
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.topology import TopologyError, topology_dot
+
+
+def _host_list(value, argument: str) -> list[str]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise AnsibleFilterError(f"topology_dot: {argument} must be a list of hostnames, got {type(value).__name__}")
+    return [str(host) for host in value]
+
+
+def _topology_dot(hostvars, hosts, networks=None, active_hosts=None, title=None):
+    """Read every host's facts from hostvars, then draw the graph."""
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError(f"topology_dot: the input must be hostvars, got {type(hostvars).__name__}")
+    hosts = _host_list(hosts, "hosts")
+    active = None if active_hosts is None else _host_list(active_hosts, "active_hosts")
+    if title is not None and not isinstance(title, str):
+        raise AnsibleFilterError(f"topology_dot: title must be a string, got {type(title).__name__}")
+    facts = {}
+    try:
+        for host in hosts:
+            if host not in hostvars:
+                raise AnsibleFilterError(f"topology_dot: host {host!r} is not in the inventory")
+            facts[host] = overlay_facts(host, hostvars[host])
+        return topology_dot(facts, networks or [], active, title)
+    except (FleetRecordsError, TopologyError) as exc:
+        raise AnsibleFilterError(f"topology_dot: {exc}") from exc
+
+
+class FilterModule:
+    """netfleet.overlay filter that draws the fleet's overlay."""
+
+    def filters(self):
+        return {"topology_dot": _topology_dot}
