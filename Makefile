@@ -14,10 +14,10 @@ export ANSIBLE_LOCALHOST_WARNING := 0
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := 0
 export PATH := $(BIN):$(PATH)
 
-DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping
+DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo bench
+.PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo topology bench
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -99,6 +99,12 @@ demo: venv deps ## build a 3-host lab in .lab/, run site.yml and verify.yml on i
 	echo "  $$lab h1 -- ip netns exec ovl-256 ip neigh show dev vxlan0"; \
 	echo "  $$lab h1 -- ip netns exec hosta ping -c 2 10.213.0.3"; \
 	echo "Remove it with: make lab-down$(if $(filter $(REPO)/.lab,$(LAB_DIR)),, LAB_DIR=$(LAB_DIR))"
+
+TOPOLOGY_DIR ?= $(REPO)/build/topology
+topology: venv deps ## draw the lab's overlay (after make demo) into TOPOLOGY_DIR: topology.dot, .png and .svg
+	@test -f $(LAB_DIR)/inventory.yml || { echo "No lab in $(LAB_DIR): run make demo first." >&2; exit 1; }
+	$(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml -i $(REPO)/inventories/lab $(REPO)/playbooks/topology.yml \
+	  -e topology_dir=$(TOPOLOGY_DIR)
 
 bench: venv deps ## benchmarks (root, < 10 min): print the tables, write docs/performance.md and .png
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.txt
