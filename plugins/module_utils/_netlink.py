@@ -15,9 +15,11 @@ Bulk table reads and writes (:meth:`Namespace.table_dump`, :meth:`Namespace.tabl
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
+import threading
 import traceback
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk
@@ -42,6 +44,8 @@ AF_INET, AF_INET6, AF_BRIDGE = 2, 10, 7
 IFF_UP = 0x1
 ZERO_MAC = "00:00:00:00:00:00"
 # errno values that mean "the thing is already in the state you asked for"
+# Bumped by every change to links (and by removing a namespace): Namespace caches its link dump until then.
+_LINK_WRITES = [0]
 _ALREADY = {"add": {errno.EEXIST}, "del": {errno.ENOENT, errno.ENODEV, errno.ESRCH}}
 
 
@@ -89,6 +93,7 @@ def netns_create(name: str) -> None:
 def netns_remove(name: str) -> None:
     if not netns_exists(name):
         return
+    _LINK_WRITES[0] += 1  # its links go, and with them the far ends of their veths in other namespaces
     try:
         _netns.remove(name)
     except OSError as exc:
@@ -121,6 +126,7 @@ class Namespace:
         except OSError as exc:
             raise NetlinkOpError(f"cannot open {self.label}: {exc}") from exc
         self._route: _nlbulk.RouteSocket | None = None
+        self._links: tuple | None = None  # (_LINK_WRITES when dumped, by name, by index)
 
     def close(self) -> None:
         if self._route is not None:
@@ -152,25 +158,33 @@ class Namespace:
 
     # -- links ---------------------------------------------------------------------------------------
 
+    def _dump(self) -> tuple[dict, dict]:
+        """This namespace's links by name and by index, from one dump that is reused until any link changes.
+
+        Every link write through any Namespace of this process bumps ``_LINK_WRITES`` (a veth's peer, for
+        example, lands in another namespace), so a cached dump never outlives a change this run made.
+        """
+        if self._links is None or self._links[0] != _LINK_WRITES[0]:
+            msgs = self.call("listing links", self.ipr.get_links)
+            by_name = {msg.get_attr("IFLA_IFNAME"): msg for msg in msgs}
+            self._links = (_LINK_WRITES[0], by_name, {msg["index"]: msg for msg in msgs})
+        return self._links[1], self._links[2]
+
+    def _wrote(self) -> None:
+        _LINK_WRITES[0] += 1
+
     def link_index(self, ifname: str) -> int | None:
-        found = self.ipr.link_lookup(ifname=ifname)
-        return found[0] if found else None
+        msg = self._dump()[0].get(ifname)
+        return None if msg is None else msg["index"]
 
     def _link_name(self, index: int | None) -> str | None:
-        if not index:
-            return None
-        msgs = self.call(f"reading link #{index}", self.ipr.get_links, index, op="del")
-        return msgs[0].get_attr("IFLA_IFNAME") if msgs else None
+        msg = self._dump()[1].get(index) if index else None
+        return None if msg is None else msg.get_attr("IFLA_IFNAME")
 
     def link(self, ifname: str) -> dict | None:
         """The link called ``ifname`` as a plain dict, or None when it does not exist."""
-        index = self.link_index(ifname)
-        if index is None:
-            return None
-        msgs = self.call(f"reading link {ifname}", self.ipr.get_links, index, op="del")
-        if not msgs:
-            return None
-        return self._link_dict(msgs[0])
+        msg = self._dump()[0].get(ifname)
+        return None if msg is None else self._link_dict(msg)
 
     def _link_dict(self, msg) -> dict:
         info = msg.get_attr("IFLA_LINKINFO")
@@ -203,19 +217,23 @@ class Namespace:
         return link
 
     def links(self) -> list[dict]:
-        return [self._link_dict(m) for m in self.call("listing links", self.ipr.get_links)]
+        return [self._link_dict(msg) for msg in self._dump()[1].values()]
 
     def link_add(self, ifname: str, kind: str, **attrs) -> None:
+        self._wrote()
         self.call(f"creating {kind} {ifname}", self.ipr.link, "add", ifname=ifname, kind=kind, op="add", **attrs)
 
     def link_set(self, label: str, index: int, **attrs) -> None:
         """Change attributes of link ``index``; ``label`` names it in errors (pass ``ifname=`` to rename)."""
+        self._wrote()
         self.call(f"changing link {label}", self.ipr.link, "set", index=index, **attrs)
 
     def link_del(self, ifname: str, index: int) -> None:
+        self._wrote()
         self.call(f"deleting link {ifname}", self.ipr.link, "del", index=index, op="del")
 
     def vxlan_add(self, ifname, *, vni, port, local, dev_index, learning, proxy, mtu) -> None:
+        self._wrote()
         attrs = {
             "vxlan_id": vni,
             "vxlan_port": port,
@@ -239,10 +257,12 @@ class Namespace:
 
     def vxlan_set(self, ifname, index, **changes) -> None:
         """Change the mutable vxlan attributes (learning, proxy) in place."""
+        self._wrote()
         attrs = {f"vxlan_{k}": int(v) for k, v in changes.items()}
         self.call(f"changing vxlan {ifname}", self.ipr.link, "set", index=index, kind="vxlan", **attrs)
 
     def veth_add(self, ifname: str, peer_name: str, peer_netns: str | None) -> None:
+        self._wrote()
         peer = {"ifname": peer_name}
         if peer_netns:
             peer["net_ns_fd"] = peer_netns
@@ -312,21 +332,14 @@ class Namespace:
     def route_socket(self) -> _nlbulk.RouteSocket:
         """The raw NETLINK_ROUTE socket of this namespace for bulk table work, opened on first use.
 
-        pyroute2 creates it inside the namespace (a short-lived child process does the setns, flags=0 so a
-        missing namespace is an error, never created); this process never changes namespace.
+        A short-lived thread enters the namespace with pyroute2's ``setns`` (flags=0: a missing namespace is an
+        error, never created) and opens the socket there.  A network namespace belongs to a thread, so the rest
+        of this process never changes namespace; and no child process is forked (pyroute2's ``create_socket``
+        forks one, ~7 ms).
         """
         if self._route is None:
             try:
-                if self.name:
-                    sock = _netns.create_socket(
-                        netns=self.name,
-                        family=socket.AF_NETLINK,
-                        socket_type=socket.SOCK_RAW,
-                        proto=_nlbulk.NETLINK_ROUTE,
-                        flags=0,
-                    )
-                else:
-                    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _nlbulk.NETLINK_ROUTE)
+                sock = self._netlink_socket()
             except FileNotFoundError as exc:
                 raise NetlinkOpError(
                     f"netns {self.name} does not exist; create it first (netfleet.overlay.netns)"
@@ -339,6 +352,28 @@ class Namespace:
                 sock.close()
                 raise NetlinkOpError(f"cannot set up a netlink socket in {self.label}: {exc}") from exc
         return self._route
+
+    def _netlink_socket(self) -> socket.socket:
+        """A NETLINK_ROUTE socket created inside this namespace, by a thread that ends right after."""
+        if not self.name:
+            return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _nlbulk.NETLINK_ROUTE)
+        made: dict = {}
+        # this process's libc, as pyroute2 would find it but without ctypes.util.find_library (~8 ms: ldconfig)
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def enter_and_open():
+            try:
+                _netns.setns(self.name, flags=0, libc=libc, fork=False)  # this thread only
+                made["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _nlbulk.NETLINK_ROUTE)
+            except BaseException as exc:  # handed to the caller's thread
+                made["error"] = exc
+
+        worker = threading.Thread(target=enter_and_open, name=f"netns-{self.name}", daemon=True)
+        worker.start()
+        worker.join()
+        if "error" in made:
+            raise made["error"]
+        return made["sock"]
 
     def table_dump(self, table: str, index: int) -> list[tuple]:
         """The rows of :meth:`fdb_dump` / :meth:`neigh_dump` of link ``index``, from one kernel-filtered dump.

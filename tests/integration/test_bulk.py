@@ -221,6 +221,20 @@ def test_every_entry_fails_on_a_missing_device(twins):
     assert all(m.endswith(os.strerror(errno.ENODEV)) for m in out[bulk_name])
 
 
+def test_route_socket_is_opened_inside_the_namespace_by_a_passing_thread(twins):
+    """route_socket() enters the namespace on a short-lived thread: this thread never changes namespace."""
+    ours = os.readlink("/proc/thread-self/ns/net")
+    with nl.Namespace(twins[0]) as ns:
+        rows = ns.route_socket().dump("fdb", ns.link_index("vxlan0"))
+        assert (DYN_MAC, "198.18.71.99", False) in rows  # only that namespace's vxlan0 has this entry
+        assert os.readlink("/proc/thread-self/ns/net") == ours
+    missing = object.__new__(nl.Namespace)
+    missing.name, missing.label, missing._route = "nf-no-such-netns", "netns nf-no-such-netns", None
+    with pytest.raises(nl.NetlinkOpError, match="netns nf-no-such-netns does not exist"):
+        missing.route_socket()
+    assert not os.path.exists("/run/netns/nf-no-such-netns")  # never created as a side effect
+
+
 # --- check mode, scale, and the dump parser on kernel bytes ---------------------------------------------------------
 
 
