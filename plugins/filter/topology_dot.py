@@ -23,8 +23,8 @@ description:
     adds their subnets, and the VNI of a network whose vxlan device no host's facts show; without it, the
     subnets are those of the endpoints' addresses.
   - A host without facts, or whose facts were gathered without pyroute2, is drawn with a note instead of
-    endpoints. A host that is not in O(active_hosts) is drawn dashed (not reached in this run; its facts, if
-    any, came from a fact cache).
+    endpoints, and with its C(overlay_vtep) when the facts have no VTEP. A host that is not in O(active_hosts) is
+    drawn dashed (not reached in this run; its facts, if any, came from a fact cache).
   - The same facts always give the same text. Node IDs are made up by the filter and every name goes into an
     escaped HTML-like label, so no hostname or endpoint name can break the graph.
 positional: _input, hosts
@@ -104,13 +104,15 @@ def _topology_dot(hostvars, hosts, networks=None, active_hosts=None, title=None)
     active = None if active_hosts is None else _host_list(active_hosts, "active_hosts")
     if title is not None and not isinstance(title, str):
         raise AnsibleFilterError(f"topology_dot: title must be a string, got {type(title).__name__}")
-    facts = {}
+    facts, vteps = {}, {}
     try:
         for host in hosts:
             if host not in hostvars:
                 raise AnsibleFilterError(f"topology_dot: host {host!r} is not in the inventory")
-            facts[host] = overlay_facts(host, hostvars[host])
-        return topology_dot(facts, networks or [], active, title)
+            variables = hostvars[host]
+            facts[host] = overlay_facts(host, variables)
+            vteps[host] = variables.get("overlay_vtep")
+        return topology_dot(facts, networks or [], active, title, vteps)
     except (FleetRecordsError, TopologyError) as exc:
         raise AnsibleFilterError(f"topology_dot: {exc}") from exc
 

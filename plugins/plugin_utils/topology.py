@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Okabe-Ito colours (told apart also with colour-blindness): (line, fill) per network, in VNI order.
 PALETTE = (
@@ -66,6 +66,7 @@ class Host:
     # None when the facts cannot show the endpoints (no facts, or facts gathered without pyroute2)
     endpoints: tuple[Endpoint, ...] | None
     why_unknown: str | None = None
+    vtep_from_inventory: bool = False  # the facts had none: overlay_vtep
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,21 +193,29 @@ def _subnets(name: str, declared: Mapping | None, hosts: Iterable[Host]) -> tupl
     return tuple(str(net) for net in sorted(found, key=lambda net: (net.version, net)))
 
 
-def build_topology(facts_by_host: Mapping, networks=None, active_hosts: Iterable[str] | None = None) -> Topology:
+def build_topology(
+    facts_by_host: Mapping, networks=None, active_hosts: Iterable[str] | None = None, vteps: Mapping | None = None
+) -> Topology:
     """The fleet's overlay from every host's facts.
 
     ``facts_by_host`` maps hostname -> that host's ``netfleet_overlay`` facts, or None when it has none.
     ``networks`` is the optional ``overlay_networks`` list: it adds the subnets, and the VNI of a network that
     no host's facts show the device of.  Hosts not in ``active_hosts`` (when given) are marked as not reached
-    in this run (their facts, if any, came from a fact cache).
+    in this run (their facts, if any, came from a fact cache).  ``vteps`` optionally maps hostname -> its
+    ``overlay_vtep``, shown for a host whose facts have no VTEP (for example because it was not reached).
     """
     if not isinstance(facts_by_host, Mapping):
         raise TopologyError(f"the input must be a dict of hostname -> facts, got {_kind(facts_by_host)}")
+    if vteps is not None and not isinstance(vteps, Mapping):
+        raise TopologyError(f"vteps must be a dict of hostname -> VTEP address, got {_kind(vteps)}")
     active = None if active_hosts is None else {str(host) for host in active_hosts}
     declared = _declared(networks)
     hosts, vnis = [], {}
     for name in sorted((str(host) for host in facts_by_host), key=natural_key):
         host, host_vnis = _host(name, facts_by_host[name], active is None or name in active)
+        fallback = _text_or_none((vteps or {}).get(name))
+        if host.vtep is None and fallback is not None:
+            host = replace(host, vtep=fallback, vtep_dev=None, vtep_from_inventory=True)
         hosts.append(host)
         for network, found in host_vnis.items():
             vnis.setdefault(network, set()).update(found)
@@ -258,7 +267,9 @@ def render_dot(topology: Topology, title: str | None = None) -> str:
     edges = []
     for host_index, host in enumerate(topology.hosts):
         vtep = f"VTEP {host.vtep}" if host.vtep else "VTEP unknown"
-        if host.vtep and host.vtep_dev:
+        if host.vtep_from_inventory:
+            vtep += " (inventory)"
+        elif host.vtep and host.vtep_dev:
             vtep += f" ({host.vtep_dev})"
         lines = [f'<font point-size="13"><b>{html_text(host.name)}</b></font>', html_text(vtep)]
         if not host.reachable:
@@ -303,6 +314,8 @@ def _quoted(text: str) -> str:
     return '"' + text + '"'
 
 
-def topology_dot(facts_by_host: Mapping, networks=None, active_hosts=None, title: str | None = None) -> str:
+def topology_dot(
+    facts_by_host: Mapping, networks=None, active_hosts=None, title: str | None = None, vteps: Mapping | None = None
+) -> str:
     """:func:`build_topology` and :func:`render_dot` in one: the fleet's overlay as DOT text."""
-    return render_dot(build_topology(facts_by_host, networks, active_hosts), title)
+    return render_dot(build_topology(facts_by_host, networks, active_hosts, vteps), title)

@@ -215,6 +215,18 @@ def test_hosts_outside_active_hosts_are_dashed():
     assert "dashed" not in topology_dot(demo(), NETWORKS)
 
 
+def test_a_host_without_facts_shows_its_inventory_vtep():
+    facts = {**demo(), "h3": None}
+    vteps = {"h1": "192.0.2.1", "h3": "198.18.1.3"}
+    dot = topology_dot(facts, NETWORKS, active_hosts=["h1", "h2"], vteps=vteps)
+    clusters = cluster_labels(dot)
+    assert "VTEP 198.18.1.1 (eth0)" in clusters[0]  # the facts win
+    assert "VTEP 198.18.1.3 (inventory)" in clusters[2] and "not reached in this run" in clusters[2]
+    assert "no overlay facts" in node_labels(dot)["host2_none"]
+    with pytest.raises(TopologyError, match="vteps must be a dict of hostname -> VTEP address, got list"):
+        topology_dot(facts, vteps=["198.18.1.3"])
+
+
 def test_subnet_and_vni_fall_back_to_what_there_is():
     facts = {
         "h1": host("198.18.1.1", ep("web1", "backend", "10.214.0.2"), ep("hosta", "overlay_network", "10.213.0.9"))
