@@ -12,6 +12,8 @@ last one is gone.  The whole converge holds the host lock (:mod:`._lock`), so co
 
 from __future__ import annotations
 
+import copy
+
 from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _discover,
     _firewall,
@@ -221,8 +223,12 @@ class HostConverger:
             facts = None
             if not self.check_mode:
                 facts = {"kernel": _discover.kernel_info(), "pyroute2": True, "nft": _discover.nft_binary()}
-                facts.update(_discover.underlay(handles(None), p["vtep"]))
-                facts.update(_discover.owned(handles))
+                if self.changed:
+                    facts.update(_discover.underlay(handles(None), p["vtep"]))
+                    facts.update(_discover.owned(handles))
+                else:  # nothing was written: what was read before is still the host's state
+                    facts.update(copy.deepcopy(under))
+                    facts.update(copy.deepcopy(owned))
         return {
             "changed": self.changed,
             "commands": self.commands,
