@@ -254,3 +254,19 @@ class Results:
         }
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         return path
+
+
+PRISTINE_CHECK = "every host's snapshot after teardown.yml equals the one from before the first site.yml"
+
+
+def check_teardown_leaves_no_residue(fleet: Fleet, case: str, check: str = PRISTINE_CHECK) -> None:
+    """Run teardown.yml and assert that every host is back to ``fleet.pristine``; record the case in
+    ``fleet.results`` (as kind ``teardown``) before asserting, so a failure is in the results file too."""
+    started = time.monotonic()
+    res, recap = fleet.play("teardown.yml")[:2]
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert set(recap) == set(HOSTS)
+    after = fleet.snapshot()
+    ok = after == fleet.pristine
+    fleet.results.add("teardown", case, [check], ok, time.monotonic() - started)
+    assert ok, "teardown left residue:\n" + snapshot_diff(fleet.pristine, after)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from lab_helpers import ansible_env, build_lab, needs_root
-from reliability_helpers import HOSTS, Fleet, Results, fatal_text, snapshot_diff
+from reliability_helpers import Fleet, Results, check_teardown_leaves_no_residue, fatal_text, snapshot_diff
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -470,17 +470,4 @@ def _first_message(text: str) -> str:
 
 
 def test_teardown_leaves_no_residue(fleet):
-    started = time.monotonic()
-    res, recap = fleet.play("teardown.yml")[:2]
-    assert res.returncode == 0, res.stdout[-4000:]
-    assert set(recap) == set(HOSTS)
-    after = fleet.snapshot()
-    ok = after == fleet.pristine
-    fleet.results.add(
-        "teardown",
-        "teardown-after-bad-input",
-        ["every host's snapshot after teardown.yml equals the one from before the first site.yml"],
-        ok,
-        time.monotonic() - started,
-    )
-    assert ok, "teardown left residue:\n" + snapshot_diff(fleet.pristine, after)
+    check_teardown_leaves_no_residue(fleet, "teardown-after-bad-input")

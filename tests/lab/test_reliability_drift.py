@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from lab_helpers import ansible_env, build_lab, needs_root
-from reliability_helpers import HOSTS, Fleet, Results, host_diff, snapshot_diff
+from reliability_helpers import HOSTS, Fleet, Results, check_teardown_leaves_no_residue, host_diff, snapshot_diff
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -207,17 +207,4 @@ def test_drift_is_reported_then_repaired(fleet, drift):
 
 
 def test_teardown_leaves_no_residue(fleet):
-    started = time.monotonic()
-    res, recap = fleet.play("teardown.yml")[:2]
-    assert res.returncode == 0, res.stdout[-4000:]
-    assert set(recap) == set(HOSTS)
-    after = fleet.snapshot()
-    ok = after == fleet.pristine
-    fleet.results.add(
-        "teardown",
-        "teardown-after-drift",
-        ["every host's snapshot after teardown.yml equals the one from before the first site.yml"],
-        ok,
-        time.monotonic() - started,
-    )
-    assert ok, "teardown left residue:\n" + snapshot_diff(fleet.pristine, after)
+    check_teardown_leaves_no_residue(fleet, "teardown-after-drift")
