@@ -22,13 +22,13 @@ description:
     became unreachable, is never treated as gone. With facts (for example from a fact cache) its endpoints
     stay in the other hosts' tables as the facts show them. Without facts, C(current) is null and the other
     hosts preserve whatever points at its VTEP.
-  - C(hostvars) cannot see play vars or role parameters, so the role C(netfleet.overlay.overlay) publishes
-    each play host's effective C(overlay_state) as the fact C(_overlay_state), which wins over
-    C(overlay_state) here.
+  - C(hostvars) cannot see play vars or role parameters, so M(netfleet.overlay.overlay_facts) records what each
+    host was given (its O(netfleet.overlay.overlay_facts#module:desired) option) as C(desired) in the facts. For
+    a host of O(active_hosts), C(desired.state) wins over C(overlay_state) here.
     Set C(overlay_vtep) and C(overlay_endpoints) in the inventory (or with set_fact).
   - Facts gathered without pyroute2 (C(pyroute2=false)) cannot show the kernel's endpoints and count as no facts.
-  - The role also publishes each play host's C(overlay_networks) as C(_overlay_networks). The peer table is
-    computed from one host's list, so when two present hosts of O(active_hosts) published different lists, the
+  - The peer table is computed from one host's C(overlay_networks), so when the facts of two present hosts of
+    O(active_hosts) show different C(desired.networks), the
     filter fails, naming both hosts and the first network that differs.
 positional: _input, fleet_hosts, active_hosts
 options:
@@ -85,7 +85,8 @@ RETURN = """
 _value:
   description:
     - Hostname -> host record, for every host of O(fleet_hosts), in that order.
-    - "A record has C(state) (C(_overlay_state), else C(overlay_state), default V(present)), C(reachable)
+    - "A record has C(state) (for a host of O(active_hosts) C(desired.state) of its facts, else C(overlay_state),
+      default V(present)), C(reachable)
       (whether the host is in O(active_hosts)), C(vtep) (C(overlay_vtep), else the VTEP from the facts, else null),
       C(underlay_mtu) (from the facts, else null), C(endpoints) (C(overlay_endpoints), default empty) and
       C(current) (endpoint name -> C({network, ip, mac}) from the facts; null when the host has no

@@ -33,12 +33,36 @@ options:
       - The host's VTEP address. When omitted, the first address of the interface that carries the default route
         (IPv4 first, then IPv6).
     type: str
+  desired:
+    description:
+      - What this host is to converge to in this run, recorded unchanged as C(desired) in the facts.
+      - C(hostvars) cannot see play vars or role parameters, so a fleet-wide computation on the controller
+        (M(netfleet.overlay.overlay_plan)) reads each host's effective C(overlay_state) and C(overlay_networks) here.
+      - The module itself changes nothing and checks nothing with it.
+    type: dict
+    suboptions:
+      state:
+        description: The host's C(overlay_state).
+        type: str
+        choices: [present, absent]
+        default: present
+      networks:
+        description: The C(overlay_networks) the host was given.
+        type: list
+        elements: dict
+        default: []
 """
 
 EXAMPLES = r"""
 - name: Read the overlay state of every host
   netfleet.overlay.overlay_facts:
     vtep: "{{ overlay_vtep | default(omit) }}"
+
+- name: Read the overlay state and record what the host was given, for netfleet.overlay.overlay_plan
+  netfleet.overlay.overlay_facts:
+    desired:
+      state: "{{ overlay_state }}"
+      networks: "{{ overlay_networks }}"
 
 - name: Show the endpoints
   ansible.builtin.debug:
@@ -70,6 +94,9 @@ ansible_facts:
         endpoints:
           hosta: {name: hosta, netns: hosta, network: overlay_network, ip: 10.213.0.2, prefixlen: 24,
                   mac: "02:42:0a:d5:00:02", mtu: 1450, veth: veth-hosta, overlay_netns: ovl-256, ifname: eth0}
+        desired:
+          state: present
+          networks: [{name: overlay_network, vni: 256, subnet: 10.213.0.0/24}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -93,7 +120,14 @@ def _pyroute2_version():
 
 
 def main():
-    module = AnsibleModule(argument_spec={"vtep": {"type": "str"}}, supports_check_mode=True)
+    desired = {
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "networks": {"type": "list", "elements": "dict", "default": []},
+    }
+    module = AnsibleModule(
+        argument_spec={"vtep": {"type": "str"}, "desired": {"type": "dict", "options": desired}},
+        supports_check_mode=True,
+    )
     facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
     facts["pyroute2_version"] = _pyroute2_version()
     facts["nft"] = _discover.nft_binary()
@@ -112,6 +146,8 @@ def main():
             module.fail_json(msg=str(exc))
     else:
         facts.update(vtep=vtep, vtep_dev=None, underlay_mtu=None, vtep_is_local=None)
+    if module.params["desired"] is not None:
+        facts["desired"] = module.params["desired"]
     module.exit_json(changed=False, ansible_facts={"netfleet_overlay": facts})
 
 

@@ -6,9 +6,10 @@ This is the engine behind the ``netfleet.overlay.fleet_records`` filter.  It tur
 loop over ``hostvars`` (which is quadratic).  It is pure: any mapping of hostname -> mapping of variables
 will do, so it is unit-tested on plain dicts.
 
-What it reads per host: ``overlay_state`` (or ``_overlay_state``, which the role publishes), ``overlay_vtep``,
-``overlay_endpoints`` and the facts that ``netfleet.overlay.overlay_facts`` (or ``overlay_host``) leave in
-``ansible_facts.netfleet_overlay``.
+What it reads per host: ``overlay_state``, ``overlay_vtep``, ``overlay_endpoints`` and the facts that
+``netfleet.overlay.overlay_facts`` (or ``overlay_host``) leave in ``ansible_facts.netfleet_overlay``.  For the
+hosts of this run, ``desired`` in those facts (the ``overlay_state`` and ``overlay_networks`` that the host was
+given, which ``hostvars`` cannot see when they are play vars or role parameters) wins over ``overlay_state``.
 It only shapes data; the values are validated by the peer table, whose messages name the host.
 """
 
@@ -17,12 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 FACTS_KEY = "netfleet_overlay"
-# hostvars cannot see play vars or role params, so the role publishes each play host's effective
-# overlay_state under this name (with set_fact) before it computes the fleet.
-PUBLISHED_STATE = "_overlay_state"
-# Likewise each play host's overlay_networks: the peer table is computed from one host's list, so every play
-# host must see the same one.
-PUBLISHED_NETWORKS = "_overlay_networks"
+# hostvars cannot see play vars or role params, so overlay_facts records what each host of the run was given:
+# ``desired: {state, networks}`` in its facts.  The tables are computed from one host's overlay_networks, so
+# every present host of the run must have been given the same list.
+DESIRED = "desired"
 
 
 class FleetRecordsError(ValueError):
@@ -92,10 +91,18 @@ def current_endpoints(host: str, facts: Mapping | None) -> dict | None:
     return current
 
 
-def _state(variables: Mapping) -> str:
-    """``_overlay_state`` (the effective ``overlay_state`` that the role publishes per play host), else
-    ``overlay_state``, else present."""
-    state = variables.get(PUBLISHED_STATE)
+def desired(facts: Mapping | None) -> Mapping:
+    """``desired`` of the facts (``{state, networks}`` as the host was given them), or an empty dict."""
+    if facts is None:
+        return {}
+    value = facts.get(DESIRED)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _state(variables: Mapping, facts: Mapping | None, active: bool) -> str:
+    """The host's state: for a host of this run, ``desired.state`` of its facts, else ``overlay_state``, else
+    present."""
+    state = desired(facts).get("state") if active else None
     if state is None or state == "":
         state = variables.get("overlay_state")
     return state or "present"
@@ -108,8 +115,15 @@ def host_record(host: str, variables: Mapping, reachable: bool) -> dict:
     if vtep is None or vtep == "":
         vtep = facts.get("vtep") if facts is not None else None
     endpoints = variables.get("overlay_endpoints")
+    state = _state(variables, facts, reachable)
+    if reachable and state == "present" and facts is not None and facts.get("vtep_is_local") is False:
+        # the other hosts would send this host's endpoints to someone else's address
+        raise FleetRecordsError(
+            f"{host}: overlay_vtep {facts.get('vtep')} is not an address of this host. Set overlay_vtep to one of"
+            " its underlay addresses"
+        )
     return {
-        "state": _state(variables),
+        "state": state,
         "reachable": reachable,
         "vtep": vtep,
         "underlay_mtu": facts.get("underlay_mtu") if facts is not None else None,
@@ -138,17 +152,18 @@ def _difference(host: str, networks, first: str, first_networks) -> str:
 
 
 def check_networks_agree(hosts) -> None:
-    """Every present host of ``hosts`` (pairs of hostname and variables) that published ``_overlay_networks``
-    has the same list.
+    """Every present host of ``hosts`` (pairs of hostname and variables) whose facts show the
+    ``overlay_networks`` it was given (``desired.networks``) has the same list.
 
     Raises :class:`FleetRecordsError` naming the host, the field and both values.  Absent hosts only tear
     down, so their list never blocks a teardown.
     """
     first = None
     for host, variables in hosts:
-        if _state(variables) != "present":
+        facts = overlay_facts(host, variables)
+        if _state(variables, facts, True) != "present":
             continue
-        networks = variables.get(PUBLISHED_NETWORKS)
+        networks = desired(facts).get("networks")
         if networks is None:
             continue
         networks = _plain(networks)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,6 +47,22 @@ _ENDPOINT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _ZERO_MAC = "00:00:00:00:00:00"
 _DECIMAL_RE = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _v4_int(text: str) -> int | None:
+    """A dotted-quad IPv4 address as an int, or None for anything else (the caller then takes the slow path).
+
+    ``ipaddress`` spends tens of microseconds per address; at thousands of hosts the fleet's addresses are most
+    of the computation. ``inet_pton`` accepts exactly the dotted quads that ``ipaddress`` accepts.
+    """
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def _v4_text(value: int) -> str:
+    return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
 
 
 class PeerTableError(ValueError):
@@ -125,6 +143,7 @@ class _Host:
     underlay_mtu: int | None
     endpoints: list[_Endpoint]
     current: Mapping | None  # None: no facts
+    vtep_text: str = ""  # vtep.compressed, computed once
 
 
 @dataclass(slots=True)
@@ -274,11 +293,19 @@ def _parse_vtep(raw, host: str):
     return vtep
 
 
+def _text(address) -> str:
+    return "" if address is None else address.compressed
+
+
 def _parse_address(raw, network: _Network, label: str) -> int:
     """An endpoint's explicit address: bare IP or CIDR with the subnet's prefix, usable in the subnet."""
     if not isinstance(raw, str):
         raise PeerTableError(f"{label} address {raw!r} must be an IP address string, got {_kind(raw)}")
     text = raw.strip()
+    if network.family == 4:
+        value = _v4_int(text)
+        if value is not None and network.first <= value <= network.last and value != network.gateway:
+            return value  # usable in the subnet; anything else takes the path below, which says what is wrong
     try:
         iface = ipaddress.ip_interface(text)
     except ValueError:
@@ -378,7 +405,7 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
     if not present:
         # An absent host only tears down: its endpoints and facts are not looked at, so stale
         # configuration can never block a teardown.
-        return _Host(host, False, reachable, vtep, underlay_mtu, [], None)
+        return _Host(host, False, reachable, vtep, underlay_mtu, [], None, _text(vtep))
     endpoints = _parse_endpoints(host, record.get("endpoints"), networks, netns_names)
     current = record.get("current")
     if current is not None and not isinstance(current, Mapping):
@@ -396,7 +423,7 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
         raise PeerTableError(
             f"host {host}: vtep is required because the host has endpoints ({names}); set overlay_vtep"
         )
-    return _Host(host, True, reachable, vtep, underlay_mtu, endpoints, current)
+    return _Host(host, True, reachable, vtep, underlay_mtu, endpoints, current, _text(vtep))
 
 
 def _parse_fleet(fleet, networks: dict[str, _Network]) -> list[_Host]:
@@ -432,18 +459,23 @@ def _observed(host: _Host, endpoint: _Endpoint):
     raw = entry.get("ip")
     if not isinstance(raw, str):
         return None
-    try:
-        address = ipaddress.ip_interface(raw.strip()).ip
-    except ValueError:
-        return None
     network = endpoint.network
-    if address.version != network.family or not network.first <= int(address) <= network.last:
+    value = _v4_int(raw.strip()) if network.family == 4 else None
+    if value is None:
+        try:
+            address = ipaddress.ip_interface(raw.strip()).ip
+        except ValueError:
+            return None
+        if address.version != network.family:
+            return None
+        value = int(address)
+    if not network.first <= value <= network.last:
         return None
     try:
         mac = _mac(entry.get("mac"), "mac")
     except PeerTableError:
         mac = None
-    return int(address), mac
+    return value, mac
 
 
 # --- the computation --------------------------------------------------------------------------------------
@@ -534,9 +566,14 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
     macs: dict[str, _Endpoint] = {}
     families: dict[int, _Host] = {}
     for endpoint in state.published:
-        address = ipaddress.ip_address(endpoint.ip)
-        endpoint.ip_text = address.compressed
-        endpoint.mac = endpoint.mac or derive_mac(network.name, address)
+        if network.family == 4:
+            endpoint.ip_text = _v4_text(endpoint.ip)
+            if not endpoint.mac:  # derive_mac's IPv4 rule, without parsing the address again
+                endpoint.mac = "02:42:" + endpoint.ip.to_bytes(4, "big").hex(":")
+        else:
+            address = ipaddress.ip_address(endpoint.ip)
+            endpoint.ip_text = address.compressed
+            endpoint.mac = endpoint.mac or derive_mac(network.name, address)
         other = macs.get(endpoint.mac)
         if other is not None:
             raise PeerTableError(
@@ -544,7 +581,7 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
             )
         macs[endpoint.mac] = endpoint
         host = hosts[endpoint.host]
-        endpoint.vtep = host.vtep.compressed
+        endpoint.vtep = host.vtep_text
         families.setdefault(host.vtep.version, host)
     for host in state.preserve.values():
         families.setdefault(host.vtep.version, host)
@@ -571,29 +608,36 @@ def _network_mtu(network: _Network, host: _Host) -> int:
     return mtu
 
 
+def _ip_key(text: str) -> tuple[int, int]:
+    """Sort key of an address in text form: IPv4 before IPv6, then numerically (as :func:`_sorted_ips`)."""
+    value = _v4_int(text)
+    return (4, value) if value is not None else (6, int(ipaddress.ip_address(text)))
+
+
+def _sorted_texts(hosts) -> list[str]:
+    """The hosts' VTEPs, sorted as :func:`_sorted_ips` sorts them."""
+    return [host.vtep_text for host in sorted(hosts, key=lambda h: (h.vtep.version, int(h.vtep)))]
+
+
 def _sorted_ips(addresses) -> list[str]:
     return [address.compressed for address in sorted(addresses, key=lambda a: (a.version, int(a)))]
 
 
-def _empty_record(host: _Host) -> dict:
-    return {
-        "state": "present" if host.present else "absent",
-        "skip": not host.reachable,
-        "vtep": None if host.vtep is None else host.vtep.compressed,
-        "networks": [],
-        "allowlist": [],
-        "ports": [],
-        "preserve_vteps": [],
-    }
+PLAN_VERSION = 1
 
 
-def compute_peer_tables(networks, fleet) -> dict:
-    """Compute every host's part of the overlay: names, addresses, MTUs and static ARP/FDB tables.
+def compute_plan(networks, fleet) -> dict:
+    """Compute the fleet's overlay once, compactly: what every network holds and what every host owns.
 
     ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
-    ``{state, reachable, vtep, underlay_mtu, endpoints, current}``.  Returns hostname -> record; see the
-    ``netfleet.overlay.peer_tables`` filter documentation for the exact shape.  Raises
-    :class:`PeerTableError` naming the field, the host and the value on bad input.
+    ``{state, reachable, vtep, underlay_mtu, endpoints, current}``.  The plan's size is linear in the
+    endpoints (each network lists its endpoints once, not once per host), so it is cheap to hand to every
+    host; :func:`host_record` expands one host's part into its tables.  Raises :class:`PeerTableError` naming
+    the field, the host and the value on bad input.
+
+    Shape (plain JSON data): ``{version, networks: {name: {name, vni, port, subnet, prefixlen, family, netns,
+    bridge, vxlan, neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep, host]] (by MAC), vteps, preserve}},
+    hosts: {name: {state, skip, vtep, networks: [{name, mtu, endpoints}] (by VNI)}}}``.
     """
     parsed_networks = _parse_networks(networks)
     hosts = _parse_fleet(fleet, parsed_networks)
@@ -603,31 +647,45 @@ def compute_peer_tables(networks, fleet) -> dict:
         _allocate(state, by_name)
         _finish(state, by_name)
 
-    # Per network, sort once; each host then filters out its own entries (linear in the output).
-    tables = {}
+    # Per network, sort once; a host's tables are these lists without its own entries.
+    plan_networks = {}
     for name, state in states.items():
         if not state.published and not state.preserve:
             continue
-        by_ip = sorted(state.published, key=lambda e: e.ip)
-        by_mac = sorted(state.published, key=lambda e: e.mac)
-        vteps = {by_name[e.host].vtep for e in state.published}
-        preserve = {host.vtep for host in state.preserve.values()}
-        tables[name] = (by_ip, by_mac, _sorted_ips(vteps), _sorted_ips(preserve))
+        network = state.network
+        published = state.published
+        plan_networks[name] = {
+            "name": network.name,
+            "vni": network.vni,
+            "port": network.port,
+            "subnet": str(network.subnet),
+            "prefixlen": network.subnet.prefixlen,
+            "family": network.family,
+            "netns": overlay_netns(network.vni),
+            "bridge": BRIDGE,
+            "vxlan": VXLAN,
+            "neigh": [[e.ip_text, e.mac, e.host] for e in sorted(published, key=lambda e: e.ip)],
+            "fdb": [[e.mac, e.vtep, e.host] for e in sorted(published, key=lambda e: e.mac)],
+            "vteps": _sorted_texts({e.host: by_name[e.host] for e in published}.values()),
+            "preserve": _sorted_texts(state.preserve.values()),
+        }
 
-    result = {}
+    plan_hosts = {}
     for host in hosts:
-        record = _empty_record(host)
-        result[host.name] = record
+        part = {
+            "state": "present" if host.present else "absent",
+            "skip": not host.reachable,
+            "vtep": None if host.vtep is None else host.vtep.compressed,
+            "networks": [],
+        }
+        plan_hosts[host.name] = part
         if not (host.present and host.reachable and host.endpoints):
             continue
         own: dict[str, list[_Endpoint]] = {}
         for endpoint in host.endpoints:
             own.setdefault(endpoint.network.name, []).append(endpoint)
-        me = host.vtep.compressed
-        allowlist, ports, preserved = set(), set(), set()
         for network_name in sorted(own, key=lambda n: parsed_networks[n].vni):
             network = parsed_networks[network_name]
-            by_ip, by_mac, vteps, preserve = tables[network_name]
             mtu = _network_mtu(network, host)
             endpoints = []
             for endpoint in own[network_name]:  # sorted by name
@@ -648,33 +706,128 @@ def compute_peer_tables(networks, fleet) -> dict:
                         "mtu": mtu if endpoint.mtu is None else endpoint.mtu,
                     }
                 )
-            peers = [vtep for vtep in vteps if vtep != me]
-            record["networks"].append(
-                {
-                    "name": network.name,
-                    "vni": network.vni,
-                    "port": network.port,
-                    "subnet": str(network.subnet),
-                    "prefixlen": network.subnet.prefixlen,
-                    "family": network.family,
-                    "mtu": mtu,
-                    "netns": overlay_netns(network.vni),
-                    "bridge": BRIDGE,
-                    "vxlan": VXLAN,
-                    "endpoints": endpoints,
-                    "neigh": [{"ip": e.ip_text, "mac": e.mac} for e in by_ip if e.host != host.name],
-                    "fdb": [{"mac": e.mac, "dst": e.vtep} for e in by_mac if e.host != host.name],
-                    "peers": peers,
-                }
-            )
-            allowlist.update(peers)
-            allowlist.update(preserve)
-            preserved.update(preserve)
-            ports.add(network.port)
-        record["allowlist"] = _sorted_ips(map(ipaddress.ip_address, allowlist))
-        record["ports"] = sorted(ports)
-        record["preserve_vteps"] = _sorted_ips(map(ipaddress.ip_address, preserved))
-    return result
+            part["networks"].append({"name": network.name, "mtu": mtu, "endpoints": endpoints})
+    return {"version": PLAN_VERSION, "networks": plan_networks, "hosts": plan_hosts}
+
+
+def pack_plan(plan: Mapping) -> dict:
+    """The plan with each network and each host as one JSON string, for handing it to Ansible.
+
+    Ansible walks, copies and tags every value of a task result, once per value; a plan of a few thousand hosts
+    has hundreds of thousands of them, but only a few thousand strings once packed. Each host unpacks only its
+    own part and its networks (:func:`host_record` takes both forms).
+    """
+    return {
+        "version": plan["version"],
+        "packed": True,
+        "networks": {name: _dumps(net) for name, net in plan["networks"].items()},
+        "hosts": {name: _dumps(part) for name, part in plan["hosts"].items()},
+    }
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _unpacked(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _plan_part(plan: Mapping, host: str) -> Mapping:
+    if not isinstance(plan, Mapping) or plan.get("version") != PLAN_VERSION:
+        version = plan.get("version") if isinstance(plan, Mapping) else None
+        raise PeerTableError(
+            f"the plan must be what netfleet.overlay.overlay_plan returns (version {PLAN_VERSION}), got"
+            f" {_kind(plan)}{'' if version is None else f' version {version!r}'}"
+        )
+    part = plan["hosts"].get(host)
+    if part is None:
+        raise PeerTableError(f"host {host} is not in the plan: it is not a host of the fleet group the plan covers")
+    return _unpacked(part)
+
+
+def host_record(plan: Mapping, host: str) -> dict:
+    """One host's record (see the ``peer_tables`` filter) from a plan of :func:`compute_plan`.
+
+    Linear in the host's own tables: each of its networks' lists without the host's own entries.
+    """
+    part = _plan_part(plan, host)
+    me = part["vtep"]
+    networks = []
+    allowlist, ports, preserved = set(), set(), set()
+    for mine in part["networks"]:
+        net = _unpacked(plan["networks"][mine["name"]])
+        peers = [vtep for vtep in net["vteps"] if vtep != me]
+        networks.append(
+            {
+                "name": net["name"],
+                "vni": net["vni"],
+                "port": net["port"],
+                "subnet": net["subnet"],
+                "prefixlen": net["prefixlen"],
+                "family": net["family"],
+                "mtu": mine["mtu"],
+                "netns": net["netns"],
+                "bridge": net["bridge"],
+                "vxlan": net["vxlan"],
+                "endpoints": mine["endpoints"],
+                "neigh": [{"ip": ip, "mac": mac} for ip, mac, owner in net["neigh"] if owner != host],
+                "fdb": [{"mac": mac, "dst": dst} for mac, dst, owner in net["fdb"] if owner != host],
+                "peers": peers,
+            }
+        )
+        allowlist.update(peers)
+        allowlist.update(net["preserve"])
+        preserved.update(net["preserve"])
+        ports.add(net["port"])
+    return {
+        "state": part["state"],
+        "skip": part["skip"],
+        "vtep": me,
+        "networks": networks,
+        "allowlist": sorted(allowlist, key=_ip_key),
+        "ports": sorted(ports),
+        "preserve_vteps": sorted(preserved, key=_ip_key),
+    }
+
+
+def compute_peer_tables(networks, fleet) -> dict:
+    """Compute every host's part of the overlay: names, addresses, MTUs and static ARP/FDB tables.
+
+    ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
+    ``{state, reachable, vtep, underlay_mtu, endpoints, current}``.  Returns hostname -> record; see the
+    ``netfleet.overlay.peer_tables`` filter documentation for the exact shape.  Raises
+    :class:`PeerTableError` naming the field, the host and the value on bad input.  This is
+    :func:`compute_plan` expanded for every host.
+    """
+    plan = compute_plan(networks, fleet)
+    return {host: host_record(plan, host) for host in plan["hosts"]}
+
+
+def plan_summary(plan: Mapping) -> dict:
+    """The counts of :func:`summarize` for a plan, without expanding it (linear in the plan)."""
+    counts = dict.fromkeys(
+        ("hosts", "hosts_present", "hosts_absent", "hosts_skipped", "networks", "endpoints", "neigh", "fdb"), 0
+    )
+    networks_by_name = {name: _unpacked(net) for name, net in plan["networks"].items()}
+    owners = {name: {} for name in networks_by_name}
+    for name, net in networks_by_name.items():
+        for entry in net["neigh"]:
+            owners[name][entry[2]] = owners[name].get(entry[2], 0) + 1
+    networks = set()
+    for host, packed in plan["hosts"].items():
+        part = _unpacked(packed)
+        counts["hosts"] += 1
+        counts["hosts_skipped"] += bool(part["skip"])
+        counts["hosts_present" if part["state"] == "present" else "hosts_absent"] += 1
+        for mine in part["networks"]:
+            networks.add(mine["name"])
+            counts["endpoints"] += len(mine["endpoints"])
+            remote = len(networks_by_name[mine["name"]]["neigh"]) - owners[mine["name"]].get(host, 0)
+            counts["neigh"] += remote
+            counts["fdb"] += remote
+    counts["networks"] = len(networks)
+    return counts
 
 
 def summarize(result: Mapping) -> dict:

@@ -185,7 +185,7 @@ def test_site_playbook_is_addressable_by_fqcn(installed):
     res = run([tool("ansible-playbook"), "-i", "localhost,", "--list-tasks", str(play)], env, installed.tmp)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Converge the overlay networks" in res.stdout
-    assert "netfleet.overlay.overlay : Compute every host's peer tables" in res.stdout
+    assert "netfleet.overlay.overlay : Compute the whole fleet's overlay and every host's peer tables" in res.stdout
 
 
 def test_ansible_lint_galaxy_and_ee_files():

@@ -87,7 +87,7 @@ def test_too_old_pyroute2_fails_the_preflight_saying_what_to_install(setup):
     ), res.stdout[-4000:]
     assert f"{python} -m pip install '{REQUIREMENT}'" in out
     assert "Debian 12's is 0.7.2, too old" in out and "overlay_install_deps: true" in out
-    assert "Check the pyroute2 version" in res.stdout
+    assert "Check the host's prerequisites" in res.stdout
     assert netns(lab) == ""  # failed before any change
 
 

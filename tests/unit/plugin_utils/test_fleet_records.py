@@ -170,14 +170,40 @@ def test_unreachable_host_without_vtep_or_facts_fails_with_a_clear_message():
     assert "'hostc'" in message and "set overlay_vtep" in message
 
 
-def test_state_published_by_the_role_wins():
+def desired_facts(state=None, networks=None, vtep="198.18.1.9"):
+    """Facts of a host that overlay_facts read in this run, with ``desired`` as the role passes it."""
+    wanted = {}
+    if state is not None:
+        wanted["state"] = state
+    if networks is not None:
+        wanted["networks"] = networks
+    return {**facts(vtep), "desired": wanted}
+
+
+def test_desired_state_in_the_facts_wins_for_hosts_of_the_run():
     hostvars = {
-        "h1": host(overlay_state="present", _overlay_state="absent"),
+        "h1": host(overlay_facts=desired_facts("absent"), overlay_state="present"),
         "h2": host(overlay_state="absent"),
-        "h3": host(overlay_state=None, _overlay_state=""),
+        "h3": host(overlay_facts=desired_facts(""), overlay_state=None),
+        "h4": host(overlay_facts=desired_facts("absent"), overlay_state="present"),
     }
-    fleet = fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2", "h3"])
-    assert [fleet[h]["state"] for h in ("h1", "h2", "h3")] == ["absent", "absent", "present"]
+    fleet = fleet_records(hostvars, ["h1", "h2", "h3", "h4"], ["h1", "h2", "h3"])
+    # h4 is outside the run: its cached facts tell what an earlier run was given, its variables decide
+    assert [fleet[h]["state"] for h in ("h1", "h2", "h3", "h4")] == ["absent", "absent", "present", "present"]
+
+
+def test_a_vtep_that_is_not_the_hosts_fails_naming_host_and_address():
+    bad = {**facts("198.18.1.99"), "vtep_is_local": False}
+    hostvars = {"h1": host(overlay_facts=facts("198.18.1.1")), "h2": host(overlay_facts=bad)}
+    with pytest.raises(FleetRecordsError) as err:
+        fleet_records(hostvars, ["h1", "h2"], ["h1", "h2"])
+    assert str(err.value) == (
+        "h2: overlay_vtep 198.18.1.99 is not an address of this host. Set overlay_vtep to one of its underlay addresses"
+    )
+    # not for a host that is torn down, nor for one outside the run (its facts may be old)
+    assert fleet_records(hostvars, ["h1", "h2"], ["h1"])["h2"]["reachable"] is False
+    hostvars["h2"]["overlay_state"] = "absent"
+    assert fleet_records(hostvars, ["h1", "h2"], ["h1", "h2"])["h2"]["state"] == "absent"
 
 
 def test_fleet_order_duplicates_and_hosts_outside_the_fleet():
@@ -272,9 +298,9 @@ def test_bad_arguments(args, message):
 def test_play_hosts_must_see_the_same_overlay_networks():
     other = [{**NET, "subnet": "10.99.0.0/24"}]
     hostvars = {
-        "h1": host(_overlay_networks=[NET]),
-        "h2": host(_overlay_networks=other),
-        "h3": host(_overlay_networks=[NET]),
+        "h1": host(overlay_facts=desired_facts("present", [NET])),
+        "h2": host(overlay_facts=desired_facts("present", other)),
+        "h3": host(overlay_facts=desired_facts(networks=[NET])),
     }
     with pytest.raises(FleetRecordsError) as err:
         fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2", "h3"])
@@ -283,11 +309,14 @@ def test_play_hosts_must_see_the_same_overlay_networks():
     assert "10.99.0.0/24" in message and "10.213.0.0/24" in message
     # a host outside the play, or one that is torn down, is not compared
     assert set(fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h3"])) == {"h1", "h2", "h3"}
-    hostvars["h2"]["_overlay_state"] = "absent"
+    hostvars["h2"]["ansible_facts"]["netfleet_overlay"]["desired"]["state"] = "absent"
     assert fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2", "h3"])["h2"]["state"] == "absent"
 
 
 def test_a_missing_network_is_named_by_count():
-    hostvars = {"h1": host(_overlay_networks=[NET]), "h2": host(_overlay_networks=[NET, {**NET, "name": "b"}])}
+    hostvars = {
+        "h1": host(overlay_facts=desired_facts(networks=[NET])),
+        "h2": host(overlay_facts=desired_facts(networks=[NET, {**NET, "name": "b"}])),
+    }
     with pytest.raises(FleetRecordsError, match=r"host h2: overlay_networks differs .*: 2 networks on h2 but 1 on h1"):
         fleet_records(hostvars, ["h1", "h2"], ["h1", "h2"])

@@ -1,0 +1,115 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of ``netfleet.overlay.overlay_plan``: the whole fleet's overlay, computed once on the controller.
+
+It reads ``hostvars`` in Python (``plugin_utils.fleet_records``), computes the plan (``plugin_utils.peer_tables``)
+and returns it. Nothing runs on a host. The plan is linear in the endpoints; each host expands its own part
+with the ``netfleet.overlay.host_tables`` filter, so no host ever carries the whole fleet's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, fleet_records
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
+    PeerTableError,
+    compute_plan,
+    pack_plan,
+    plan_summary,
+)
+
+ARGUMENT_SPEC = {
+    "networks": {"type": "list", "elements": "dict", "required": True},
+    "fleet_group": {"type": "str", "default": "all"},
+    "active_hosts": {"type": "list", "elements": "str"},
+}
+NOTHING_CHANGED = "No host was changed."
+# What fleet_records reads of each host's variables.
+READ = ("overlay_state", "overlay_vtep", "overlay_endpoints", "ansible_facts")
+_MARKERS = ("{{", "{%", "{#")
+
+
+def _maybe_template(value) -> bool:
+    """Whether ``value`` holds a string that Jinja could change (a quick scan of the raw data)."""
+    if isinstance(value, str):
+        return any(marker in value for marker in _MARKERS)
+    if isinstance(value, Mapping):
+        return any(_maybe_template(key) or _maybe_template(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_maybe_template(item) for item in value)
+    return False
+
+
+class _FleetVars(Mapping):
+    """hostname -> the variables fleet_records reads, as cheaply as Ansible allows.
+
+    ``hostvars[host]`` builds all of a host's variables and templates each one on access, which is most of the
+    time a fleet of thousands of hosts takes. ``hostvars.raw_get`` builds them once without templating; only a
+    value that could hold a template is then read through ``hostvars``, templated. Facts are data, never
+    templates.
+    """
+
+    def __init__(self, hostvars):
+        self._hostvars = hostvars
+
+    def __getitem__(self, host):
+        raw = self._hostvars.raw_get(host)
+        if not isinstance(raw, Mapping):  # not in the inventory: fleet_records names the host
+            raise KeyError(host)
+        found = {}
+        for key in READ:
+            if key not in raw:
+                continue
+            value = raw[key]
+            if key != "ansible_facts" and _maybe_template(value):
+                value = self._hostvars[host][key]
+            found[key] = value
+        return found
+
+    def __iter__(self):
+        return iter(self._hostvars)
+
+    def __len__(self):
+        return len(self._hostvars)
+
+
+def _outside_message(outside: list[str], group: str) -> str:
+    others = f", and neither are {', '.join(outside[1:])}" if len(outside) > 1 else ""
+    return (
+        f"{outside[0]} is not in the inventory group '{group}' (overlay_fleet_group){others}; that group's hosts"
+        " form the fleet: add the hosts of the play to it or set overlay_fleet_group to a group that holds every"
+        f" host of the play. {NOTHING_CHANGED}"
+    )
+
+
+class ActionModule(ActionBase):
+    """Compute the fleet's overlay plan from every host's variables and facts."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        group = args["fleet_group"]
+        active = args["active_hosts"]
+        if active is None:
+            active = list(task_vars.get("ansible_play_batch") or [])
+        fleet = (task_vars.get("groups") or {}).get(group)
+        members = set(fleet or ())
+        outside = [host for host in active if host not in members]
+        if outside:
+            raise AnsibleActionFail(_outside_message(outside, group))
+        try:
+            records = fleet_records(_FleetVars(task_vars["hostvars"]), list(fleet), active)
+            plan = compute_plan(args["networks"], records)
+        except (FleetRecordsError, PeerTableError) as exc:
+            raise AnsibleActionFail(f"{str(exc).rstrip('.')}. {NOTHING_CHANGED}") from exc
+        result.update(changed=False, plan=pack_plan(plan), summary=plan_summary(plan))
+        return result

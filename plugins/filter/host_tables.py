@@ -1,0 +1,71 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``netfleet.overlay.host_tables`` filter: docs and the FilterModule.
+
+The logic lives in ``plugin_utils/peer_tables.py`` (pure, unit-tested on plain data).
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = """
+name: host_tables
+author: netfleet.overlay maintainers
+version_added: 0.1.0
+short_description: Expand one host's part of the fleet's overlay plan
+description:
+  - Takes the C(plan) that M(netfleet.overlay.overlay_plan) returned and a hostname, and returns that host's record,
+    exactly as R(netfleet.overlay.peer_tables,ansible_collections.netfleet.overlay.peer_tables_filter) would for it.
+    That is its networks with their own endpoints and their static ARP (C(neigh)) and FDB (C(fdb)) entries, its
+    allowlist, ports and preserved VTEPs.
+  - Linear in the size of that host's tables. The plan holds each network's endpoints once, and this filter leaves
+    out the host's own.
+positional: _input, host
+options:
+  _input:
+    description: The C(plan) returned by M(netfleet.overlay.overlay_plan).
+    type: dict
+    required: true
+  host:
+    description: The host, typically C(inventory_hostname). It must be a host of the plan's fleet group.
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Converge each host with its part of the plan
+  netfleet.overlay.overlay_host:
+    vtep: "{{ _mine.vtep | default(omit, true) }}"
+    state: "{{ _mine.state }}"
+    networks: "{{ _mine.networks }}"
+    preserve_vteps: "{{ _mine.preserve_vteps }}"
+  vars:
+    _mine: "{{ overlay_fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
+"""
+
+RETURN = """
+_value:
+  description:
+    - The host's record, C(state), C(skip), C(vtep), C(networks), C(allowlist), C(ports) and C(preserve_vteps), as
+      R(netfleet.overlay.peer_tables,ansible_collections.netfleet.overlay.peer_tables_filter) documents it.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import PeerTableError, host_record
+
+
+def _host_tables(plan, host):
+    """Check the arguments, then expand the host's part."""
+    if not isinstance(host, str) or not host:
+        raise AnsibleFilterError(f"host_tables: the host must be a hostname, got {host!r}")
+    try:
+        return host_record(plan, host)
+    except PeerTableError as exc:
+        raise AnsibleFilterError(f"host_tables: {exc}") from exc
+
+
+class FilterModule:
+    """netfleet.overlay filter that expands one host's part of the overlay plan."""
+
+    def filters(self):
+        return {"host_tables": _host_tables}

@@ -1,0 +1,136 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module is implemented as an action plugin (plugins/action/overlay_plan.py): it runs on the controller.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: overlay_plan
+short_description: Compute the whole fleet's overlay once, on the controller
+version_added: 0.1.0
+description:
+  - Reads, for every host of the fleet group, its C(overlay_state), C(overlay_vtep) and C(overlay_endpoints) and the
+    facts that M(netfleet.overlay.overlay_facts) left (C(ansible_facts.netfleet_overlay)), in Python, in one pass
+    over C(hostvars); then computes the fleet's overlay, IPAM, MACs, MTUs and peer tables included, as the
+    R(netfleet.overlay.peer_tables,ansible_collections.netfleet.overlay.peer_tables_filter) filter does.
+  - Returns it as a compact plan whose size is linear in the number of endpoints. Each network lists its endpoints
+    once, rather than once per host that needs them. Each host then expands its own part with the
+    R(netfleet.overlay.host_tables,ansible_collections.netfleet.overlay.host_tables_filter) filter, so the work and
+    the memory of the controller grow linearly with the fleet.
+  - Run it once per play (C(run_once=true)) and C(register) the result; every host of the play then sees it.
+  - For the hosts of O(active_hosts) the facts' C(desired) (the C(overlay_state) and C(overlay_networks) that
+    M(netfleet.overlay.overlay_facts) was given) win over their variables, because C(hostvars) cannot see play vars
+    or role parameters. Every present one of them must have been given the same networks as O(networks).
+  - Hosts of the fleet outside O(active_hosts) (outside the play or the C(--limit), or unreachable) are never treated
+    as gone. Their endpoints stay in the other hosts' tables as their (cached) facts show them. Without facts, the
+    other hosts keep whatever points at their VTEP.
+  - Fails, naming the host and the value, on bad input, on a host of O(active_hosts) outside the fleet group, and on
+    a present host whose facts show that its VTEP is not one of its addresses. Nothing is changed on any host.
+author:
+  - netfleet.overlay maintainers (@netfleet)
+attributes:
+  check_mode:
+    support: full
+    description: Computes the same plan in check mode; it never changes anything.
+  diff_mode:
+    support: none
+    description: Changes nothing, so it has no diff.
+  platform:
+    platforms: all
+    description: Runs on the controller only.
+options:
+  networks:
+    description:
+      - The fleet's overlay networks (C(overlay_networks)), each with C(name), C(vni) and C(subnet), and optionally
+        C(port) and C(mtu), as the role M(netfleet.overlay.overlay) documents them.
+    type: list
+    elements: dict
+    required: true
+  fleet_group:
+    description: The inventory group whose hosts form the fleet.
+    type: str
+    default: all
+  active_hosts:
+    description:
+      - The hosts that this run reaches and converges.
+      - Defaults to C(ansible_play_batch), the hosts of the play that are still running.
+    type: list
+    elements: str
+seealso:
+  - module: netfleet.overlay.overlay_facts
+  - module: netfleet.overlay.overlay_host
+  - ref: netfleet.overlay.host_tables filter <ansible_collections.netfleet.overlay.host_tables_filter>
+    description: Expand one host's part of the plan.
+"""
+
+EXAMPLES = r"""
+- name: Read every host's overlay state, recording what it is to converge to
+  netfleet.overlay.overlay_facts:
+    vtep: "{{ overlay_vtep | default(omit, true) }}"
+    desired:
+      state: "{{ overlay_state }}"
+      networks: "{{ overlay_networks }}"
+
+- name: Compute the whole fleet's overlay once
+  netfleet.overlay.overlay_plan:
+    networks: "{{ overlay_networks }}"
+    fleet_group: all
+  run_once: true
+  register: overlay_fleet_plan
+
+- name: Converge each host with its part
+  netfleet.overlay.overlay_host:
+    vtep: "{{ _mine.vtep | default(omit, true) }}"
+    state: "{{ _mine.state }}"
+    networks: "{{ _mine.networks }}"
+    preserve_vteps: "{{ _mine.preserve_vteps }}"
+  vars:
+    _mine: "{{ overlay_fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - The fleet's overlay. Pass it to the
+      R(netfleet.overlay.host_tables,ansible_collections.netfleet.overlay.host_tables_filter) filter; its layout may
+      change between releases.
+    - "C(networks): network name -> C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family), C(netns),
+      C(bridge), C(vxlan), C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]), by
+      MAC), C(vteps) (the VTEPs of its endpoints' hosts) and C(preserve) (VTEPs to leave alone)."
+    - "C(hosts): hostname -> C(state), C(skip), C(vtep) and C(networks) (by VNI: C(name), C(mtu) and its own
+      C(endpoints))."
+  returned: success
+  type: dict
+  sample:
+    version: 1
+    networks:
+      overlay_network:
+        name: overlay_network
+        vni: 256
+        port: 4789
+        subnet: 10.213.0.0/24
+        prefixlen: 24
+        family: 4
+        netns: ovl-256
+        bridge: br0
+        vxlan: vxlan0
+        neigh: [["10.213.0.2", "02:42:0a:d5:00:02", h1], ["10.213.0.3", "02:42:0a:d5:00:03", h2]]
+        fdb: [["02:42:0a:d5:00:02", 198.18.1.1, h1], ["02:42:0a:d5:00:03", 198.18.1.2, h2]]
+        vteps: [198.18.1.1, 198.18.1.2]
+        preserve: []
+    hosts:
+      h1:
+        state: present
+        skip: false
+        vtep: 198.18.1.1
+        networks:
+          - name: overlay_network
+            mtu: 1450
+            endpoints: [{name: hosta, netns: hosta, ifname: eth0, veth: veth-hosta, ip: 10.213.0.2,
+                         address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}]
+summary:
+  description: Counts over the whole fleet (the entries are what the hosts' tables will hold, summed).
+  returned: success
+  type: dict
+  sample: {hosts: 3, hosts_present: 3, hosts_absent: 0, hosts_skipped: 0, networks: 2, endpoints: 5, neigh: 8, fdb: 8}
+"""
