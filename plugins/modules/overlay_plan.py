@@ -36,8 +36,9 @@ attributes:
     support: none
     description: Changes nothing, so it has no diff.
   platform:
+    support: full
     platforms: all
-    description: Runs on the controller only.
+    description: Runs on the controller only; nothing runs on the hosts.
 options:
   networks:
     description:
