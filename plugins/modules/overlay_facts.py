@@ -15,8 +15,10 @@ description:
     network's vxlan device, C(netfleet.overlay endpoint=...) on an endpoint's bridge port). Devices without them are
     never reported or purged.
   - C(nft) is the path of the C(nft) binary, or null when it is not installed (the VTEP allowlist needs it).
-  - Works without pyroute2. Then it only reports C(pyroute2=false) and the kernel facts, so a preflight check can
-    say what to install.
+  - Reads the kernel over raw netlink and never needs or imports pyroute2 (only the modules that write use it).
+    C(pyroute2) says whether pyroute2 is installed for the Python that runs the modules, that is whether its
+    package is found where that Python imports from (it is not imported here, so a broken install shows up at
+    the first write), so a preflight check can say what to install.
   - C(pyroute2_version) is the version of the installed pyroute2 distribution, read from its package metadata (so
     also when it is too old to import), or null when there is none.
 author:
@@ -137,15 +139,12 @@ def main():
             vtep = v.ip(vtep, "vtep")
     except v.InputError as exc:
         module.fail_json(msg=str(exc))
-    if nl.HAS_PYROUTE2:
-        try:
-            with Handles() as handles:
-                facts.update(_discover.underlay(handles(None), vtep))
-                facts.update(_discover.owned(handles))
-        except nl.NetlinkOpError as exc:
-            module.fail_json(msg=str(exc))
-    else:
-        facts.update(vtep=vtep, vtep_dev=None, underlay_mtu=None, vtep_is_local=None)
+    try:
+        with Handles() as handles:
+            facts.update(_discover.underlay(handles(None), vtep))
+            facts.update(_discover.owned(handles))
+    except nl.NetlinkOpError as exc:
+        module.fail_json(msg=str(exc))
     if module.params["desired"] is not None:
         facts["desired"] = module.params["desired"]
     module.exit_json(changed=False, ansible_facts={"netfleet_overlay": facts})
