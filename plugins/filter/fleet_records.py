@@ -17,7 +17,8 @@ description:
     R(netfleet.overlay.peer_tables,ansible_collections.netfleet.overlay.peer_tables_filter) takes as its
     C(fleet) argument.
   - One pass over the hosts in Python, so use it instead of a Jinja loop over C(hostvars), which is
-    quadratic and slow past a few hundred hosts.
+    quadratic and slow past a few hundred hosts. M(netfleet.overlay.overlay_plan), which the role
+    C(netfleet.overlay.overlay) uses, builds the same records from C(hostvars) itself, on the controller.
   - Only hosts in O(active_hosts) are C(reachable). A host outside the play or the C(--limit), or one that
     became unreachable, is never treated as gone. With facts (for example from a fact cache) its endpoints
     stay in the other hosts' tables as the facts show them. Without facts, C(current) is null and the other
@@ -30,6 +31,8 @@ description:
   - The peer table is computed from one host's C(overlay_networks), so when the facts of two present hosts of
     O(active_hosts) show different C(desired.networks), the
     filter fails, naming both hosts and the first network that differs.
+  - It also fails when the facts of a present host of O(active_hosts) say that its VTEP is not one of its
+    addresses (C(vtep_is_local=false)), because the other hosts would send its endpoints' traffic to someone else.
 positional: _input, fleet_hosts, active_hosts
 options:
   _input:

@@ -18,6 +18,11 @@ description:
     for every remote endpoint on that network.
   - Computed once for the whole fleet, in time linear in the number of endpoints (plus the size of the output).
     Use it instead of Jinja loops over C(hostvars), which are quadratic.
+  - Its result holds every host's expanded tables at once, so it grows with the number of hosts times the remote
+    endpoints each one sees. The role C(netfleet.overlay.overlay) does not use it. It runs
+    M(netfleet.overlay.overlay_plan) once, whose plan holds each network's endpoints once, and expands each host's
+    part with R(netfleet.overlay.host_tables,ansible_collections.netfleet.overlay.host_tables_filter), which
+    returns the same record as this filter does for that host.
   - "IPAM: the first usable address of each subnet is reserved as the gateway (Docker style), so endpoints
     start at the second (C(10.213.0.2)). Explicit addresses always win; an existing endpoint keeps the address
     its host's facts (O(fleet.current)) show; new endpoints get the lowest free address, in (host, endpoint)
