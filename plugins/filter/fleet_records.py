@@ -27,7 +27,7 @@ description:
     host was given (its O(netfleet.overlay.overlay_facts#module:desired) option) as C(desired) in the facts. For
     a host of O(active_hosts), C(desired.state) wins over C(overlay_state) here.
     Set C(overlay_vtep) and C(overlay_endpoints) in the inventory (or with set_fact).
-  - Facts gathered without pyroute2 (C(pyroute2=false)) cannot show the kernel's endpoints and count as no facts.
+  - Facts that say C(pyroute2=false) count as no facts.
   - The peer table is computed from one host's C(overlay_networks), so when the facts of two present hosts of
     O(active_hosts) show different C(desired.networks), the
     filter fails, naming both hosts and the first network that differs.
