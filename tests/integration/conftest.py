@@ -4,7 +4,9 @@
 * :class:`Lab` (fixture ``lab``) names and creates namespaces with a per-test prefix and deletes every namespace
   with that prefix afterwards (also the ones a module created), even when the test fails.
 * :func:`run_tasks` runs several module calls as one ``ansible-playbook`` run inside a host namespace
-  (``nsenter --net``); :func:`run_module` runs one.  Results come back as dicts.
+  (``nsenter --net``); :func:`run_module` runs one.  Results come back as dicts.  With ``private_run`` the run
+  also gets a mount namespace of its own with an empty tmpfs on ``/run`` (as a lab host has), so what a module
+  writes there, such as the host lock ``/run/lock/netfleet-overlay.lock``, stays out of the machine's ``/run``.
 * :class:`Kernel` reads state independently of the collection, with ``ip -j`` and ``bridge -j``.  A
   :class:`Snap` task takes the same snapshot in the middle of a playbook, so the four steps of an idempotence
   check cost a single Ansible start.
@@ -33,6 +35,12 @@ NETNS_DIR = Path("/run/netns")
 SESSION_PREFIX = "nft" + secrets.token_hex(2)
 IP = shutil.which("ip") or "/usr/sbin/ip"
 BRIDGE = shutil.which("bridge") or "/usr/sbin/bridge"
+# run inside `unshare --mount` (whose mounts are private: nothing propagates to the machine) before the playbook
+# starts: a fresh /run, gone with the mount namespace when the playbook exits, however it exits
+PRIVATE_RUN = (
+    "mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev netfleet-test-run /run"
+    ' && mkdir -m 0755 /run/netns && mkdir -m 1777 /run/lock && exec "$@"'
+)
 
 
 def _ensure_collection_link() -> None:
@@ -300,15 +308,24 @@ def _fqcn(module: str) -> str:
     return module if "." in module else f"netfleet.overlay.{module}"
 
 
-def run_tasks(hostns: str, tasks: list, *, interpreter: str | None = None, tmp: Path | None = None) -> list:
+def run_tasks(
+    hostns: str, tasks: list, *, interpreter: str | None = None, tmp: Path | None = None, private_run: bool = False
+) -> list:
     """Run ``tasks`` (:class:`Call` / :class:`Snap` / :class:`Cmd`) in one ansible-playbook inside netns ``hostns``.
 
     Returns one item per task: the module result dict for a Call, the parsed snapshot for a Snap.
     Module failures do not stop the run; they come back with ``failed: true``.
+
+    ``private_run``: the playbook sees an empty ``/run`` of its own (with empty ``netns`` and ``lock``
+    directories), so no namespace of the machine is visible to it by name, and nothing it writes under ``/run``
+    reaches the machine.  Snapshots (:class:`Snap`) read ``/run/netns``, so they do not work there.
     """
     assert netns_exists(hostns), f"host namespace {hostns} missing"
+    assert not (private_run and any(isinstance(t, Snap) for t in tasks)), "a Snap needs the machine's /run/netns"
     _ensure_collection_link()
     with tempfile.TemporaryDirectory(prefix=f"{SESSION_PREFIX}-pb-", dir=tmp) as work:
+        # the results file must be outside /run: a private /run hides it from this process
+        assert not private_run or not Path(work).resolve().is_relative_to("/run"), work
         out = Path(work) / "results.json"
         pb_tasks = []
         names = []
@@ -362,7 +379,10 @@ def run_tasks(hostns: str, tasks: list, *, interpreter: str | None = None, tmp: 
         play = [{"hosts": "localhost", "gather_facts": False, "tasks": pb_tasks}]
         pb = Path(work) / "play.yml"
         pb.write_text(json.dumps(play, indent=1))
-        argv = ["nsenter", f"--net={NETNS_DIR / hostns}", str(VENV_BIN / "ansible-playbook"), str(pb)]
+        argv = ["nsenter", f"--net={NETNS_DIR / hostns}"]
+        if private_run:
+            argv += ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", PRIVATE_RUN, "private-run"]
+        argv += [str(VENV_BIN / "ansible-playbook"), str(pb)]
         if interpreter:
             argv += ["-e", json.dumps({"ansible_python_interpreter": interpreter})]
         proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), cwd=work, check=False)

@@ -2,13 +2,16 @@
 """netfleet.overlay.vtep_firewall through Ansible in a throw-away namespace: the four steps, a membership
 change, removal, bad input, and an admin's own table that is never touched.
 
-Every nft command runs inside the test's namespace: the playbook itself runs there (``nsenter --net``).
+Every nft command runs inside the test's namespace: the playbook itself runs there (``nsenter --net``), with a
+private ``/run`` (``unshare --mount`` and a tmpfs), so the module's host lock is not left in the machine's ``/run``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +31,20 @@ RULES = [
     f"ip daddr {V1} udp dport @ports ip saddr @vteps accept",
     f"ip daddr {V1} udp dport @ports counter drop",
 ]
+# where the host lock (plugins/module_utils/_lock.py) would be made: /run/lock, or /run without it
+HOST_LOCK_FILES = (Path("/run/lock/netfleet-overlay.lock"), Path("/run/netfleet-overlay.lock"))
+
+
+def host_locks() -> dict:
+    """{path: (inode, mtime)} of the host lock files that exist in the machine's /run."""
+    found = {}
+    for path in HOST_LOCK_FILES:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        found[str(path)] = (st.st_ino, st.st_mtime_ns)
+    return found
 
 
 def ruleset(result: dict) -> dict:
@@ -49,6 +66,7 @@ def test_vtep_firewall(lab, nf):
     moved = {"vtep": V1, "allow": [V2], "ports": [4789, 8472]}
     absent = {"state": "absent"}
     read = nf.Cmd(f"{NFT} -j -s list ruleset")
+    machine_locks = host_locks()
     rows = nf.run_tasks(
         host,
         [
@@ -70,10 +88,17 @@ def test_vtep_firewall(lab, nf):
             nf.Call("vtep_firewall", absent),
             nf.Call("vtep_firewall", {"vtep": V1, "allow": ["2001:db8::2"]}),
             nf.Call("vtep_firewall", {"allow": [V2]}),
+            nf.Cmd("cat /run/lock/netfleet-overlay.lock"),
         ],
+        private_run=True,
     )
     (setup, start, check, after_check, apply, after_apply, check2, apply2) = rows[:8]
-    (move_check, move, after_move, rm_check, after_rm_check, rm, after_rm, rm2, bad_family, no_vtep) = rows[8:]
+    (move_check, move, after_move, rm_check, after_rm_check, rm, after_rm, rm2, bad_family, no_vtep) = rows[8:18]
+    (private_lock,) = rows[18:]
+
+    # the module took the host lock in the playbook's own /run, and made or touched none in the machine's
+    assert private_lock["rc"] == 0 and private_lock["stdout"].strip().isdigit(), private_lock
+    assert host_locks() == machine_locks, "the module wrote a host lock file in the machine's /run"
     assert setup["rc"] == 0, setup
     foreign = ruleset(start)
     assert list(foreign) == ["inet site_admin"]
