@@ -444,16 +444,16 @@ class Namespace:
             raise made["error"]
         return made["sock"]
 
-    def table_dump(self, table: str, index: int) -> list[tuple]:
+    def table_dump(self, table: str, index: int, *, permanent_only: bool = False) -> list[tuple]:
         """The rows of :meth:`fdb_dump` / :meth:`neigh_dump` of link ``index``, from one kernel-filtered dump.
 
         As ``(key, member, permanent)`` tuples: ``(mac, dst, permanent)`` for ``fdb``, ``(ip, mac, permanent)``
-        for ``neigh``.
+        for ``neigh``; with ``permanent_only``, the ``(key, member)`` pairs of the permanent rows.
         """
         what = f"reading FDB of link #{index}" if table == "fdb" else f"reading neighbours of link #{index}"
         route = self.route_socket()
         try:
-            return route.dump(table, index)
+            return route.dump(table, index, permanent_only=permanent_only)
         except OSError as exc:
             raise NetlinkOpError(f"{what} in {self.label}: {exc.strerror or exc}") from exc
 

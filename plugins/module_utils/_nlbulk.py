@@ -13,7 +13,11 @@ fixed message shapes, so they are packed and parsed here with :mod:`struct`:
   receive buffer.
 * :meth:`RouteSocket.dump` asks the kernel for one device's entries only (NDA_IFINDEX with strict checking)
   and parses the replies into ``(key, member, permanent)`` triples: the rows of
-  :meth:`._netlink.Namespace.fdb_dump` / ``neigh_dump``, without building a dict per row.
+  :meth:`._netlink.Namespace.fdb_dump` / ``neigh_dump``, without building a dict per row (or, with
+  ``permanent_only``, into the ``(key, member)`` pairs of the permanent ones).  The kernel writes most of a
+  table's entries in the same few shapes, one after the other: :func:`parse_dump` unpacks such a run of
+  entries with one :meth:`struct.Struct.iter_unpack` and turns its columns into text with :func:`map`, so
+  that Python does not walk a 20k-entry dump one message at a time.
 
 No pyroute2 here: :class:`RouteSocket` wraps a netlink socket that :mod:`._netlink` opened (with pyroute2) in
 the target namespace.
@@ -23,6 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import itertools
+import operator
 import os
 import select
 import socket
@@ -73,6 +80,9 @@ _PREFIX = struct.Struct("=IHH8xBxxxiHBxHH")
 # neighbour (by NDA_DST's length): the address, then NDA_LLADDR's header and the MAC
 _FDB_REST = struct.Struct("=6s2xHH")
 _NEIGH_REST = {8: struct.Struct("=4sHH6s"), 20: struct.Struct("=16sHH6s")}
+# one acknowledgement: nlmsghdr (len, type, flags, seq, pid) + the error code
+_ACK = struct.Struct("=IHHIIi")
+ACK_BYTES = 36  # with NETLINK_CAP_ACK: the acknowledgement, then the request's nlmsghdr only
 
 # Upper bound of the receive-buffer charge of one acknowledgement (its skb's truesize: a 64 KiB buffer held 77,
 # ~850 bytes each, on 6.18); a batch never queues more acknowledgements than the buffer holds.
@@ -128,6 +138,76 @@ def encode_write(table: str, action: str, ifindex: int, entry: dict, seq: int) -
     raise ValueError(f"unknown table {table}")
 
 
+# encode_writes packs a request as (len, type, flags) | seq | 20 bytes that only depend on the device and the
+# address family | the varying fields, with the constant parts prepared once per batch
+_FDB_ROW = {n: struct.Struct(f"=8sI20s6s6s{n}s") for n in (4, 16)}  # ... | MAC | pad, NDA_DST header | dst
+_NEIGH_SET_ROW = {n: struct.Struct(f"=8sI20s{n}s4s6s2x") for n in (4, 16)}  # ... | ip | NDA_LLADDR hdr | MAC
+_NEIGH_DEL_ROW = {n: struct.Struct(f"=8sI20s{n}s") for n in (4, 16)}  # ... | ip
+_HEAD3 = struct.Struct("=IHH")
+_FDB_MID = struct.Struct("=IBBHiHBBHH")  # pid | ndmsg | NDA_LLADDR header
+_NEIGH_MID = struct.Struct("=IBBHiHBBHH")  # pid | ndmsg | NDA_DST header
+_LLADDR_HDR = _ATTR.pack(10, NDA_LLADDR)
+
+
+def encode_writes(table: str, ifindex: int, ops: list[dict], seq: int) -> bytes:
+    """``b"".join(encode_write(table, op["action"], ifindex, op["entry"], seq + i) for i, op in enumerate(ops))``.
+
+    The same bytes, without a function call and a format lookup per request: what only depends on the kind of
+    request (action, flood MAC or not, address size) is packed once per batch, FDB destinations once each.
+    """
+    out: list[bytes] = []
+    append = out.append
+    fromhex, pton = bytes.fromhex, socket.inet_pton
+    kinds: dict = {}
+    if table == "fdb":
+        dsts: dict = {}
+        mid = _FDB_MID.pack(0, AF_BRIDGE, 0, 0, ifindex, FDB_STATE, NTF_SELF, 0, 10, NDA_LLADDR)
+        for seq_no, op in enumerate(ops, seq):
+            entry = op["entry"]
+            mac, dst = entry["mac"], entry["dst"]
+            lladdr = fromhex(mac.replace(":", ""))
+            raw = dsts.get(dst)
+            if raw is None:
+                raw = dsts[dst] = _ip_bytes(dst)
+            action = op["action"]
+            kind = kinds.get((action, mac == ZERO_MAC, len(raw)))
+            if kind is None:
+                n = len(raw)
+                if action == "delete":
+                    mtype, flags = RTM_DELNEIGH, FLAGS_DELETE
+                else:
+                    mtype, flags = RTM_NEWNEIGH, FLAGS_APPEND if mac == ZERO_MAC else FLAGS_REPLACE
+                kind = (_FDB_ROW[n], _HEAD3.pack(44 + n, mtype, flags), b"\0\0" + _ATTR.pack(4 + n, NDA_DST))
+                kinds[action, mac == ZERO_MAC, n] = kind
+            shape, head, tail = kind
+            append(shape.pack(head, seq_no, mid, lladdr, tail, raw))
+    elif table == "neigh":
+        for seq_no, op in enumerate(ops, seq):
+            entry = op["entry"]
+            ip = entry["ip"]
+            v6 = ":" in ip
+            raw = pton(AF_INET6 if v6 else AF_INET, ip)
+            action = op["action"]
+            kind = kinds.get((action, v6))
+            if kind is None:
+                n = len(raw)
+                family = AF_INET6 if n == 16 else AF_INET
+                mid = _NEIGH_MID.pack(0, family, 0, 0, ifindex, NUD_PERMANENT, 0, 0, 4 + n, NDA_DST)
+                if action == "delete":
+                    kind = (_NEIGH_DEL_ROW[n], _HEAD3.pack(32 + n, RTM_DELNEIGH, FLAGS_DELETE), mid)
+                else:
+                    kind = (_NEIGH_SET_ROW[n], _HEAD3.pack(44 + n, RTM_NEWNEIGH, FLAGS_REPLACE), mid)
+                kinds[action, v6] = kind
+            shape, head, mid = kind
+            if action == "delete":
+                append(shape.pack(head, seq_no, mid, raw))
+            else:
+                append(shape.pack(head, seq_no, mid, raw, _LLADDR_HDR, fromhex(entry["mac"].replace(":", ""))))
+    else:
+        raise ValueError(f"unknown table {table}")
+    return b"".join(out)
+
+
 def encode_dump(table: str, ifindex: int, seq: int) -> bytes:
     """RTM_GETNEIGH dump of one device's entries; the kernel filters by NDA_IFINDEX (needs strict checking).
 
@@ -162,19 +242,83 @@ def _attrs_row(fdb: bool, buf, off: int, end: int, state: int):
     return (ip, mac, state & NUD_PERMANENT != 0)
 
 
-def parse_dump(table: str, ifindex: int, buf, nbytes: int, rows: list) -> int:
+# address bytes -> text, by size (inet_ntoa: the same text as inet_ntop for IPv4, and faster)
+_NTOP = {4: socket.inet_ntoa, 16: functools.partial(socket.inet_ntop, AF_INET6)}
+_RUN_SHAPES: dict = {}
+
+
+def _run_shape(fdb: bool, length: int, size: int) -> struct.Struct:
+    """How :func:`_run` unpacks entries of ``length`` bytes in the usual layout, with ``size``-byte addresses.
+
+    The fields: bytes 0-24 (length, type, flags, sequence, port, family, padding, ifindex: the same in every
+    entry of a run), ndm_state, then the MAC and the address with what lies between them, which is also the
+    same in every entry of a run (ndm_flags, ndm_type, the attribute headers, the padding).
+    """
+    shape = _RUN_SHAPES.get((fdb, length, size))
+    if shape is None:
+        if fdb:  # NDA_LLADDR (MAC), NDA_DST (address)
+            shape = struct.Struct(f"=24sH6s6s6s{size}s{length - 44 - size}x")
+        else:  # NDA_DST (address), NDA_LLADDR (MAC)
+            shape = struct.Struct(f"=24sH6s{size}s4s6s{length - 42 - size}x")
+        _RUN_SHAPES[fdb, length, size] = shape
+    return shape
+
+
+def _run(
+    fdb: bool, buf, off: int, nbytes: int, length: int, *, size: int, rows: list, permanent_only: bool, names
+) -> int:
+    """Parse the entries from ``off`` on that have the same shape as the one there (which the caller checked).
+
+    Unpacks as many ``length``-byte messages as fit, keeps them up to the first whose constant parts differ
+    from the first one's (another length, type, ifindex, flags, layout, or the end of the dump: the caller
+    parses that one), and turns the columns into rows with C-level loops.  Returns the number of entries.
+    ``names`` (FDB only), when given, maps address bytes to their text: a VTEP is the destination of many MACs.
+    """
+    count = (nbytes - off) // length
+    columns = zip(*_run_shape(fdb, length, size).iter_unpack(memoryview(buf)[off : off + count * length]), strict=True)
+    if fdb:
+        heads, states, mids, macs, tails, addresses = columns
+    else:
+        heads, states, mids, addresses, tails, macs = columns
+    head, mid, tail = heads[0], mids[0], tails[0]
+    if heads.count(head) != count or mids.count(mid) != count or tails.count(tail) != count:
+        count = next(i for i in range(1, count) if heads[i] != head or mids[i] != mid or tails[i] != tail)
+        states, macs, addresses = states[:count], macs[:count], addresses[:count]
+    permanent = list(map(operator.and_, states, itertools.repeat(NUD_PERMANENT)))
+    if permanent_only and permanent.count(0):
+        macs, addresses = list(itertools.compress(macs, permanent)), list(itertools.compress(addresses, permanent))
+    macs = map(bytes.hex, macs, itertools.repeat(":"))
+    if fdb and names is not None:
+        for raw in set(addresses).difference(names):
+            names[raw] = _NTOP[size](raw)
+        addresses = map(names.__getitem__, addresses)
+    else:
+        addresses = map(_NTOP[size], addresses)
+    keys, members = (macs, addresses) if fdb else (addresses, macs)
+    if permanent_only:
+        rows.extend(zip(keys, members, strict=True))
+    else:
+        rows.extend(zip(keys, members, map(operator.truth, permanent), strict=True))
+    return count
+
+
+def parse_dump(
+    table: str, ifindex: int, buf, nbytes: int, rows: list, *, permanent_only: bool = False, names: dict | None = None
+) -> int:
     """Parse ``nbytes`` of dump replies from ``buf``, appending ``(key, member, permanent)`` to ``rows``.
 
     ``fdb``: ``(mac, dst, permanent)`` of the device's own (NTF_SELF) entries that have a destination, never the
     bridge-side ones.  ``neigh``: ``(ip, mac, permanent)`` of the device's AF_INET/AF_INET6 entries, ``mac`` None
     without a link-layer address.  The same filters and text forms as ``Namespace.fdb_dump`` / ``neigh_dump``.
+    With ``permanent_only``, ``(key, member)`` of the permanent ones instead.  ``names``: a dict that the calls
+    for the chunks of one dump share, to convert each FDB destination address to text once.
 
     Returns a bit mask: :data:`DUMP_DONE` once NLMSG_DONE is seen, :data:`DUMP_INTERRUPTED` when the kernel
     flagged the dump as inconsistent (the table changed meanwhile).  An NLMSG_ERROR raises OSError.
     """
     # The kernel writes NDA_LLADDR then NDA_DST for a vxlan FDB entry, NDA_DST then NDA_LLADDR for a neighbour:
-    # those two layouts take two unpacks per entry; anything else goes through _attrs_row.
-    prefix, hdr, ntop = _PREFIX.unpack_from, _HDR3.unpack_from, socket.inet_ntop
+    # an entry in that layout starts a run (see _run); anything else goes through _attrs_row.
+    prefix, hdr = _PREFIX.unpack_from, _HDR3.unpack_from
     fdb = table == "fdb"
     fdb_rest = _FDB_REST.unpack_from
     status = 0
@@ -192,27 +336,29 @@ def parse_dump(table: str, ifindex: int, buf, nbytes: int, rows: list) -> int:
         if mflags & NLM_F_DUMP_INTR:
             status |= DUMP_INTERRUPTED
         if mtype == RTM_NEWNEIGH and index == ifindex and length >= 28:
-            row = None
+            size = 0  # > 0: the usual layout, with an address of that size
             if fdb:
-                if flags & NTF_SELF:
-                    if atype == NDA_LLADDR and alen == 10 and length >= 44:
-                        lladdr, blen, btype = fdb_rest(buf, off + 32)
-                        if btype == NDA_DST and blen in (8, 20) and off + 40 + blen <= end:
-                            dst = ntop(AF_INET6 if blen == 20 else AF_INET, buf[off + 44 : off + 40 + blen])
-                            row = (lladdr.hex(":"), dst, state & NUD_PERMANENT != 0)
-                    if row is None:
-                        row = _attrs_row(fdb, buf, off, end, state)
-            elif family in (AF_INET, AF_INET6):
-                shape = _NEIGH_REST.get(alen) if atype == NDA_DST else None
-                if shape is not None and off + 32 + shape.size <= end:
-                    dst, blen, btype, lladdr = shape.unpack_from(buf, off + 32)
+                if flags & NTF_SELF and atype == NDA_LLADDR and alen == 10 and length >= 44:
+                    _lladdr, blen, btype = fdb_rest(buf, off + 32)
+                    if btype == NDA_DST and blen in (8, 20) and off + 40 + blen <= end:
+                        size = blen - 4
+            elif family in (AF_INET, AF_INET6) and atype == NDA_DST and alen in (8, 20):
+                shape = _NEIGH_REST[alen]
+                if off + 32 + shape.size <= end:
+                    _dst, blen, btype, _lladdr = shape.unpack_from(buf, off + 32)
                     if btype == NDA_LLADDR and blen == 10:
-                        ip = ntop(AF_INET6 if alen == 20 else AF_INET, dst)
-                        row = (ip, lladdr.hex(":"), state & NUD_PERMANENT != 0)
-                if row is None:
-                    row = _attrs_row(fdb, buf, off, end, state)
-            if row is not None:
-                rows.append(row)
+                        size = alen - 4
+            if size and not length & 3 and not mflags & NLM_F_DUMP_INTR:
+                off += length * _run(
+                    fdb, buf, off, nbytes, length, size=size, rows=rows, permanent_only=permanent_only, names=names
+                )
+                continue
+            if (fdb and not flags & NTF_SELF) or (not fdb and family not in (AF_INET, AF_INET6)):
+                row = None
+            else:
+                row = _attrs_row(fdb, buf, off, end, state)
+            if row is not None and (not permanent_only or row[2]):
+                rows.append(row[:2] if permanent_only else row)
         elif mtype == NLMSG_DONE:
             return status | DUMP_DONE
         elif mtype == NLMSG_ERROR:
@@ -282,21 +428,19 @@ class RouteSocket:
         first = self._seqs(len(ops))
         for start in range(0, len(ops), self.batch):
             chunk = ops[start : start + self.batch]
-            data = b"".join(
-                encode_write(table, op["action"], ifindex, op["entry"], first + start + i) for i, op in enumerate(chunk)
-            )
-            self.sock.send(data)
+            self.sock.send(encode_writes(table, ifindex, chunk, first + start))
             self._acks(first + start, len(chunk), codes, start)
         return codes
 
     def _acks(self, seq0: int, count: int, codes: list, offset: int) -> None:
         """Read the acknowledgements of requests ``seq0 .. seq0+count-1`` into ``codes[offset:]``."""
-        buf, hdr, err = self.buf, _HDR.unpack_from, _ERR.unpack_from
+        buf, hdr, err, ack = self.buf, _HDR.unpack_from, _ERR.unpack_from, _ACK.unpack_from
+        recv_into, dontwait = self.sock.recv_into, socket.MSG_DONTWAIT
         pending = count
         overrun = False
         while pending:
             try:
-                nbytes = self.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
+                nbytes = recv_into(buf, 0, dontwait)
             except BlockingIOError:
                 # rtnetlink answers inside send(); wait briefly in case a future kernel does not
                 if overrun or not select.select([self.sock], [], [], ACK_WAIT)[0]:
@@ -307,6 +451,14 @@ class RouteSocket:
                     raise
                 overrun = True  # some acknowledgements were dropped: those entries stay None
                 continue
+            if nbytes == ACK_BYTES:  # one acknowledgement per datagram: the usual case, one unpack
+                length, mtype, _flags, seq, _pid, code = ack(buf, 0)
+                idx = seq - seq0
+                if length == ACK_BYTES and mtype == NLMSG_ERROR and 0 <= idx < count:
+                    if codes[offset + idx] is None:
+                        codes[offset + idx] = -code
+                        pending -= 1
+                    continue
             off = 0
             while off + 16 <= nbytes:
                 length, mtype, _flags, seq, _pid = hdr(buf, off)
@@ -320,17 +472,19 @@ class RouteSocket:
 
     # -- dumps -------------------------------------------------------------------------------------------------
 
-    def dump(self, table: str, ifindex: int, *, attempts: int = 5) -> list[tuple]:
+    def dump(self, table: str, ifindex: int, *, permanent_only: bool = False, attempts: int = 5) -> list[tuple]:
         """One device's entries (see :func:`parse_dump`), dumped again when the table changed meanwhile."""
+        buf, recv_into = self.buf, self.sock.recv_into
         for _attempt in range(attempts):
             self._drain()
             seq = self._seqs(1)
             self.sock.send(encode_dump(table, ifindex, seq))
             rows: list[tuple] = []
+            names: dict = {}
             status = 0
             while not status & DUMP_DONE:
-                nbytes = self.sock.recv_into(self.buf)
-                status |= parse_dump(table, ifindex, self.buf, nbytes, rows)
+                nbytes = recv_into(buf)
+                status |= parse_dump(table, ifindex, buf, nbytes, rows, permanent_only=permanent_only, names=names)
             if not status & DUMP_INTERRUPTED:
                 return rows
         raise OSError(errno.EINTR, f"the {table} table kept changing during {attempts} dumps")

@@ -15,7 +15,10 @@ member (a unicast MAC has one destination, an IP one MAC); the FDB flood group `
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass
+from operator import itemgetter
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 
@@ -41,18 +44,23 @@ class TableSpec:
         return self.formatter(action, dev, netns)(entry[self.key_field], entry[self.member_field])
 
     def formatter(self, action: str, dev: str, netns: str | None):
-        """``(key, member) -> command line`` for one action on one device: :meth:`command`, for many entries."""
+        """``(key, member) -> command line`` for one action on one device (see :meth:`command_lines`)."""
+        return lambda key, member: self.command_lines(action, [(key, member)], dev, netns)[0]
+
+    def command_lines(self, action: str, pairs, dev: str, netns: str | None) -> list[str]:
+        """The command line of each ``(key, member)`` pair for one action on one device, in one comprehension."""
         ns = f"-n {netns} " if netns else ""
         if self.name == "fdb":
             if action == "delete":
-                return lambda mac, dst: f"bridge {ns}fdb del {mac} dev {dev} dst {dst} self"
+                return [f"bridge {ns}fdb del {mac} dev {dev} dst {dst} self" for mac, dst in pairs]
             # the head-end flood list is appended to; a unicast MAC's one destination is replaced
-            return lambda mac, dst: (
-                f"bridge {ns}fdb {_FDB_VERB.get(mac, 'replace')} {mac} dev {dev} dst {dst} self permanent"
-            )
+            verb = _FDB_VERB.get
+            return [
+                f"bridge {ns}fdb {verb(mac, 'replace')} {mac} dev {dev} dst {dst} self permanent" for mac, dst in pairs
+            ]
         if action == "delete":
-            return lambda ip, _mac: f"ip {ns}neigh del {ip} dev {dev}"
-        return lambda ip, mac: f"ip {ns}neigh replace {ip} lladdr {mac} dev {dev} nud permanent"
+            return [f"ip {ns}neigh del {ip} dev {dev}" for ip, _mac in pairs]
+        return [f"ip {ns}neigh replace {ip} lladdr {mac} dev {dev} nud permanent" for ip, mac in pairs]
 
     def sort_key(self, entry: dict):
         return (entry[self.key_field], entry.get(self.member_field) or "")
@@ -110,6 +118,23 @@ def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None
 # --- planning -----------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """The cyclic garbage collector paused meanwhile (left as it was).
+
+    Reading and planning a 20k-entry table makes ~100k tuples and dicts, none of them in a reference cycle; the
+    collector would walk the young ones every 700 allocations, and now and then every object of the process.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _groups(pairs) -> dict[str, list]:
     """``(key, member)`` pairs as ``{key: [members]}``."""
     groups: dict[str, list] = {}
@@ -127,22 +152,25 @@ def _settled(spec: TableSpec, state: str, want_pairs: list, cur_pairs: list, cur
     Exactly when the general planner would plan nothing: every wanted key already holds exactly its wanted
     members (``merged``: at least them, for the additive key), and for ``overridden`` nothing else is there.
     Inputs the general planner treats specially (duplicate current rows, an exclusive key wanted twice) are left
-    to it.  ``cur`` is ``set(cur_pairs)``.
+    to it.  ``cur`` is ``set(cur_pairs)``.  When this is True for ``overridden``, ``want_pairs`` holds the same
+    pairs as ``cur_pairs``, each once.
     """
     # cheap rejections first (False only means "let the general planner decide")
     if len(want_pairs) > len(cur_pairs) or (state == "overridden" and len(want_pairs) != len(cur_pairs)):
         return False
     if len(cur) != len(cur_pairs):
         return False
-    flood = v.ZERO_MAC if spec.name == "fdb" else None
     want = set(want_pairs)
-    keys = [k for k, _m in want_pairs]
+    if state == "overridden" and want != cur:
+        return False
+    flood = v.ZERO_MAC if spec.name == "fdb" else None
+    keys = list(map(itemgetter(0), want_pairs))
     exclusive_keys = set(keys)
     exclusive_keys.discard(flood)
     if len(exclusive_keys) != len(keys) - keys.count(flood):
         return False
     if state == "overridden":
-        return want == cur
+        return True
     if state == "replaced":
         wanted_keys = exclusive_keys | ({flood} if flood in keys else set())
         return {p for p in cur if p[0] in wanted_keys} == want
@@ -157,19 +185,25 @@ def _converge(spec: TableSpec, want: dict, have: dict, *, exact: bool) -> tuple[
     """
     deletes: list[tuple[str, str]] = []
     upserts: list[tuple[str, str]] = []
-    stray_deletes = spec.name == "fdb"  # a neighbour's replace overwrites; a second FDB dst must be deleted
+    fdb = spec.name == "fdb"  # a neighbour's replace overwrites; a second FDB dst must be deleted
     for key, members in want.items():
-        cur = have.get(key, ())
-        if spec.additive(key):
+        cur = have.get(key)
+        if fdb and key == v.ZERO_MAC:  # spec.additive(key)
+            if cur is None:
+                upserts.extend((key, m) for m in members)
+                continue
             upserts.extend((key, m) for m in members if m not in cur)
             if exact:
                 deletes.extend((key, m) for m in cur if m not in members)
             continue
         (target,) = members
+        if cur is None:
+            upserts.append((key, target))
+            continue
         if len(cur) == 1 and cur[0] == target:
             continue
         # an exclusive key ends up with exactly one member: drop strays, then write the wanted one
-        if stray_deletes:
+        if fdb:
             deletes.extend((key, m) for m in cur if m != target)
         upserts.append((key, target))
     return deletes, upserts
@@ -192,18 +226,37 @@ def plan(
 
     Returns ``{'ops', 'before', 'after', 'commands', 'changed'}`` where ``ops`` lists
     ``{'action': 'delete'|'upsert', 'entry', 'command'}``, deletes first.  Linear in the number of entries (plus
-    the sorts).  The entry dicts of ``before`` and ``after`` are read-only: when nothing changes they are the same.
+    the sorts).  The entry dicts of ``ops``, ``before`` and ``after`` are read-only: they may be the same objects
+    (when nothing changes, ``before`` and ``after`` hold the same dicts; after a write to an empty table,
+    ``after`` holds the ops' entries).
     """
     if state not in STATES:
         raise v.InputError(f"state: {state!r} is not one of {', '.join(STATES)}")
     kf, mf = spec.key_field, spec.member_field
-    current_pairs = [(e[kf], e[mf]) for e in current]
+    return plan_pairs(spec, state, wanted, [(e[kf], e[mf]) for e in current], dev=dev, netns=netns)
+
+
+def plan_pairs(
+    spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns: str | None = None
+) -> dict:
+    """:func:`plan` with the current entries as ``(key, member)`` pairs, as :func:`read_pairs` returns them."""
+    if state not in STATES:
+        raise v.InputError(f"state: {state!r} is not one of {', '.join(STATES)}")
+    with _gc_paused():
+        return _plan_pairs(spec, state, wanted, current_pairs, dev=dev, netns=netns)
+
+
+def _plan_pairs(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns) -> dict:
+    kf, mf = spec.key_field, spec.member_field
     current_set = set(current_pairs)
-    want_pairs = [(e[kf], e[mf]) for e in wanted]
+    want_pairs = list(map(itemgetter(kf, mf), wanted))
     deletes: list[tuple[str, str]] = []
     upserts: list[tuple[str, str]] = []
 
-    if state in ("merged", "replaced", "overridden") and _settled(spec, state, want_pairs, current_pairs, current_set):
+    settled = state in ("merged", "replaced", "overridden") and _settled(
+        spec, state, want_pairs, current_pairs, current_set
+    )
+    if settled:
         pass  # nothing to do: skip the per-key walk
     elif state == "rendered":
         deletes, upserts = _converge(spec, _groups(want_pairs), {}, exact=False)
@@ -228,34 +281,49 @@ def plan(
                 deletes.extend((key, m) for m in targets)
     # gathered: no operations
 
-    delete_pairs, upsert_pairs = sorted(set(deletes)), sorted(set(upserts))
-    line = spec.formatter("delete", dev, netns)
-    ops = [{"action": "delete", "entry": {kf: k, mf: m}, "command": line(k, m)} for k, m in delete_pairs]
-    line = spec.formatter("upsert", dev, netns)
-    ops += [{"action": "upsert", "entry": {kf: k, mf: m}, "command": line(k, m)} for k, m in upsert_pairs]
+    # each pair once, sorted (dict.fromkeys keeps the order, which the sort can then use: planned pairs come
+    # out in the order of the wanted entries, often already sorted)
+    delete_pairs, upsert_pairs = sorted(dict.fromkeys(deletes)), sorted(dict.fromkeys(upserts))
+    lines = spec.command_lines("delete", delete_pairs, dev, netns)
+    ops = [
+        {"action": "delete", "entry": {kf: k, mf: m}, "command": line}
+        for (k, m), line in zip(delete_pairs, lines, strict=True)
+    ]
+    lines = spec.command_lines("upsert", upsert_pairs, dev, netns)
+    upsert_ops = [
+        {"action": "upsert", "entry": {kf: k, mf: m}, "command": line}
+        for (k, m), line in zip(upsert_pairs, lines, strict=True)
+    ]
+    ops += upsert_ops
 
-    before = _sorted_pairs(current_pairs)
+    # settled and overridden: want_pairs holds the current pairs, and often in order already (cheaper to sort)
+    before = _sorted_pairs(want_pairs if settled and state == "overridden" else current_pairs)
     if state == "rendered":  # as if the table were empty
         start = []
     elif len(current_set) == len(current_pairs):
         start = before
     else:
         start = _sorted_pairs(current_set)
-    if ops:
+    before_entries = [{kf: k, mf: m} for k, m in before]
+    if not ops:
+        after_entries = list(before_entries) if start is before else [{kf: k, mf: m} for k, m in start]
+    else:
         # deletes first, then upserts; an exclusive upsert replaces every member of its key
         gone = set(delete_pairs)
         flood = v.ZERO_MAC if spec.name == "fdb" else None
-        replaced = {k for k, _m in upsert_pairs if k != flood}
+        replaced = set(map(itemgetter(0), upsert_pairs))
+        replaced.discard(flood)
         kept = [pair for pair in start if pair not in gone and pair[0] not in replaced]
-        after = _sorted_pairs(kept + upsert_pairs)  # two sorted runs, disjoint: a merge
-    else:
-        after = start
-    before_entries = [{kf: k, mf: m} for k, m in before]
+        if kept:
+            after = _sorted_pairs(kept + upsert_pairs)  # two sorted runs, disjoint: a merge
+            after_entries = [{kf: k, mf: m} for k, m in after]
+        else:  # only what is written: the upserts' own entries, already in order
+            after_entries = list(map(itemgetter("entry"), upsert_ops))
     return {
         "ops": ops,
         "before": before_entries,
         # unchanged: the same entry dicts in a list of its own (20k allocations fewer on a 20k re-run)
-        "after": list(before_entries) if after is before else [{kf: k, mf: m} for k, m in after],
+        "after": after_entries,
         "commands": [op["command"] for op in ops],
         "changed": bool(ops),
     }
@@ -284,13 +352,19 @@ class TableApplyError(Exception):
         self.result: dict | None = None
 
 
-def read_owned(ns, spec: TableSpec, index: int) -> list[dict]:
-    """The entries this collection owns on a device: permanent ones (never learned/dynamic ones).
+def read_pairs(ns, spec: TableSpec, index: int) -> list[tuple]:
+    """The entries this collection owns on a device (permanent ones, never learned/dynamic ones) as
+    ``(key, member)`` pairs, in the kernel's order: what :func:`plan_pairs` takes.
 
     One kernel-filtered raw dump (:meth:`Namespace.table_dump`); :func:`read_plain` gives the same via pyroute2.
     """
+    return ns.table_dump(spec.name, index, permanent_only=True)
+
+
+def read_owned(ns, spec: TableSpec, index: int) -> list[dict]:
+    """:func:`read_pairs` as entry dicts (``{'mac', 'dst'}`` / ``{'ip', 'mac'}``)."""
     kf, mf = spec.key_field, spec.member_field
-    return [{kf: key, mf: member} for key, member, permanent in ns.table_dump(spec.name, index) if permanent]
+    return [{kf: key, mf: member} for key, member in read_pairs(ns, spec, index)]
 
 
 def read_plain(ns, spec: TableSpec, index: int) -> list[dict]:
@@ -327,16 +401,17 @@ def reconcile(ns, spec: TableSpec, *, dev: str, state: str, wanted: list[dict], 
     index = ns.link_index(dev)
     if index is None:
         raise v.InputError(f"dev: device {dev} not found in {ns.label}")
-    current = read_owned(ns, spec, index)
-    result = plan(spec, state, wanted, current, dev=dev, netns=ns.name)
-    if state == "gathered":
-        result["gathered"] = result["before"]
-    if result["ops"] and not check_mode:
-        try:
-            apply(ns, spec, index, result["ops"])
-        except TableApplyError as exc:
-            exc.result = result
-            raise
+    with _gc_paused():
+        current = read_pairs(ns, spec, index)
+        result = plan_pairs(spec, state, wanted, current, dev=dev, netns=ns.name)
+        if state == "gathered":
+            result["gathered"] = result["before"]
+        if result["ops"] and not check_mode:
+            try:
+                apply(ns, spec, index, result["ops"])
+            except TableApplyError as exc:
+                exc.result = result
+                raise
     return result
 
 

@@ -127,6 +127,29 @@ def test_write_is_byte_for_byte_what_the_plain_path_sends(op, wire):
     assert b.encode_write(table, action, 5, entry, 0).hex() == wire
 
 
+def random_ops(rnd: random.Random, table: str, count: int) -> list[dict]:
+    """Deletes and upserts in any order: unicast and flood MACs, IPv4 and IPv6, repeated destinations."""
+    ops = []
+    for _i in range(count):
+        mac = ZERO if rnd.random() < 0.2 else ":".join(f"{rnd.randrange(256):02x}" for _j in range(6))
+        ip = f"2001:db8::{rnd.randrange(1, 9):x}" if rnd.random() < 0.3 else f"198.18.0.{rnd.randrange(1, 9)}"
+        entry = {"mac": mac, "dst": ip} if table == "fdb" else {"ip": ip, "mac": mac}
+        ops.append({"action": rnd.choice(["delete", "upsert", "upsert"]), "entry": entry})
+    return ops
+
+
+@pytest.mark.parametrize("table", ["fdb", "neigh"])
+def test_encode_writes_is_encode_write_request_by_request(table):
+    rnd = random.Random(table)
+    for count in (0, 1, 2, 57, 400):
+        ops = random_ops(rnd, table, count)
+        seq = rnd.randrange(1, 1 << 31)
+        joined = b"".join(b.encode_write(table, o["action"], IFINDEX, o["entry"], seq + i) for i, o in enumerate(ops))
+        assert b.encode_writes(table, IFINDEX, ops, seq) == joined
+    with pytest.raises(ValueError, match="unknown table"):
+        b.encode_writes("route", IFINDEX, [], 1)
+
+
 @pytest.mark.parametrize(("table", "family"), [("fdb", 7), ("neigh", 0)])
 def test_dump_request_filters_by_device(table, family):
     msg = decode(b.encode_dump(table, 77, 9))
@@ -225,6 +248,106 @@ def test_parse_dump_matches_pyroute2(table, seed):
         status |= b.parse_dump(table, IFINDEX, buf, len(piece), rows)
     assert status == b.DUMP_DONE
     assert rows == expected
+
+
+def kernel_reply(rnd: random.Random, table: str, v6: bool, *, ndm_flags=None, state=None, ifindex=IFINDEX) -> bytes:
+    """An RTM_NEWNEIGH in the layout the kernel writes: FDB MAC, dst, cacheinfo; neighbour dst, MAC, probes, cacheinfo.
+
+    Only the MAC, the address, the state and the cache times vary between two of them by default.
+    """
+    msg = ndmsg()
+    msg["header"]["type"] = b.RTM_NEWNEIGH
+    msg["header"]["flags"] = 2  # NLM_F_MULTI
+    msg["header"]["sequence_number"] = 1
+    msg["family"] = 7 if table == "fdb" else (10 if v6 else 2)
+    msg["ifindex"] = ifindex
+    msg["state"] = rnd.choice([b.NUD_PERMANENT, b.NUD_PERMANENT | b.NUD_NOARP, 0x02, 0x04]) if state is None else state
+    msg["flags"] = (b.NTF_SELF if table == "fdb" else 0) if ndm_flags is None else ndm_flags
+    mac = ":".join(f"{rnd.randrange(256):02x}" for _i in range(6))
+    ip = f"2001:db8::{rnd.randrange(1, 0xFFFF):x}" if v6 else f"198.18.{rnd.randrange(256)}.{rnd.randrange(256)}"
+    cache = ("NDA_CACHEINFO", {"ndm_confirmed": rnd.randrange(9), "ndm_used": 2, "ndm_updated": 3, "ndm_refcnt": 0})
+    if table == "fdb":
+        msg["attrs"] = [("NDA_LLADDR", mac), ("NDA_DST", ip), cache]
+    else:
+        msg["attrs"] = [("NDA_DST", ip), ("NDA_LLADDR", mac), ("NDA_PROBES", 0), cache]
+    msg.encode()
+    return bytes(msg.data)
+
+
+def kernel_dump(rnd: random.Random, table: str, count: int) -> bytes:
+    """Runs of same-shaped entries (IPv4, then IPv6, ...), broken now and then by an entry that differs."""
+    out = []
+    v6 = False
+    for _i in range(count):
+        if rnd.random() < 0.01:
+            v6 = not v6
+        odd = rnd.random()
+        if odd < 0.03:
+            out.append(random_reply(rnd, table))  # any layout, family, device, flags
+        elif odd < 0.05:  # the usual layout, but another device, or other ndm flags (NTF_EXT_LEARNED, no NTF_SELF)
+            out.append(kernel_reply(rnd, table, v6, ifindex=6))
+            out.append(kernel_reply(rnd, table, v6, ndm_flags=rnd.choice([0, b.NTF_SELF | 0x10])))
+        else:
+            out.append(kernel_reply(rnd, table, v6))
+    return b"".join(out)
+
+
+def expected_rows(table: str, data: bytes) -> list:
+    ns = plain_namespace(ReplayIPRoute(data))
+    plain = ns.fdb_dump(IFINDEX) if table == "fdb" else ns.neigh_dump(IFINDEX)
+    key, member = ("mac", "dst") if table == "fdb" else ("ip", "mac")
+    return [(r[key], r[member], r["permanent"]) for r in plain]
+
+
+def cut(data: bytes, rnd: random.Random, pieces: int) -> list[bytes]:
+    """``data`` cut on message boundaries into about ``pieces`` pieces, as recv() returns a dump."""
+    starts = []
+    off = 0
+    while off < len(data):
+        starts.append(off)
+        off += struct.unpack_from("=I", data, off)[0]
+    cuts = sorted(set(rnd.sample(starts[1:], min(pieces - 1, len(starts) - 1))))
+    return [data[a:z] for a, z in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+@pytest.mark.parametrize("table", ["fdb", "neigh"])
+@pytest.mark.parametrize("seed", range(4))
+def test_parse_dump_runs_of_kernel_entries(table, seed):
+    """Runs of same-shaped entries are unpacked in one go: the rows are still pyroute2's, whatever breaks a run."""
+    rnd = random.Random(f"runs{table}{seed}")
+    data = kernel_dump(rnd, table, 3000)
+    expected = expected_rows(table, data)
+    assert len(expected) > 2500
+    assert any(r[2] for r in expected) and not all(r[2] for r in expected)
+    for permanent_only in (False, True):
+        want = [r[:2] for r in expected if r[2]] if permanent_only else expected
+        buf, rows, status, names = bytearray(64 << 10), [], 0, {}  # names: shared by the pieces of one dump
+        for piece in [*cut(data, rnd, 20), done_message()]:
+            buf[: len(piece)] = piece
+            status |= b.parse_dump(table, IFINDEX, buf, len(piece), rows, permanent_only=permanent_only, names=names)
+        assert status == b.DUMP_DONE
+        assert rows == want
+        assert bool(names) == (table == "fdb")
+        whole = data + done_message()
+        rows = []
+        assert b.parse_dump(table, IFINDEX, whole, len(whole), rows, permanent_only=permanent_only) == b.DUMP_DONE
+        assert rows == want
+
+
+@pytest.mark.parametrize("table", ["fdb", "neigh"])
+def test_parse_dump_a_flag_or_a_length_inside_a_run_ends_it(table):
+    rnd = random.Random(table)
+    entries = [bytearray(kernel_reply(rnd, table, False, state=b.NUD_PERMANENT)) for _i in range(40)]
+    struct.pack_into("=H", entries[17], 6, 2 | b.NLM_F_DUMP_INTR)  # the table changed while this was written
+    data = b"".join(entries)
+    rows: list = []
+    assert b.parse_dump(table, IFINDEX, data, len(data), rows) == b.DUMP_INTERRUPTED
+    assert rows == expected_rows(table, data) and len(rows) == 40
+    # a message that claims more than the buffer holds, in the middle of a run
+    struct.pack_into("=I", entries[30], 0, 4000)
+    data = b"".join(entries)
+    with pytest.raises(OSError, match="truncated"):
+        b.parse_dump(table, IFINDEX, data, len(data), [])
 
 
 def test_parse_dump_short_messages_at_the_end_of_a_buffer():

@@ -295,6 +295,50 @@ def test_commands_with_and_without_netns():
     ]
 
 
+def test_command_lines_of_every_kind():
+    """One comprehension per kind of line; a brace in a name is just a character."""
+    pairs = [(ZERO, D1), (M3, D2)]
+    assert t.FDB.command_lines("upsert", pairs, "vx{0}", "ovl-1") == [
+        f"bridge -n ovl-1 fdb append {ZERO} dev vx{{0}} dst {D1} self permanent",
+        f"bridge -n ovl-1 fdb replace {M3} dev vx{{0}} dst {D2} self permanent",
+    ]
+    assert t.FDB.command_lines("delete", pairs, "vxlan0", None) == [
+        f"bridge fdb del {ZERO} dev vxlan0 dst {D1} self",
+        f"bridge fdb del {M3} dev vxlan0 dst {D2} self",
+    ]
+    pairs = [("10.213.0.3", M3), ("fd00::3", M4)]
+    assert t.NEIGH.command_lines("upsert", pairs, "vxlan0", None) == [
+        f"ip neigh replace 10.213.0.3 lladdr {M3} dev vxlan0 nud permanent",
+        f"ip neigh replace fd00::3 lladdr {M4} dev vxlan0 nud permanent",
+    ]
+    assert t.NEIGH.command_lines("delete", pairs, "vxlan0", "ovl-1") == [
+        "ip -n ovl-1 neigh del 10.213.0.3 dev vxlan0",
+        "ip -n ovl-1 neigh del fd00::3 dev vxlan0",
+    ]
+    assert (
+        t.FDB.command("upsert", fdb(ZERO, D1), "vxlan0", None)
+        == t.FDB.command_lines("upsert", [(ZERO, D1)], "vxlan0", None)[0]
+    )
+
+
+def test_plan_pairs_is_plan_and_a_no_change_run_shares_its_entries():
+    wanted = [fdb(M3, D1), fdb(ZERO, D1), fdb(ZERO, D2)]
+    current = [fdb(ZERO, D2), fdb(M3, D1), fdb(ZERO, D1)]
+    pairs = [(e["mac"], e["dst"]) for e in current]
+    for state in t.STATES:
+        wanted_here = [] if state == "deleted" else wanted
+        assert t.plan_pairs(t.FDB, state, wanted_here, pairs, dev="vxlan0") == plan_fdb(
+            state, wanted_here, current, netns=None
+        )
+    result = plan_fdb("overridden", wanted, current)
+    assert result["ops"] == [] and result["before"] == sorted(wanted, key=t.FDB.sort_key)
+    assert all(a is b for a, b in zip(result["before"], result["after"], strict=True))
+    # from an empty table, after is what the upserts write: the same entries
+    result = plan_fdb("merged", wanted, [])
+    assert [id(e) for e in result["after"]] == [id(op["entry"]) for op in result["ops"]]
+    assert result["after"] == sorted(wanted, key=t.FDB.sort_key)
+
+
 def test_ops_are_sorted_deletes_then_upserts():
     current = [fdb(M5, D1), fdb(M3, D1)]
     r = plan_fdb("overridden", [fdb(M4, D2), fdb(ZERO, D3), fdb(M3, D2)], current)
