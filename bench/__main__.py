@@ -3,10 +3,14 @@
 
 Order: (a)/(b) the table engine, (d)/(e) the 30-host lab (which also picks the forks), then (c) the fleet
 computation, whose largest size gets what is left of the budget.
+
+``python -m bench --only tables`` (or ``BENCH_ONLY=tables``; ``tables``, ``lab``, ``fleet``, comma-separated) runs
+just those and prints their tables; docs/performance.md and its plot are only written by a run of all three.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -27,6 +31,18 @@ DEFAULT_FORKS = 2
 
 
 MAIN_PID = os.getpid()
+PARTS = ("tables", "lab", "fleet")
+
+
+def _parts(argv: list[str]) -> set[str]:
+    """The benchmarks to run: ``--only`` / ``BENCH_ONLY`` (comma-separated), else all of them."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""), help=f"any of {', '.join(PARTS)}")
+    only = {part.strip() for part in parser.parse_args(argv).only.split(",") if part.strip()}
+    unknown = only - set(PARTS)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))} (choose from {', '.join(PARTS)})")
+    return only or set(PARTS)
 
 
 def _stop(signum, frame):
@@ -48,7 +64,8 @@ def _section(results: Results, name: str, what: str, call):
         return None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parts = _parts(sys.argv[1:] if argv is None else argv)
     require_root()
     signal.signal(signal.SIGTERM, _stop)
     budget = Budget(BUDGET)
@@ -56,27 +73,33 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nfbench-"))
     log(f"make bench: budget {BUDGET:.0f} s, work directory {work}")
     try:
-        _section(
-            results,
-            "a",
-            "(a)/(b) the table engine vs iproute2",
-            lambda: tables.run(results, budget, min(TABLES_SHARE, budget.left())),
-        )
-        forks = _section(
-            results,
-            "de",
-            "(d)/(e) site.yml on a 30-host lab",
-            lambda: lab.run(results, budget, work, LAB_SHARE * budget.left()),
-        )
+        if "tables" in parts:
+            _section(
+                results,
+                "a",
+                "(a)/(b) the table engine vs iproute2",
+                lambda: tables.run(results, budget, min(TABLES_SHARE, budget.left())),
+            )
+        forks = None
+        if "lab" in parts:
+            forks = _section(
+                results,
+                "de",
+                "(d)/(e) site.yml on a 30-host lab",
+                lambda: lab.run(results, budget, work, LAB_SHARE * budget.left()),
+            )
         if forks is None:
             forks = results.forks = DEFAULT_FORKS
             results.forks_note = "the lab failed, so forks were not compared"
-        _section(
-            results,
-            "c",
-            "(c) the peer tables inside ansible-playbook",
-            lambda: fleet.run(results, budget, work, forks, FLEET_RESERVE),
-        )
+            if "lab" not in parts:
+                results.forks_note = "the lab did not run (--only), so forks were not compared"
+        if "fleet" in parts:
+            _section(
+                results,
+                "c",
+                "(c) the peer tables inside ansible-playbook",
+                lambda: fleet.run(results, budget, work, forks, FLEET_RESERVE),
+            )
     finally:
         if os.getpid() != MAIN_PID:
             os._exit(1)  # a forked child must never clean up what the main process owns
@@ -88,6 +111,10 @@ def main() -> int:
     results.machine["load average (end)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report.explain(results)
     report.print_console(results)
+    if parts != set(PARTS):
+        log(f"\n--only {','.join(p for p in PARTS if p in parts)}: docs/performance.md and its plot left as they were")
+        log(f"took {results.total_seconds:.0f} s")
+        return 0
     doc = report.write_markdown(results)
     png = report.plot(results)
     log(f"\nwrote {doc.relative_to(report.REPO)} and {png.relative_to(report.REPO)}")
