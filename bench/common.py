@@ -54,6 +54,7 @@ class Timed:
     children_peak_kib: int  # the largest VmHWM seen among its direct children (ansible's workers)
     stdout: str = ""
     stderr: str = ""
+    cpu_seconds: float = 0.0  # user + system CPU of the process and of the children it waited for (wait4)
 
     @property
     def timed_out(self) -> bool:
@@ -109,17 +110,18 @@ def run_timed(argv: list[str], *, timeout: float, env: dict | None = None, cwd: 
 
     Peak memory is polled from /proc (``VmHWM``, every 50 ms): ``wait4``'s ``ru_maxrss`` would not do, since
     Linux carries a forked child's maximum across ``exec``, so every child would report at least this (large)
-    process's own size.
+    process's own size. ``wait4``'s CPU times do: they are the process's own plus those of every child it
+    waited for (Ansible's workers), and other processes' load on the machine moves them far less than wall time.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
         deadline = start + max(timeout, 0.1)
-        status = None
+        status = usage = None
         peak = children_peak = 0
         polls = 0
         while True:
-            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if polls % 10 == 0:
@@ -128,7 +130,7 @@ def run_timed(argv: list[str], *, timeout: float, env: dict | None = None, cwd: 
             polls += 1
             if time.perf_counter() >= deadline:
                 _kill_tree(proc.pid)
-                os.waitpid(proc.pid, 0)
+                usage = os.wait4(proc.pid, 0)[2]
                 status = None
                 break
             time.sleep(0.005)
@@ -143,6 +145,7 @@ def run_timed(argv: list[str], *, timeout: float, env: dict | None = None, cwd: 
             children_peak_kib=children_peak,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
+            cpu_seconds=usage.ru_utime + usage.ru_stime if usage is not None else 0.0,
         )
 
 
@@ -218,7 +221,7 @@ def fmt_s(seconds: float | None, *, lower_bound: bool = False) -> str:
     if seconds is None:
         return "-"
     sign = "> " if lower_bound else ""
-    if seconds < 0.1:
+    if abs(seconds) < 0.1:
         return f"{sign}{seconds * 1000:.1f} ms"
     return f"{sign}{seconds:.2f} s"
 

@@ -89,63 +89,115 @@ def _why_table(check) -> str:
     return "\n\n".join(lines)
 
 
+def _runs(values) -> str:
+    """The single runs behind a median, for the reader to see the spread."""
+    return ", ".join(fmt_s(v) for v in values or [])
+
+
+def fleet_profile(fleet: dict) -> tuple[list[str], list[list[str]]]:
+    """Where the compute step's time went, per fleet size, from this run's figures only: the task's own time
+    (bench_timer) against the same plan computed in plain Python, part by part."""
+    columns = [
+        "hosts",
+        "compute step (timer)",
+        "plan alone (Python)",
+        "fleet_records",
+        "compute_plan",
+        "pack_plan",
+        "plan_summary",
+        "step - plan alone",
+    ]
+    rows = []
+    for hosts in sorted(fleet):
+        r = fleet[hosts]
+        py = r.get("python") or {}
+        if not py:
+            continue
+        step = r.get("step")
+        rows.append(
+            [
+                str(hosts),
+                fmt_s(step),
+                fmt_s(py.get("total")),
+                fmt_s(py.get("records")),
+                fmt_s(py.get("plan")),
+                fmt_s(py.get("pack")),
+                fmt_s(py.get("summary")),
+                fmt_s(step - py["total"]) if step is not None else "-",
+            ]
+        )
+    return columns, rows
+
+
 FLEET_PROFILE = (
-    "The filters are not the cost: the table above shows them taking about a second per 500k entries per "
-    "table in plain Python, while the role's step takes tens of seconds. The rest is Ansible 2.19 moving a "
-    "result of that size through a `set_fact`, linear in the entries but with a large constant. A py-spy "
-    "profile of the 500-host compute.yml play (taken while this benchmark was written, all processes of the "
-    "run) put 35% of the samples in the worker's finalisation of the templated result "
-    "(`_finalize_template_result` -> `_finalize_dict` / `_finalize_list`: every dict and list of the filter's "
-    "output is visited and re-wrapped), 20% in the controller's callbacks on the result (`send_callback`: "
-    "`transform_to_native_types`, `strip_internal_keys`, `module_response_deepcopy`), 11% in `tag_copy`, "
-    "about 5% in forking workers for the per-host publish task, and 3% in the two filters themselves "
-    "(`compute_peer_tables` 1.4%, `fleet_records` 1.7%). The per-host publish set_fact adds Ansible's "
-    "per-host task cost (a worker, the host's variables, the result's trip back) on every host. A result that "
-    "Ansible does not walk value by value (for example one string per host that the module parses) would "
-    "avoid most of the compute task's time."
+    "The role's compute step is one run_once task, `netfleet.overlay.overlay_plan`, an action plugin that runs "
+    "`fleet_records`, `compute_plan`, `pack_plan` and `plan_summary` (plugins/plugin_utils) on the controller. "
+    "The table sets the task's own time inside ansible-playbook (bench_timer) against the same four calls in "
+    "plain Python on the same data (median of three, each part timed). The last column is what Ansible adds "
+    "around them (the worker, the task's templated arguments, reading every host's variables through "
+    "`hostvars`, returning the result and registering it on every host); this run did not time those parts "
+    "separately."
 )
 
 
 def _why_fleet(fleet: dict, check) -> str:
     hosts = int(check.note)  # fleet.py notes the fleet size the target is about
     r = fleet.get(hosts, {})
+    py = r.get("python") or {}
     parts = []
-    if r.get("publish") is not None and r.get("step") is not None:
+    if r.get("timed_out"):
         parts.append(
-            f"At {hosts} hosts ({r['entries']:,} entries per table) the play's two tasks took "
-            f"{fmt_s(r['publish'])} (publish, {r['publish'] / hosts * 1000:.1f} ms per host) and "
-            f"{fmt_s(r['step'])} (the run_once compute); the two filters alone take {fmt_s(r['filter'])} "
-            "in plain Python on the same data. See *where the compute step's time goes* below."
+            f"The {hosts}-host compute.yml play was cut at its time limit ({fmt_s(r.get('compute'))}); the plan "
+            f"alone takes {fmt_s(py.get('total'))} in plain Python on the same data."
         )
-    elif r.get("timed_out"):
+    elif r.get("compute_runs") and "100x" not in check.target:
         parts.append(
-            f"The {hosts}-host play was cut at its time limit ({fmt_s(r.get('compute'))}), already far past the "
-            f"target; the two filters alone take {fmt_s(r['filter'])} in plain Python on the same data. See "
-            "*where the compute step's time goes* below."
+            f"At {hosts} hosts the compute.yml play took {_runs(r['compute_runs'])} (median "
+            f"{fmt_s(r['compute'])}) and the no-op play {_runs(r['noop_runs'])} (median {fmt_s(r['noop'])}), "
+            f"alternating; each pair's difference: {_runs(r.get('adds_runs'))}. The compute step itself took "
+            f"{_runs(r['step_runs'])} inside the run (bench_timer), of which the plan in plain Python is "
+            f"{fmt_s(py.get('total'))}. In CPU time (ansible-playbook and its workers, which the machine's other "
+            f"load moves far less) the compute.yml play took {_runs(r.get('compute_cpu'))} and the no-op play "
+            f"{_runs(r.get('noop_cpu'))}: it adds {fmt_s(r.get('adds_cpu'))}."
         )
+        if check.target.startswith(f"{hosts} hosts: the compute step adds"):
+            spread = max(r["noop_runs"]) - min(r["noop_runs"]) if len(r["noop_runs"]) > 1 else None
+            if spread is not None:
+                parts.append(
+                    f"The no-op play alone varied by {fmt_s(spread)} between its runs in this run, so a difference "
+                    "of two such wall clocks is only as good as that spread."
+                )
     small = fleet.get(hosts // 2, {})
-    if check.target.startswith(f"{hosts} hosts: compute.yml play") and small.get("publish") and r.get("publish"):
+    if check.target.startswith(f"{hosts} hosts: compute.yml play") and small.get("compute") and r.get("compute"):
+        lines = [
+            ("compute.yml play", small["compute"], r["compute"]),
+            ("compute.yml play, CPU time", small.get("compute_cpu_median"), r.get("compute_cpu_median")),
+            ("no-op play", small.get("noop"), r.get("noop")),
+            ("compute step (timer)", small.get("step"), r.get("step")),
+            ("plan alone (Python)", (small.get("python") or {}).get("total"), py.get("total")),
+        ]
+        rows = [
+            [name, fmt_s(a), fmt_s(b), f"{b / a:.2f}x" if a and b else "-"] for name, a, b in lines if a is not None
+        ]
         parts.append(
-            f"From {hosts // 2} to {hosts} hosts the publish task's cost per host went from "
-            f"{small['publish'] / (hosts // 2) * 1000:.1f} to {r['publish'] / hosts * 1000:.1f} ms and the "
-            f"compute task's cost per 1000 entries from {small['step'] / small['entries'] * 1000 * 1000:.0f} to "
-            f"{r['step'] / r['entries'] * 1000 * 1000:.0f} ms (the filters alone: "
-            f"{small['filter'] / small['entries'] * 1e6:.1f} and {r['filter'] / r['entries'] * 1e6:.1f} ms): in "
-            "this run both of Ansible's parts grew faster than the fleet. Every per-host task works on that "
-            "host's variables, which take longer to build as the inventory grows, and the larger result means "
-            f"more memory to walk, copy and collect; on a shared machine the {fmt_s(r['compute'])} run also "
-            f"meets more of the other developers' load than the {fmt_s(small['compute'])} one."
+            f"From {hosts // 2} to {hosts} hosts (medians of this run):\n\n"
+            + md_table(["what", f"{hosts // 2} hosts", f"{hosts} hosts", "ratio"], rows)
+            + "\n\nThe no-op play's ratio is what ansible-playbook itself pays for the larger inventory "
+            "(reading it, building every host), with no task of the role in it."
         )
     if "100x" in check.target:
         parts.append(
-            "The naive loop's added time is quadratic in the hosts, the compute step's linear; at 400 hosts the "
-            "step's fixed costs (the per-host publish task, Ansible's handling of the result) are still larger "
-            "than what the quadratic loop costs, so the ratio stays far below 100x."
+            f"At {hosts} hosts the naive loop adds {fmt_s(r.get('naive_adds'))} (estimated from "
+            f"{len(r.get('naive_samples', []))} sample run(s) on a part of the hosts), the compute step "
+            f"{fmt_s(r.get('step'))} (its own time) and adds {fmt_s(r.get('adds'))} (play - no-op)."
         )
-    return "\n\n".join(parts) or "See *where the compute step's time goes* below."
+    return "\n\n".join(parts) or "See *(c) where the compute step's time goes* above."
 
 
-MODULE_TASKS = ("Converge the host", "Read the host's overlay state")
+MODULE_TASKS = (
+    "Read the host's overlay state, kernel, underlay and VTEP",
+    "Converge the host's overlay networks, endpoints, ARP and FDB tables",
+)
 
 
 def _why_lab(results: Results) -> str:
@@ -156,21 +208,19 @@ def _why_lab(results: Results) -> str:
         f"{fmt_s(lab.get('again'))}."
     )
     if tasks:
-        modules = [t for t in tasks if any(m in t["name"] for m in MODULE_TASKS)]
+        modules = [t for t in tasks if any(t["name"].endswith(m) for m in MODULE_TASKS)]
         others = [t for t in tasks if t not in modules]
         module_time = sum(t["seconds"] for t in modules)
         other_time = sum(t["seconds"] for t in others)
         text += (
-            f" Its {len(modules)} module runs per host (overlay_facts, overlay_host: each starts Python, imports "
-            f"pyroute2 and reads or converges the host's whole overlay) took {fmt_s(module_time)} together, "
-            f"each more than the ping module; the other {len(others)} tasks (argument validation, skipped "
-            "install steps, preflight asserts, the publish set_fact, the run_once compute) run on the "
-            f"controller but still cost a worker round trip per host each: {fmt_s(other_time)} together. "
-            "Per-module-run and per-task overhead, not the kernel work, decides this ratio."
+            f" In the last no-change run (bench_timer callback: each task from its start to the next one's, over "
+            f"all hosts) the role's {len(modules)} module tasks (overlay_facts, then overlay_host: one module run "
+            f"per host each) took {fmt_s(module_time)} together and the other {len(others)} tasks of the table "
+            f"below {fmt_s(other_time)} together; the rest of the wall clock is ansible-playbook's start, the "
+            "inventory and the play's setup."
         )
-        top = sorted(tasks, key=lambda t: t["seconds"], reverse=True)[:10]
-        rows = [[t["name"], fmt_s(t["seconds"])] for t in top]
-        text += "\n\nThe slowest tasks of the last no-change run (bench_timer callback):\n\n" + md_table(
+        rows = [[t["name"], fmt_s(t["seconds"])] for t in tasks]
+        text += "\n\nEvery task of the last no-change run, in order (bench_timer callback):\n\n" + md_table(
             ["task", "time"], rows
         )
     return text
@@ -214,8 +264,8 @@ def plot(results: Results) -> Path | None:
         xscale="log",
         yscale="log",
         xlabel="hosts (5 endpoints each)",
-        ylabel="seconds (ansible-playbook wall clock)",
-        title="(c) peer tables vs hosts",
+        ylabel="seconds (wall clock)",
+        title="(c) the fleet's overlay vs hosts",
     )
     for label, points in results.plot.get("hosts", {}).items():
         pts = [(x, y) for x, y in points if y]
@@ -266,17 +316,19 @@ def write_markdown(results: Results) -> Path:
         md_table(CHECK_COLUMNS, check_rows(results)),
         "",
     ]
+    fleet = results.extra.get("fleet") or {}
     for sec in sections(results):
         out += [f"## {sec['title']}", "", md_table(sec["columns"], sec["rows"]), ""]
         out += [f"- {note}" for note in sec["notes"]]
         out.append("")
+        if sec is results.sections.get("c") and fleet:
+            columns, rows = fleet_profile(fleet)
+            out += ["### (c) where the compute step's time goes", "", FLEET_PROFILE, "", md_table(columns, rows), ""]
     missed = [c for c in results.checks if c.why]
     if missed:
         out += ["## Why targets were missed", ""]
         for c in missed:
             out += [f"### {c.bench}: {c.target} ({c.verdict}, {c.ratio_text()})", "", c.why, ""]
-        if any(c.bench == "c" for c in missed):
-            out += ["### c: where the compute step's time goes", "", FLEET_PROFILE, ""]
     out += [
         "## Scaling",
         "",
@@ -302,9 +354,12 @@ def write_markdown(results: Results) -> Path:
         "- (c): generated inventories (`ansible_connection: local`, nothing runs on a host) with 5 endpoints "
         "per host, explicit addresses, and hosts/20 networks of 100 endpoints (50 networks at 1000 hosts), so a "
         "host's tables do not grow with the fleet. `bench/playbooks/compute.yml` imports the role's own "
-        "`roles/overlay/tasks/compute.yml`; `noop.yml` runs one `meta: noop`; `naive.yml` is the Jinja loop "
-        "over `hostvars` (a set_fact per host). With a fixed number of networks instead, every host's tables "
-        "grow with the fleet and the output (and time) grows with the square of the hosts.",
+        "`roles/overlay/tasks/compute.yml`, its one run_once `netfleet.overlay.overlay_plan` task; `noop.yml` is "
+        "a play over the same hosts with no task; the two alternate, up to three pairs where they are cheap, "
+        "and each figure is a median. `naive.yml` is the Jinja loop over `hostvars` (a set_fact per host). "
+        "*plan alone* runs the action plugin's Python (`fleet_records`, `compute_plan`, `pack_plan`, "
+        "`plan_summary`) on the same data in this process. With a fixed number of networks instead, every "
+        "host's tables grow with the fleet, and their sum with the square of the hosts.",
         "- (d)/(e): `tools/netfleet-lab up --hosts 30` in a directory of this run (always taken down), 3 "
         "networks and 2 endpoints per host, `ansible-playbook -i LAB/inventory.yml -i VARS playbooks/site.yml`. "
         "(e) is the first run on the fresh lab, (d) the next two (they must change nothing) against "
