@@ -111,11 +111,16 @@ class Fleet:
             if not line.strip():
                 continue
             kind, ns = section
-            (out[kind] if ns is None else out[kind][ns]).append(line.strip())
+            # bridge port timers (forward_delay_timer counts down for 15 s after a port comes up) are not state
+            stable = TIMER_RE.sub(r"\1", line.strip())
+            (out[kind] if ns is None else out[kind][ns]).append(stable)
         return out
 
     def states(self) -> dict:
         return {host: self.state(host) for host in VTEP}
+
+
+TIMER_RE = re.compile(r"\b(\w+_timer)\s+[0-9.]+")
 
 
 def fdb_self_entries(lines: list[str]) -> set[tuple[str, str, bool]]:
