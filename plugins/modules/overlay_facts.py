@@ -53,6 +53,26 @@ options:
         type: list
         elements: dict
         default: []
+  requirements:
+    description:
+      - What the host needs for the overlay. The facts then list what it lacks as C(unmet), codes in the order a
+        user fixes them, which the role's preflight turns into a message saying what to install.
+      - The codes are C(pyroute2_missing), C(pyroute2_version), C(pyroute2_import) (metadata found but not the
+        package), and, for a host whose O(desired.state) is V(present), C(nft), C(kernel), C(vxlan) (no vxlan
+        driver) and C(vtep) (no VTEP, that is neither O(vtep) nor an address on the default route's interface).
+      - The module never fails for an unmet requirement; it only reports it.
+    type: dict
+    suboptions:
+      pyroute2:
+        description: The pyroute2 versions the modules support, for example V(>=0.9.1,<0.10).
+        type: str
+      kernel:
+        description: The oldest kernel release, for example V(3.10).
+        type: str
+      nft:
+        description: Whether C(nft) is needed (for the VTEP allowlist).
+        type: bool
+        default: false
 """
 
 EXAMPLES = r"""
@@ -99,35 +119,54 @@ ansible_facts:
         desired:
           state: present
           networks: [{name: overlay_network, vni: 256, subnet: 10.213.0.0/24}]
+        unmet: []
 """
+
+import os
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _requirements
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
 
 
 def _pyroute2_version():
-    """The installed pyroute2's version from its metadata, or None; the preflight compares it with the range."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # Python < 3.8
-        return None
-    try:
-        return version("pyroute2")
-    except PackageNotFoundError:
-        return None
+    """The installed pyroute2's version from its metadata directory, or None; the preflight compares it with the
+    range.
+
+    The first ``pyroute2-<version>.dist-info`` (or ``.egg-info``) on ``sys.path`` is the one Python imports
+    from. A directory scan, because importing ``importlib.metadata`` costs more than this module's other reads.
+    """
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("pyroute2-") and name.endswith((".dist-info", ".egg-info")):
+                return name[len("pyroute2-") :].rsplit(".", 1)[0].split("-py")[0]
+    return None
 
 
 def main():
+    requirements = {
+        "pyroute2": {"type": "str"},
+        "kernel": {"type": "str"},
+        "nft": {"type": "bool", "default": False},
+    }
     desired = {
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "networks": {"type": "list", "elements": "dict", "default": []},
     }
     module = AnsibleModule(
-        argument_spec={"vtep": {"type": "str"}, "desired": {"type": "dict", "options": desired}},
+        argument_spec={
+            "vtep": {"type": "str"},
+            "desired": {"type": "dict", "options": desired},
+            "requirements": {"type": "dict", "options": requirements},
+        },
         supports_check_mode=True,
     )
     facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
@@ -147,6 +186,12 @@ def main():
         module.fail_json(msg=str(exc))
     if module.params["desired"] is not None:
         facts["desired"] = module.params["desired"]
+    if module.params["requirements"] is not None:
+        state = (module.params["desired"] or {}).get("state", "present")
+        try:
+            facts["unmet"] = _requirements.unmet(facts, module.params["requirements"], state)
+        except ValueError as exc:
+            module.fail_json(msg=f"requirements: {exc}")
     module.exit_json(changed=False, ansible_facts={"netfleet_overlay": facts})
 
 
