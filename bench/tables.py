@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import secrets
 import sys
 import tempfile
@@ -30,7 +31,8 @@ HEADLINE = 20000
 VTEPS = 1000  # the FDB entries point at this many remote VTEPs
 LOCAL = "198.19.0.1"
 NETNS_DIR = Path("/run/netns")
-REPS_CHEAP = 3  # repetitions of a measurement that takes less than CHEAP seconds
+REPS_CHEAP = 5  # repetitions of a measurement that takes less than CHEAP seconds
+REPS_NO_CHANGE = 7  # (b): a no-change run and a dump take ~0.1 s each, and this machine's load comes and goes
 CHEAP = 2.0
 
 
@@ -132,26 +134,55 @@ class Namespaces:
                     self.drop(name)
 
 
-def _reconcile(nl, table_mod, ns_name: str, table: str, wanted: list[dict]) -> tuple[float, dict]:
-    """One timed call of the engine: open the namespace, reconcile (state overridden), close."""
+def _cpu() -> float:
+    """User + system CPU seconds of this process (every thread) and of the children it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _reconcile(nl, table_mod, ns_name: str, table: str, wanted: list[dict], *, cpu: list | None = None):
+    """One timed call of the engine: open the namespace, reconcile (state overridden), close.
+
+    Returns ``(seconds, result)``; appends its CPU seconds to ``cpu`` when given.
+    """
     spec = table_mod.FDB if table == "fdb" else table_mod.NEIGH
-    start = time.perf_counter()
+    cpu_start, start = _cpu(), time.perf_counter()
     with nl.Namespace(ns_name) as ns:
         result = table_mod.reconcile(ns, spec, dev="vxlan0", state="overridden", wanted=wanted, check_mode=False)
-    return time.perf_counter() - start, result
+    seconds = time.perf_counter() - start
+    if cpu is not None:
+        cpu.append(_cpu() - cpu_start)
+    return seconds, result
 
 
-def _batch(ns_name: str, table: str, path: Path) -> float:
-    argv = [BRIDGE, "-n", ns_name, "-batch", str(path)] if table == "fdb" else [IP, "-n", ns_name, "-batch", str(path)]
-    start = time.perf_counter()
+def _iproute2(argv: list[str], cpu: list) -> float:
+    """Run one iproute2 command: its wall seconds; its CPU seconds are appended to ``cpu``."""
+    cpu_start, start = _cpu(), time.perf_counter()
     sh(*argv)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    cpu.append(_cpu() - cpu_start)
+    return seconds
 
 
-def _dump(ns_name: str, table: str) -> float:
-    start = time.perf_counter()
-    sh(*dump_argv(table, ns_name))
-    return time.perf_counter() - start
+def _batch(ns_name: str, table: str, path: Path, cpu: list) -> float:
+    argv = [BRIDGE, "-n", ns_name, "-batch", str(path)] if table == "fdb" else [IP, "-n", ns_name, "-batch", str(path)]
+    return _iproute2(argv, cpu)
+
+
+def _dump(ns_name: str, table: str, cpu: list) -> float:
+    return _iproute2(dump_argv(table, ns_name), cpu)
+
+
+def _cpu_ratio(numerator: list, denominator: list) -> str:
+    top, bottom = median(numerator), median(denominator)
+    return f"{top / bottom:.2f}x" if top is not None and bottom else "-"
+
+
+CPU_NOTE = (
+    "CPU ratio: the same ratio of CPU time (user + system, of the engine's process or of the iproute2 command; "
+    "the kernel's work for a request is done in the sender's system time), medians. Other processes' load on "
+    "this machine moves it far less than the wall time the target is set on."
+)
 
 
 def profile(call) -> str:
@@ -177,13 +208,15 @@ def run(results: Results, budget: Budget, share: float) -> None:
     sec_a = results.section(
         "a",
         "(a) apply from empty: `_table.reconcile` vs `bridge -batch` / `ip -batch`",
-        ["table", "entries", "reconcile", "rate", "iproute2 batch", "rate", "rate ratio", "runs"],
+        ["table", "entries", "reconcile", "rate", "iproute2 batch", "rate", "rate ratio", "CPU ratio", "runs"],
     )
+    sec_a["notes"].append(CPU_NOTE)
     sec_b = results.section(
         "b",
         "(b) no-change reconcile vs iproute2 JSON dump (20k entries)",
-        ["table", "entries", "no-change reconcile", "JSON dump", "ratio", "runs"],
+        ["table", "entries", "no-change reconcile", "JSON dump", "ratio", "CPU ratio", "runs"],
     )
+    sec_b["notes"].append(CPU_NOTE)
     plot = results.plot.setdefault("entries", {})
     try:
         with tempfile.TemporaryDirectory(prefix="nfbench-batch-") as tmp:
@@ -194,18 +227,19 @@ def run(results: Results, budget: Budget, share: float) -> None:
                     path = Path(tmp) / f"{table}-{size}.batch"
                     path.write_text(batch_lines(table, wanted), encoding="utf-8")
                     ours, theirs, errors = [], [], []
+                    ours_cpu, theirs_cpu = [], []
                     headline = size == HEADLINE
                     kept = None  # the 20k reconcile device, kept for (b)
                     while True:
                         ns_ours, ns_theirs = spaces.fresh(), spaces.fresh()
                         try:
-                            seconds, result = _reconcile(nl, table_mod, ns_ours, table, wanted)
+                            seconds, result = _reconcile(nl, table_mod, ns_ours, table, wanted, cpu=ours_cpu)
                             ours.append(seconds)
                             if len(result["ops"]) != size:
                                 errors.append(f"planned {len(result['ops'])} changes, expected {size}")
                         except Exception as exc:  # the engine is being rewritten: report, do not crash
                             errors.append(f"{type(exc).__name__}: {exc}")
-                        theirs.append(_batch(ns_theirs, table, path))
+                        theirs.append(_batch(ns_theirs, table, path, theirs_cpu))
                         if not errors:
                             for who, name in (("reconcile", ns_ours), (tool, ns_theirs)):
                                 problem = verify(table, name, wanted, who)
@@ -233,12 +267,16 @@ def run(results: Results, budget: Budget, share: float) -> None:
                             fmt_s(t_theirs),
                             f"{rate_theirs / 1000:.1f}k/s",
                             f"{ratio:.2f}x" if ratio else "-",
+                            _cpu_ratio(theirs_cpu, ours_cpu) if ratio else "-",
                             str(len(ours)),
                         ]
                     )
                     plot.setdefault(f"reconcile {table}", []).append((size, t_ours if not errors else None))
                     plot.setdefault(tool, []).append((size, t_theirs))
-                    log(f"  (a) {table} {size}: reconcile {fmt_s(t_ours)}, {tool} {fmt_s(t_theirs)} {errors or ''}")
+                    log(
+                        f"  (a) {table} {size}: reconcile {fmt_s(t_ours)}, {tool} {fmt_s(t_theirs)}; "
+                        f"CPU {fmt_s(median(ours_cpu))} vs {fmt_s(median(theirs_cpu))} {errors or ''}"
+                    )
                     if errors:
                         sec_a["notes"].append(f"{table} {size}: {errors[0]}")
                     if headline:
@@ -279,11 +317,12 @@ def _no_change(results, sec_b, nl, table_mod, ns_name, *, table, wanted, deadlin
     """(b) on the 20k device that (a) reconciled: reconcile again (nothing to do) vs one JSON dump."""
     tool = "bridge -j fdb show" if table == "fdb" else "ip -j neigh show"
     ours, theirs, errors = [], [], []
+    ours_cpu, theirs_cpu = [], []
     if ns_name is None:
         errors.append("no reconciled 20k table to start from (see (a))")
-    while ns_name and len(ours) < REPS_CHEAP:
+    while ns_name and len(ours) < REPS_NO_CHANGE:
         try:
-            seconds, result = _reconcile(nl, table_mod, ns_name, table, wanted)
+            seconds, result = _reconcile(nl, table_mod, ns_name, table, wanted, cpu=ours_cpu)
         except Exception as exc:  # the engine is being rewritten: report, do not crash
             errors.append(f"{type(exc).__name__}: {exc}")
             break
@@ -291,7 +330,7 @@ def _no_change(results, sec_b, nl, table_mod, ns_name, *, table, wanted, deadlin
             errors.append(f"a no-change run planned {len(result['ops'])} changes")
             break
         ours.append(seconds)
-        theirs.append(_dump(ns_name, table))
+        theirs.append(_dump(ns_name, table, theirs_cpu))
         if seconds > CHEAP or budget.elapsed() + 2 * seconds > deadline:
             break
     t_ours, t_theirs = median(ours), median(theirs)
@@ -303,12 +342,16 @@ def _no_change(results, sec_b, nl, table_mod, ns_name, *, table, wanted, deadlin
             fmt_s(t_ours),
             f"{fmt_s(t_theirs)} ({tool})",
             f"{ratio:.2f}x" if ratio else "-",
+            _cpu_ratio(ours_cpu, theirs_cpu) if ratio else "-",
             str(len(ours)),
         ]
     )
     if errors:
         sec_b["notes"].append(f"{table}: {errors[0]}")
-    log(f"  (b) {table}: no-change reconcile {fmt_s(t_ours)}, {tool} {fmt_s(t_theirs)} {errors or ''}")
+    log(
+        f"  (b) {table}: no-change reconcile {fmt_s(t_ours)}, {tool} {fmt_s(t_theirs)}; "
+        f"CPU {fmt_s(median(ours_cpu))} vs {fmt_s(median(theirs_cpu))} {errors or ''}"
+    )
     check = Check(
         "b",
         f"no-change reconcile of {len(wanted) // 1000}k {table}: <= 1.5x `{tool}`",
