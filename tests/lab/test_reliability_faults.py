@@ -272,7 +272,7 @@ def test_host_lost_during_a_run_keeps_its_entries_and_rejoins(fleet):
     lines, stopped = [], False
     for line in proc.stdout:
         lines.append(line)
-        if not stopped and "TASK [netfleet.overlay.overlay : Check the host's prerequisites" in line:
+        if not stopped and "TASK [netfleet.overlay.overlay : Install what the host lacks" in line:
             # every host's facts are read: hold the controller, power h3 off, let it go on
             os.killpg(proc.pid, signal.SIGSTOP)
             try:
