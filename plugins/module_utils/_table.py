@@ -146,24 +146,31 @@ def _groups(pairs) -> dict[str, list]:
     return groups
 
 
-def _settled(spec: TableSpec, state: str, want_pairs: list, cur_pairs: list, cur: set) -> bool:
-    """True when ``state`` needs no operation at all, decided with set operations (the common re-run).
+def _settled(spec: TableSpec, state: str, want_pairs: list, cur_pairs: list) -> bool:
+    """True when ``state`` needs no operation at all, decided with dict and set operations (the common re-run).
 
     Exactly when the general planner would plan nothing: every wanted key already holds exactly its wanted
     members (``merged``: at least them, for the additive key), and for ``overridden`` nothing else is there.
     Inputs the general planner treats specially (duplicate current rows, an exclusive key wanted twice) are left
-    to it.  ``cur`` is ``set(cur_pairs)``.  When this is True for ``overridden``, ``want_pairs`` holds the same
-    pairs as ``cur_pairs``, each once.
+    to it.  When this is True, ``cur_pairs`` holds each pair once, and for ``overridden`` ``want_pairs`` holds the
+    same pairs.
     """
     # cheap rejections first (False only means "let the general planner decide")
     if len(want_pairs) > len(cur_pairs) or (state == "overridden" and len(want_pairs) != len(cur_pairs)):
         return False
+    flood = v.ZERO_MAC if spec.name == "fdb" else None
+    if state == "overridden":
+        have, want = dict(cur_pairs), dict(want_pairs)
+        if flood not in have and flood not in want:
+            # every key is exclusive: the same pairs, each once, exactly when neither side repeats a key and the
+            # two maps are equal (a third of the time of comparing sets of pairs: members are never hashed)
+            return len(have) == len(cur_pairs) and len(want) == len(want_pairs) and have == want
+    cur = set(cur_pairs)
     if len(cur) != len(cur_pairs):
         return False
     want = set(want_pairs)
     if state == "overridden" and want != cur:
         return False
-    flood = v.ZERO_MAC if spec.name == "fdb" else None
     keys = list(map(itemgetter(0), want_pairs))
     exclusive_keys = set(keys)
     exclusive_keys.discard(flood)
@@ -248,14 +255,11 @@ def plan_pairs(
 
 def _plan_pairs(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns) -> dict:
     kf, mf = spec.key_field, spec.member_field
-    current_set = set(current_pairs)
     want_pairs = list(map(itemgetter(kf, mf), wanted))
     deletes: list[tuple[str, str]] = []
     upserts: list[tuple[str, str]] = []
 
-    settled = state in ("merged", "replaced", "overridden") and _settled(
-        spec, state, want_pairs, current_pairs, current_set
-    )
+    settled = state in ("merged", "replaced", "overridden") and _settled(spec, state, want_pairs, current_pairs)
     if settled:
         pass  # nothing to do: skip the per-key walk
     elif state == "rendered":
@@ -298,9 +302,10 @@ def _plan_pairs(spec: TableSpec, state: str, wanted: list[dict], current_pairs: 
 
     # settled and overridden: want_pairs holds the current pairs, and often in order already (cheaper to sort)
     before = _sorted_pairs(want_pairs if settled and state == "overridden" else current_pairs)
+    current_set = None if settled else set(current_pairs)  # settled: each pair once (see _settled)
     if state == "rendered":  # as if the table were empty
         start = []
-    elif len(current_set) == len(current_pairs):
+    elif current_set is None or len(current_set) == len(current_pairs):
         start = before
     else:
         start = _sorted_pairs(current_set)

@@ -339,6 +339,29 @@ def test_plan_pairs_is_plan_and_a_no_change_run_shares_its_entries():
     assert result["after"] == sorted(wanted, key=t.FDB.sort_key)
 
 
+@pytest.mark.parametrize(
+    ("spec", "want", "cur", "settled"),
+    [
+        (t.FDB, [(M4, D2), (M3, D1)], [(M3, D1), (M4, D2)], True),  # by key, in any order
+        (t.FDB, [(M3, D1), (M3, D2)], [(M3, D2), (M3, D1)], False),  # a unicast MAC wanted twice: the planner's
+        (t.FDB, [(M3, D1), (M4, D2)], [(M3, D1), (M3, D1)], False),  # a row read twice: the planner's
+        (t.FDB, [(M3, D1), (M4, D2)], [(M3, D1), (M4, D1)], False),
+        (t.FDB, [(ZERO, D2), (M3, D1), (ZERO, D1)], [(ZERO, D1), (ZERO, D2), (M3, D1)], True),  # a flood list
+        (t.FDB, [(ZERO, D2), (M3, D1), (ZERO, D2)], [(ZERO, D1), (ZERO, D2), (M3, D1)], False),
+        (t.NEIGH, [("10.213.0.3", None), ("10.213.0.4", M3)], [("10.213.0.4", M3), ("10.213.0.3", None)], True),
+        (t.NEIGH, [("10.213.0.3", M3), ("10.213.0.3", M3)], [("10.213.0.3", M3), ("10.213.0.4", M3)], False),
+    ],
+)
+def test_settled_overridden_by_key(spec, want, cur, settled):
+    """A no-change overridden run is told by two key -> member maps, or by sets when there is a flood list."""
+    assert t._settled(spec, "overridden", want, cur) is settled
+    if settled:
+        kf, mf = spec.key_field, spec.member_field
+        result = t.plan(spec, "overridden", [{kf: k, mf: m} for k, m in want], [{kf: k, mf: m} for k, m in cur],
+                        dev="vxlan0")  # fmt: skip
+        assert result["ops"] == [] and result["before"] == result["after"]
+
+
 def test_ops_are_sorted_deletes_then_upserts():
     current = [fdb(M5, D1), fdb(M3, D1)]
     r = plan_fdb("overridden", [fdb(M4, D2), fdb(ZERO, D3), fdb(M3, D2)], current)
