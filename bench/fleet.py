@@ -96,7 +96,7 @@ def plan_alone(inventory: dict) -> dict:
     networks = inventory["all"]["vars"]["overlay_networks"]
     hosts = list(hostvars)
     parts: dict[str, list[float]] = {"records": [], "plan": [], "pack": [], "summary": [], "total": []}
-    for _ in range(PY_REPS):
+    for _rep in range(PY_REPS):
         t0 = time.perf_counter()
         records = records_mod.fleet_records(hostvars, hosts, hosts)
         t1 = time.perf_counter()

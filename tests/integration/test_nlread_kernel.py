@@ -160,10 +160,14 @@ def test_raw_reads_equal_pyroute2(fleet):
     got = raw(host)
     by_name = {link["ifname"]: link for link in got["links"]}
     assert got["routes"] == {4: by_name["ul0"]["index"], 6: by_name["ul0"]["index"]}
-    assert by_name["vxlan0"]["vxlan"] == {"vni": 256, "port": 4789, "local": "198.18.77.1",
-        "dev_index": by_name["ul0"]["index"], "learning": False, "proxy": True}  # fmt: skip
-    assert by_name["vxlan6"]["vxlan"] == {"vni": 16777215, "port": 8472, "local": "2001:db8:77::1",
-        "dev_index": None, "learning": True, "proxy": False}  # fmt: skip
+    assert by_name["vxlan0"]["vxlan"] == {
+        "vni": 256, "port": 4789, "local": "198.18.77.1",
+        "dev_index": by_name["ul0"]["index"], "learning": False, "proxy": True,
+    }  # fmt: skip
+    assert by_name["vxlan6"]["vxlan"] == {
+        "vni": 16777215, "port": 8472, "local": "2001:db8:77::1",
+        "dev_index": None, "learning": True, "proxy": False,
+    }  # fmt: skip
     assert by_name["vxlan0"]["master"] == "br0" and by_name["veth-a"]["link_netnsid"] is not None
     assert raw(ep)["routes"] == {4: None, 6: None}
 
@@ -230,11 +234,15 @@ def test_no_change_reads_never_import_pyroute2(fleet):
     assert out["loaded"] == [] and out["has"] is True
     assert out["underlay"] == {"vtep": "198.18.77.1", "vtep_dev": "ul0", "underlay_mtu": 1500, "vtep_is_local": True}
     nets, eps = out["owned"]["networks"], out["owned"]["endpoints"]
-    assert nets["n0"] == {"name": "n0", "netns": host, "vxlan": "vxlan0", "vni": 256, "port": 4789,
+    assert nets["n0"] == {
+        "name": "n0", "netns": host, "vxlan": "vxlan0", "vni": 256, "port": 4789,
         "local": "198.18.77.1", "learning": False, "proxy": True, "mtu": 1450, "bridge": "br0",
-        "bridge_mtu": 1450}  # fmt: skip
+        "bridge_mtu": 1450,
+    }  # fmt: skip
     assert nets["n6"]["local"] == "2001:db8:77::1" and nets["n6"]["bridge"] == "br1"
-    assert eps["a"] == {"name": "a", "netns": ep, "veth": "veth-a", "overlay_netns": host, "network": "n0",
-        "ip": "10.213.0.2", "prefixlen": 24, "mac": "02:42:0a:d5:00:02", "mtu": 1450, "ifname": "eth0"}  # fmt: skip
+    assert eps["a"] == {
+        "name": "a", "netns": ep, "veth": "veth-a", "overlay_netns": host, "network": "n0",
+        "ip": "10.213.0.2", "prefixlen": 24, "mac": "02:42:0a:d5:00:02", "mtu": 1450, "ifname": "eth0",
+    }  # fmt: skip
     with nl.Namespace(host) as ns:  # the same through this process (pyroute2 may be loaded here: no matter)
         assert _discover.underlay(ns, None) == out["underlay"]
