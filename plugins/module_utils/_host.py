@@ -158,19 +158,20 @@ class HostConverger:
             index = -1
         preserve = set(self.p["preserve_vteps"] or [])
         out = {}
-        fdb_current = _table.read_owned(ns, _table.FDB, index) if index > 0 else []
-        kept_macs = {e["mac"] for e in fdb_current if e["dst"] in preserve}
+        # (key, member) pairs: (mac, dst) in the FDB, (ip, mac) in the neighbour table
+        fdb_current = _table.read_pairs(ns, _table.FDB, index) if index > 0 else []
+        kept_macs = {mac for mac, dst in fdb_current if dst in preserve}
         for spec, wanted_raw in ((_table.FDB, net["fdb"]), (_table.NEIGH, net["neigh"])):
             wanted = _table.normalize_entries(
                 spec, wanted_raw, state="overridden", local=self.p["vtep"] if spec is _table.FDB else None
             )
-            current = fdb_current if spec is _table.FDB else (_table.read_owned(ns, spec, index) if index > 0 else [])
+            current = fdb_current if spec is _table.FDB else (_table.read_pairs(ns, spec, index) if index > 0 else [])
             keys = {e[spec.key_field] for e in wanted}
-            for e in current:
-                keep = e["dst"] in preserve if spec is _table.FDB else e["mac"] in kept_macs
-                if keep and e[spec.key_field] not in keys:
-                    wanted.append(e)
-            result = _table.plan(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
+            for key, member in current:
+                keep = member in preserve if spec is _table.FDB else member in kept_macs
+                if keep and key not in keys:
+                    wanted.append(spec.entry(key, member))
+            result = _table.plan_pairs(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
             if result["ops"] and not self.check_mode:
                 _table.apply(ns, spec, index, result["ops"])
             self._record(result)

@@ -237,8 +237,6 @@ def plan(
     (when nothing changes, ``before`` and ``after`` hold the same dicts; after a write to an empty table,
     ``after`` holds the ops' entries).
     """
-    if state not in STATES:
-        raise v.InputError(f"state: {state!r} is not one of {', '.join(STATES)}")
     kf, mf = spec.key_field, spec.member_field
     return plan_pairs(spec, state, wanted, [(e[kf], e[mf]) for e in current], dev=dev, netns=netns)
 
@@ -368,8 +366,7 @@ def read_pairs(ns, spec: TableSpec, index: int) -> list[tuple]:
 
 def read_owned(ns, spec: TableSpec, index: int) -> list[dict]:
     """:func:`read_pairs` as entry dicts (``{'mac', 'dst'}`` / ``{'ip', 'mac'}``)."""
-    kf, mf = spec.key_field, spec.member_field
-    return [{kf: key, mf: member} for key, member in read_pairs(ns, spec, index)]
+    return [spec.entry(key, member) for key, member in read_pairs(ns, spec, index)]
 
 
 def read_plain(ns, spec: TableSpec, index: int) -> list[dict]:
