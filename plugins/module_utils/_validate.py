@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 ZERO_MAC = "00:00:00:00:00:00"
@@ -113,9 +114,12 @@ def derive_mac(address: str, salt: str = "") -> str:
     """
     import hashlib
 
+    try:  # a dotted quad, without ipaddress's parser (the peer table derives thousands of these)
+        return "02:42:" + socket.inet_pton(socket.AF_INET, address).hex(":")
+    except (OSError, TypeError, ValueError):
+        pass
     addr = ipaddress.ip_address(address)
     if addr.version == 4:
-        tail = addr.packed
-        return "02:42:" + ":".join(f"{b:02x}" for b in tail)
+        return "02:42:" + addr.packed.hex(":")
     digest = hashlib.sha256(salt.encode() + b"/" + addr.packed).digest()[:5]
-    return "02:" + ":".join(f"{b:02x}" for b in digest)
+    return "02:" + digest.hex(":")

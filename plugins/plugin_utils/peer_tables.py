@@ -568,12 +568,9 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
     for endpoint in state.published:
         if network.family == 4:
             endpoint.ip_text = _v4_text(endpoint.ip)
-            if not endpoint.mac:  # derive_mac's IPv4 rule, without parsing the address again
-                endpoint.mac = "02:42:" + endpoint.ip.to_bytes(4, "big").hex(":")
         else:
-            address = ipaddress.ip_address(endpoint.ip)
-            endpoint.ip_text = address.compressed
-            endpoint.mac = endpoint.mac or derive_mac(network.name, address)
+            endpoint.ip_text = ipaddress.ip_address(endpoint.ip).compressed
+        endpoint.mac = endpoint.mac or _validate.derive_mac(endpoint.ip_text, salt=network.name)
         other = macs.get(endpoint.mac)
         if other is not None:
             raise PeerTableError(
