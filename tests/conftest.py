@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Make ``ansible_collections.netfleet.overlay`` importable for unit tests.
+"""Make ``ansible_collections.netfleet.overlay`` importable for every test, and the shared helpers of this
+directory (``nlread_reference``).
 
 The repo root is the collection root, so a directory ``<repo>/.venv/collections/ansible_collections/netfleet``
 holds a symlink ``overlay -> <repo>``; it is created here when missing.
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".venv" / "collections"
 _LINK = COLLECTIONS / "ansible_collections" / "netfleet" / "overlay"
 
@@ -25,3 +26,7 @@ if not _LINK.exists():
 
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)

@@ -10,32 +10,23 @@ and the bulk dump parser against pyroute2's decoding of the kernel's own bytes.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import json
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk as b
+from ansible_collections.netfleet.overlay.plugins.module_utils import _table as t
+
 pytestmark = pytest.mark.kernel
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".venv" / "collections"
-_LINK = COLLECTIONS / "ansible_collections" / "netfleet" / "overlay"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        _LINK.symlink_to(os.path.relpath(REPO, _LINK.parent), target_is_directory=True)
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl  # noqa: E402
-from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk as b  # noqa: E402
-from ansible_collections.netfleet.overlay.plugins.module_utils import _table as t  # noqa: E402
 
 LOCAL, LOCAL6 = "198.18.71.1", "2001:db8:71::1"
 ZERO = "00:00:00:00:00:00"

@@ -11,7 +11,6 @@ there as functions of pyroute2 messages), and agree with ``ip -j -d link show`` 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -19,58 +18,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
+
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover
+from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 
 pytestmark = pytest.mark.kernel
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".venv" / "collections"
-_LINK = COLLECTIONS / "ansible_collections" / "netfleet" / "overlay"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        _LINK.symlink_to(os.path.relpath(REPO, _LINK.parent), target_is_directory=True)
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+COLLECTIONS = REPO / ".venv" / "collections"  # tests/conftest.py links the checkout there
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover  # noqa: E402
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl  # noqa: E402
 
 IPRoute = pytest.importorskip("pyroute2").IPRoute
 
 
 # --- what the pyroute2-based Namespace made of pyroute2's messages (as it was before the raw reads) ---------------
-
-
-def reference_link_dict(msg, by_index: dict) -> dict:
-    info = msg.get_attr("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info else None
-    data = info.get_attr("IFLA_INFO_DATA") if info else None
-    master = msg.get_attr("IFLA_MASTER")
-    master_msg = by_index.get(master) if master else None
-    link = {
-        "index": msg["index"],
-        "ifname": msg.get_attr("IFLA_IFNAME"),
-        "kind": kind,
-        "mtu": msg.get_attr("IFLA_MTU"),
-        "mac": (msg.get_attr("IFLA_ADDRESS") or "").lower() or None,
-        "up": bool(msg["flags"] & nl.IFF_UP),
-        "master_index": master,
-        "master": None if master_msg is None else master_msg.get_attr("IFLA_IFNAME"),
-        "link_index": msg.get_attr("IFLA_LINK"),
-        "link_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
-        "alias": msg.get_attr("IFLA_IFALIAS") or None,
-    }
-    if kind == "vxlan" and data is not None:
-        local = data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6")
-        link["vxlan"] = {
-            "vni": data.get_attr("IFLA_VXLAN_ID"),
-            "port": data.get_attr("IFLA_VXLAN_PORT"),
-            "local": local,
-            "dev_index": data.get_attr("IFLA_VXLAN_LINK") or None,
-            "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING")),
-            "proxy": bool(data.get_attr("IFLA_VXLAN_PROXY")),
-        }
-    return link
 
 
 def reference(name: str) -> dict:
@@ -79,27 +41,11 @@ def reference(name: str) -> dict:
         msgs = list(ipr.get_links())
         by_index = {m["index"]: m for m in msgs}
         links = [reference_link_dict(m, by_index) for m in msgs]
-        addrs = {}
-        for link in links:
-            addrs[link["index"]] = [
-                {
-                    "address": m.get_attr("IFA_ADDRESS"),
-                    "prefixlen": m["prefixlen"],
-                    "family": 6 if m["family"] == nl.AF_INET6 else 4,
-                }
-                for m in ipr.get_addr(index=link["index"])
-                if m["scope"] != 253
-            ]
-        routes = {}
-        for family, fam in ((4, nl.AF_INET), (6, nl.AF_INET6)):
-            routes[family] = next(
-                (
-                    m.get_attr("RTA_OIF")
-                    for m in ipr.get_routes(family=fam, table=254)
-                    if m["dst_len"] == 0 and m.get_attr("RTA_OIF")
-                ),
-                None,
-            )
+        addrs = {link["index"]: reference_addresses(ipr.get_addr(index=link["index"]), link["index"]) for link in links}
+        routes = {
+            family: next(iter(reference_default_devs(ipr.get_routes(family=fam, table=254))), None)
+            for family, fam in ((4, nl.AF_INET), (6, nl.AF_INET6))
+        }
     return {"links": links, "addrs": addrs, "routes": routes}
 
 

@@ -16,6 +16,7 @@ import socket
 import struct
 
 import pytest
+from nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk as b
@@ -153,56 +154,6 @@ def pyroute2_msgs(data: bytes, mtype: int) -> list:
 
 
 # --- what the pyroute2-based Namespace made of pyroute2's messages (as it was) ---------------------------------
-
-
-def reference_link_dict(msg, by_index: dict) -> dict:
-    info = msg.get_attr("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info else None
-    data = info.get_attr("IFLA_INFO_DATA") if info else None
-    master = msg.get_attr("IFLA_MASTER")
-    master_msg = by_index.get(master) if master else None
-    link = {
-        "index": msg["index"],
-        "ifname": msg.get_attr("IFLA_IFNAME"),
-        "kind": kind,
-        "mtu": msg.get_attr("IFLA_MTU"),
-        "mac": (msg.get_attr("IFLA_ADDRESS") or "").lower() or None,
-        "up": bool(msg["flags"] & nl.IFF_UP),
-        "master_index": master,
-        "master": None if master_msg is None else master_msg.get_attr("IFLA_IFNAME"),
-        "link_index": msg.get_attr("IFLA_LINK"),
-        "link_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
-        "alias": msg.get_attr("IFLA_IFALIAS") or None,
-    }
-    if kind == "vxlan" and data is not None:
-        local = data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6")
-        link["vxlan"] = {
-            "vni": data.get_attr("IFLA_VXLAN_ID"),
-            "port": data.get_attr("IFLA_VXLAN_PORT"),
-            "local": local,
-            "dev_index": data.get_attr("IFLA_VXLAN_LINK") or None,
-            "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING")),
-            "proxy": bool(data.get_attr("IFLA_VXLAN_PROXY")),
-        }
-    return link
-
-
-def reference_addresses(msgs, index: int) -> list[dict]:
-    return [
-        {
-            "address": m.get_attr("IFA_ADDRESS"),
-            "prefixlen": m["prefixlen"],
-            "family": 6 if m["family"] == socket.AF_INET6 else 4,
-        }
-        for m in msgs
-        if m["index"] == index and m["scope"] != 253
-    ]
-
-
-def reference_default_devs(msgs, table: int = 254) -> list[int]:
-    return [
-        m.get_attr("RTA_OIF") for m in msgs if m.get("table") == table and m["dst_len"] == 0 and m.get_attr("RTA_OIF")
-    ]
 
 
 def with_master_names(raw: list[dict]) -> list[dict]:
