@@ -606,18 +606,14 @@ def _network_mtu(network: _Network, host: _Host) -> int:
 
 
 def _ip_key(text: str) -> tuple[int, int]:
-    """Sort key of an address in text form: IPv4 before IPv6, then numerically (as :func:`_sorted_ips`)."""
+    """Sort key of an address in text form: IPv4 before IPv6, then numerically."""
     value = _v4_int(text)
     return (4, value) if value is not None else (6, int(ipaddress.ip_address(text)))
 
 
 def _sorted_texts(hosts) -> list[str]:
-    """The hosts' VTEPs, sorted as :func:`_sorted_ips` sorts them."""
+    """The hosts' VTEPs, sorted as :func:`_ip_key` sorts addresses."""
     return [host.vtep_text for host in sorted(hosts, key=lambda h: (h.vtep.version, int(h.vtep)))]
-
-
-def _sorted_ips(addresses) -> list[str]:
-    return [address.compressed for address in sorted(addresses, key=lambda a: (a.version, int(a)))]
 
 
 PLAN_VERSION = 1
