@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Concurrent runs on one fleet: the per-host lock (flock on /run/lock/netfleet-overlay.lock) serialises them.
+"""Concurrent runs on one fleet: the per-host lock (flock on /run/netfleet-overlay/host.lock) serialises them.
 
 Two ``site.yml`` runs started at the same moment on a fresh lab both succeed and leave exactly the demo fleet;
 a run that finds the lock held waits for it, and fails with a message naming the lock after
@@ -19,7 +19,7 @@ from test_role import CHANGED_RE, LAB_VARS, PLAYBOOKS, RECAP_RE, VTEP, Fleet, as
 
 pytestmark = [pytest.mark.lab, needs_root]
 
-LOCK = "/run/lock/netfleet-overlay.lock"
+LOCK = "/run/netfleet-overlay/host.lock"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,9 @@ class HeldLock:
 
     def __init__(self, fleet, host: str):
         cmd = [sys.executable, str(TOOL), "exec", "--dir", str(fleet.lab.dir), host, "--"]
-        cmd += ["flock", LOCK, "sh", "-c", "echo held; cat >/dev/null"]
+        # the state directory exists once any module has run; make it as the collection would (root, 0700)
+        hold = f"mkdir -p -m 0700 /run/netfleet-overlay && exec flock {LOCK} sh -c 'echo held; cat >/dev/null'"
+        cmd += ["sh", "-c", hold]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "held"
 
