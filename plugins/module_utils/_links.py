@@ -19,7 +19,7 @@ def alias_steps(ns, netns, name, before, after) -> list[Step]:
         return []
     return [
         Step(
-            ip_cmd(netns, f"link set {name} alias '{after['alias']}'"),
+            ip_cmd(netns, "link", "set", name, "alias", after["alias"]),
             lambda: ns.link_set(name, ns.link_index(name), ifalias=after["alias"]),
         )
     ]
@@ -33,10 +33,10 @@ def port_steps(ns, netns, name, before, after) -> list[Step]:
     changes, words = {}, []
     if before["mtu"] != after["mtu"]:
         changes["mtu"] = after["mtu"]
-        words.append(f"mtu {after['mtu']}")
+        words += ["mtu", after["mtu"]]
     new_master = after["master"] if after["master"] and before["master"] != after["master"] else None
     if new_master:
-        words.append(f"master {new_master}")
+        words += ["master", new_master]
     if not before["up"]:
         changes["state"] = "up"
         words.append("up")
@@ -49,7 +49,7 @@ def port_steps(ns, netns, name, before, after) -> list[Step]:
                 extra["master"] = ns.link_index(new_master)
             ns.link_set(name, ns.link_index(name), **extra)
 
-        steps.append(Step(ip_cmd(netns, f"link set {name} {' '.join(words)}"), apply))
+        steps.append(Step(ip_cmd(netns, "link", "set", name, *words), apply))
     return steps + alias_steps(ns, netns, name, before, after)
 
 
@@ -67,9 +67,9 @@ class Netns(LinkObject):
     def steps(self, before, after):
         name = self.params["name"]
         if after and not before:
-            return [Step(f"ip netns add {name}", lambda: nl.netns_create(name))]
+            return [Step(ip_cmd(None, "netns", "add", name), lambda: nl.netns_create(name))]
         if before and not after:
-            return [Step(f"ip netns del {name}", lambda: nl.netns_remove(name))]
+            return [Step(ip_cmd(None, "netns", "del", name), lambda: nl.netns_remove(name))]
         return []
 
 
@@ -109,7 +109,7 @@ class Bridge(LinkObject):
             extra = {"mtu": p["mtu"]} if p["mtu"] else {}
             steps.append(
                 Step(
-                    ip_cmd(netns, f"link add {name} type bridge" + (f" mtu {p['mtu']}" if p["mtu"] else "")),
+                    ip_cmd(netns, "link", "add", name, "type", "bridge", *(("mtu", p["mtu"]) if p["mtu"] else ())),
                     lambda: ns.link_add(name, "bridge", **extra),
                 )
             )
@@ -117,13 +117,15 @@ class Bridge(LinkObject):
         elif before["mtu"] != after["mtu"]:
             steps.append(
                 Step(
-                    ip_cmd(netns, f"link set {name} mtu {after['mtu']}"),
+                    ip_cmd(netns, "link", "set", name, "mtu", after["mtu"]),
                     lambda: ns.link_set(name, ns.link_index(name), mtu=after["mtu"]),
                 )
             )
         if not before["up"]:
             steps.append(
-                Step(ip_cmd(netns, f"link set {name} up"), lambda: ns.link_set(name, ns.link_index(name), state="up"))
+                Step(
+                    ip_cmd(netns, "link", "set", name, "up"), lambda: ns.link_set(name, ns.link_index(name), state="up")
+                )
             )
         return steps
 
@@ -247,7 +249,7 @@ class Vxlan(LinkObject):
             word = "learning" if after["learning"] else "nolearning"
             steps.append(
                 Step(
-                    ip_cmd(netns, f"link set {name} type vxlan {word}"),
+                    ip_cmd(netns, "link", "set", name, "type", "vxlan", word),
                     lambda: ns.vxlan_set(name, ns.link_index(name), learning=after["learning"]),
                 )
             )
@@ -259,15 +261,16 @@ class Vxlan(LinkObject):
         p = self.params
         under = self.ns(None)
         tmp = f"nfvx-{p['vni']:06x}" if p["netns"] else p["name"]
-        words = [f"id {p['vni']}", f"dstport {p['port']}"]
+        words = ["id", p["vni"], "dstport", p["port"]]
         if p["local"]:
-            words.append(f"local {p['local']}")
+            words += ["local", p["local"]]
         if p["dev"]:
-            words.append(f"dev {p['dev']}")
+            words += ["dev", p["dev"]]
         words += [
             "learning" if p["learning"] else "nolearning",
             "proxy" if p["proxy"] else "noproxy",
-            f"mtu {want['mtu']}",
+            "mtu",
+            want["mtu"],
         ]
 
         def add():
@@ -288,18 +291,18 @@ class Vxlan(LinkObject):
                 mtu=want["mtu"],
             )
 
-        steps = [Step(f"ip link add {tmp} type vxlan {' '.join(words)}", add)]
+        steps = [Step(ip_cmd(None, "link", "add", tmp, "type", "vxlan", *words), add)]
         if p["netns"]:
             steps.append(
                 Step(
-                    f"ip link set {tmp} netns {p['netns']}",
+                    ip_cmd(None, "link", "set", tmp, "netns", p["netns"]),
                     lambda: under.link_set(tmp, under.link_index(tmp), net_ns_fd=p["netns"]),
                 )
             )
             ns = self.ns(p["netns"])
             steps.append(
                 Step(
-                    ip_cmd(p["netns"], f"link set {tmp} name {p['name']}"),
+                    ip_cmd(p["netns"], "link", "set", tmp, "name", p["name"]),
                     lambda: ns.link_set(tmp, ns.link_index(tmp), ifname=p["name"]),
                 )
             )
@@ -410,10 +413,10 @@ class Veth(LinkObject):
             return steps
         if before is None:
             if not nl.netns_exists(peer_netns):
-                steps.append(Step(f"ip netns add {peer_netns}", lambda: nl.netns_create(peer_netns)))
+                steps.append(Step(ip_cmd(None, "netns", "add", peer_netns), lambda: nl.netns_create(peer_netns)))
             steps.append(
                 Step(
-                    ip_cmd(netns, f"link add {name} type veth peer name {peer} netns {peer_netns}"),
+                    ip_cmd(netns, "link", "add", name, "type", "veth", "peer", "name", peer, "netns", peer_netns),
                     lambda: ns.veth_add(name, peer, peer_netns),
                 )
             )
@@ -438,14 +441,14 @@ class Veth(LinkObject):
         if after["mac"] and before["mac"] != after["mac"]:
             steps.append(
                 Step(
-                    ip_cmd(peer_netns, f"link set {peer} address {after['mac']}"),
+                    ip_cmd(peer_netns, "link", "set", peer, "address", after["mac"]),
                     lambda: pns().link_set(peer, pidx(), address=after["mac"]),
                 )
             )
         if before["peer_mtu"] != after["mtu"]:
             steps.append(
                 Step(
-                    ip_cmd(peer_netns, f"link set {peer} mtu {after['mtu']}"),
+                    ip_cmd(peer_netns, "link", "set", peer, "mtu", after["mtu"]),
                     lambda: pns().link_set(peer, pidx(), mtu=after["mtu"]),
                 )
             )
@@ -456,24 +459,26 @@ class Veth(LinkObject):
                     ip_, plen = stale.split("/")
                     steps.append(
                         Step(
-                            ip_cmd(peer_netns, f"addr del {stale} dev {peer}"),
+                            ip_cmd(peer_netns, "addr", "del", stale, "dev", peer),
                             lambda ip_=ip_, plen=plen: pns().addr_del(peer, pidx(), ip_, int(plen)),
                         )
                     )
             if after["address"] not in ([current] if isinstance(current, str) else current):
                 steps.append(
                     Step(
-                        ip_cmd(peer_netns, f"addr add {after['address']} dev {peer}"),
+                        ip_cmd(peer_netns, "addr", "add", after["address"], "dev", peer),
                         lambda: pns().addr_add(peer, pidx(), self.address["address"], self.address["prefixlen"]),
                     )
                 )
         if not before["peer_up"]:
             steps.append(
-                Step(ip_cmd(peer_netns, f"link set {peer} up"), lambda: pns().link_set(peer, pidx(), state="up"))
+                Step(ip_cmd(peer_netns, "link", "set", peer, "up"), lambda: pns().link_set(peer, pidx(), state="up"))
             )
         if not before["peer_lo_up"]:
             steps.append(
-                Step(ip_cmd(peer_netns, "link set lo up"), lambda: pns().link_set("lo", pidx("lo"), state="up"))
+                Step(
+                    ip_cmd(peer_netns, "link", "set", "lo", "up"), lambda: pns().link_set("lo", pidx("lo"), state="up")
+                )
             )
         steps.extend(port_steps(ns, netns, name, before, after))
         return steps

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, _lock
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 
@@ -25,8 +26,7 @@ class Step:
         self.run = run
 
 
-def ip_cmd(netns: str | None, rest: str) -> str:
-    return f"ip -n {netns} {rest}" if netns else f"ip {rest}"
+ip_cmd = _cmdline.ip  # ``ip [-n NETNS] WORDS...``, every word shell-quoted
 
 
 class Handles:
@@ -111,7 +111,7 @@ class LinkObject:
         """``ip link del`` of the link ``name`` in ``netns``."""
         name, netns = self.params["name"], self.params["netns"]
         ns = self.ns(netns)
-        return Step(ip_cmd(netns, f"link del {name}"), lambda: ns.link_del(name, ns.link_index(name)))
+        return Step(ip_cmd(netns, "link", "del", name), lambda: ns.link_del(name, ns.link_index(name)))
 
     # -- the transaction ---------------------------------------------------------------------------------------
 
@@ -144,7 +144,11 @@ class LinkObject:
 
 
 def run_module(module, cls) -> None:
-    """The whole life of a single-object module: validate, require pyroute2, execute, report."""
+    """The whole life of a single-object module: validate, require pyroute2, lock the host, execute, report.
+
+    The host lock (:mod:`._lock`) makes the read-plan-write one step against every other writer on the host: an
+    ``overlay_host`` converge or another module run.
+    """
     obj = None
     try:
         with Handles() as handles:
@@ -152,8 +156,9 @@ def run_module(module, cls) -> None:
             obj.validate()
             obj.validated = True
             nl.require_pyroute2(module)
-            result = obj.execute()
-    except v.InputError as exc:
+            with _lock.host_lock():
+                result = obj.execute()
+    except (v.InputError, _lock.LockTimeout) as exc:
         module.fail_json(msg=str(exc))
     except nl.NetlinkOpError as exc:
         module.fail_json(msg=str(exc))

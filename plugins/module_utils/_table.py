@@ -20,6 +20,7 @@ import gc
 from dataclasses import dataclass
 from operator import itemgetter
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, _lock
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
@@ -48,19 +49,24 @@ class TableSpec:
         return lambda key, member: self.command_lines(action, [(key, member)], dev, netns)[0]
 
     def command_lines(self, action: str, pairs, dev: str, netns: str | None) -> list[str]:
-        """The command line of each ``(key, member)`` pair for one action on one device, in one comprehension."""
-        ns = f"-n {netns} " if netns else ""
+        """The command line of each ``(key, member)`` pair for one action on one device, in one comprehension.
+
+        Every word is shell-quoted by :mod:`._cmdline`; the words shared by all lines are quoted once.
+        """
+        q, dev = _cmdline.quote, _cmdline.quote(dev)
         if self.name == "fdb":
+            start = _cmdline.tool("bridge", netns, "fdb")
             if action == "delete":
-                return [f"bridge {ns}fdb del {mac} dev {dev} dst {dst} self" for mac, dst in pairs]
+                return [f"{start} del {q(mac)} dev {dev} dst {q(dst)} self" for mac, dst in pairs]
             # the head-end flood list is appended to; a unicast MAC's one destination is replaced
             verb = _FDB_VERB.get
             return [
-                f"bridge {ns}fdb {verb(mac, 'replace')} {mac} dev {dev} dst {dst} self permanent" for mac, dst in pairs
+                f"{start} {verb(mac, 'replace')} {q(mac)} dev {dev} dst {q(dst)} self permanent" for mac, dst in pairs
             ]
+        start = _cmdline.tool("ip", netns, "neigh")
         if action == "delete":
-            return [f"ip {ns}neigh del {ip} dev {dev}" for ip, _mac in pairs]
-        return [f"ip {ns}neigh replace {ip} lladdr {mac} dev {dev} nud permanent" for ip, mac in pairs]
+            return [f"{start} del {q(ip)} dev {dev}" for ip, _mac in pairs]
+        return [f"{start} replace {q(ip)} lladdr {q(mac)} dev {dev} nud permanent" for ip, mac in pairs]
 
     def sort_key(self, entry: dict):
         return (entry[self.key_field], entry.get(self.member_field) or "")
@@ -448,8 +454,9 @@ def run_module(module, spec: TableSpec) -> None:
             local = (link.get("vxlan") or {}).get("local")
             if spec.name == "fdb" and local:
                 wanted = normalize_entries(spec, p["entries"], state=state, local=local)
-            result = reconcile(ns, spec, dev=p["dev"], state=state, wanted=wanted, check_mode=module.check_mode)
-    except v.InputError as exc:
+            with _lock.host_lock():  # one writer at a time on the host, as overlay_host
+                result = reconcile(ns, spec, dev=p["dev"], state=state, wanted=wanted, check_mode=module.check_mode)
+    except (v.InputError, _lock.LockTimeout) as exc:
         module.fail_json(msg=str(exc))
     except nl.NetlinkOpError as exc:
         module.fail_json(msg=str(exc))

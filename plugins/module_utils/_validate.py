@@ -38,10 +38,23 @@ def mac(value, field: str, *, unicast: bool = False, allow_zero: bool = False) -
     return text
 
 
+def no_scope_id(value, field: str) -> str:
+    """The text of an address, refused when it carries an IPv6 scope ID.
+
+    Python's ``ipaddress`` accepts ``fe80::2%<any text>`` (3.9+), and that text would reach nft scripts and the
+    returned command lines.  A VTEP, a peer or an endpoint is a global address: a zone never belongs in one.
+    """
+    text = str(value).strip()
+    if "%" in text:
+        raise InputError(f"{field}: {value!r} has an IPv6 scope ID ('%...'), which is not allowed here")
+    return text
+
+
 def ip(value, field: str, *, family: int | None = None) -> str:
-    """Normalise an IPv4/IPv6 address (no prefix); ``family`` (4 or 6) restricts it."""
+    """Normalise an IPv4/IPv6 address (no prefix, no scope ID); ``family`` (4 or 6) restricts it."""
+    text = no_scope_id(value, field)  # an InputError is a ValueError: check it outside the try
     try:
-        addr = ipaddress.ip_address(str(value).strip())
+        addr = ipaddress.ip_address(text)
     except ValueError:
         raise InputError(f"{field}: {value!r} is not an IP address") from None
     if family and addr.version != family:
@@ -93,8 +106,9 @@ def mtu(value, field: str = "mtu") -> int:
 
 def interface_address(value, field: str) -> tuple[str, int]:
     """An address with prefix length, ``10.213.0.2/24``; returns ``(ip, prefixlen)``."""
+    text = no_scope_id(value, field)
     try:
-        iface = ipaddress.ip_interface(str(value).strip())
+        iface = ipaddress.ip_interface(text)
     except ValueError:
         raise InputError(f"{field}: {value!r} is not an address with prefix length (like 10.213.0.2/24)") from None
     if "/" not in str(value):

@@ -296,11 +296,11 @@ def test_commands_with_and_without_netns():
 
 
 def test_command_lines_of_every_kind():
-    """One comprehension per kind of line; a brace in a name is just a character."""
+    """One comprehension per kind of line; a brace in a name is just a character (shell-quoted)."""
     pairs = [(ZERO, D1), (M3, D2)]
     assert t.FDB.command_lines("upsert", pairs, "vx{0}", "ovl-1") == [
-        f"bridge -n ovl-1 fdb append {ZERO} dev vx{{0}} dst {D1} self permanent",
-        f"bridge -n ovl-1 fdb replace {M3} dev vx{{0}} dst {D2} self permanent",
+        f"bridge -n ovl-1 fdb append {ZERO} dev 'vx{{0}}' dst {D1} self permanent",
+        f"bridge -n ovl-1 fdb replace {M3} dev 'vx{{0}}' dst {D2} self permanent",
     ]
     assert t.FDB.command_lines("delete", pairs, "vxlan0", None) == [
         f"bridge fdb del {ZERO} dev vxlan0 dst {D1} self",
@@ -319,6 +319,21 @@ def test_command_lines_of_every_kind():
         t.FDB.command("upsert", fdb(ZERO, D1), "vxlan0", None)
         == t.FDB.command_lines("upsert", [(ZERO, D1)], "vxlan0", None)[0]
     )
+
+
+def test_command_lines_quote_every_word_for_the_shell():
+    """A name with shell syntax in it is one word of the pasted line, never a second command."""
+    import shlex
+
+    dev, netns = "vx;touch${IFS}x", "ns$(id)"
+    lines = t.FDB.command_lines("delete", [(M3, D1)], dev, netns) + t.NEIGH.command_lines(
+        "upsert", [(D2, M3)], dev, None
+    )
+    assert lines == [
+        f"bridge -n 'ns$(id)' fdb del {M3} dev 'vx;touch${{IFS}}x' dst {D1} self",
+        f"ip neigh replace {D2} lladdr {M3} dev 'vx;touch${{IFS}}x' nud permanent",
+    ]
+    assert shlex.split(lines[0]) == ["bridge", "-n", netns, "fdb", "del", M3, "dev", dev, "dst", D1, "self"]
 
 
 def test_plan_pairs_is_plan_and_a_no_change_run_shares_its_entries():
