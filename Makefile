@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration sanity lab lab-up lab-up-ssh lab-down molecule demo topology bench
+.PHONY: help venv deps test lint unit integration sanity compat lab lab-up lab-up-ssh lab-down molecule demo topology bench
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -54,14 +54,31 @@ integration: venv deps ## kernel integration tests of every module, in throwaway
 	$(PYTEST) tests/integration
 
 # Outside the checkout: inside it, ansible-test would list files through this git repo and find none.
-SANITY_DIR := /tmp/netfleet-overlay-sanity$(subst /,-,$(REPO))
+# SANITY_BIN picks the ansible-test (and so the ansible-core) to run; compat sets it to an older core's venv.
+SANITY_BIN ?= $(BIN)
+SANITY_DIR := /tmp/netfleet-overlay-sanity$(subst /,-,$(REPO))$(subst /,-,$(SANITY_BIN))
 sanity: venv ## ansible-test sanity on an ansible_collections/netfleet/overlay copy (no ignore files)
 	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)/ansible_collections/netfleet/overlay
 	@git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $(SANITY_DIR)/ansible_collections/netfleet/overlay
 	@# ansible-test downloads its pip bootstrap script from a server this machine cannot reach: use ours
-	@v=$$(sed -nE "s/.*pip='([0-9.]+)'.*/\1/p" $$($(BIN)/python -c 'import ansible_test,os;print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py); \
+	@v=$$(sed -nE "s/.*pip='([0-9.]+)'.*/\1/p" $$($(SANITY_BIN)/python -c 'import ansible_test,os;print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py); \
 	  install -D -m 0644 tests/sanity/get_pip_bootstrap.py $$HOME/.ansible/test/cache/get_pip_$${v//./_}.py
-	cd $(SANITY_DIR)/ansible_collections/netfleet/overlay && $(BIN)/ansible-test sanity --python 3.11 --color no
+	cd $(SANITY_DIR)/ansible_collections/netfleet/overlay && $(SANITY_BIN)/ansible-test sanity --python 3.11 --color no
+	@rm -rf $(SANITY_DIR)
+
+# meta/runtime.yml promises ansible-core >= 2.17: the unit tests and sanity also run under the oldest releases of
+# that range (requirements/core-<version>.txt pins each); the lab, kernel and molecule tests run on runtime.txt's.
+CORE_COMPAT := 2.17 2.18
+compat: venv ## unit tests and sanity under every other supported ansible-core (CORE_COMPAT), each in .venv-core<ver>
+	@for core in $(CORE_COMPAT); do \
+	  venv=$(REPO)/.venv-core$$core; \
+	  test -x $$venv/bin/python || $(PYTHON) -m venv $$venv || exit 1; \
+	  $$venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/core-$$core.txt || exit 1; \
+	  echo "== ansible-core $$($$venv/bin/python -c 'import ansible; print(ansible.__version__)'): unit tests"; \
+	  $$venv/bin/python -m pytest -p no:cacheprovider -q tests/unit || exit 1; \
+	  echo "== ansible-core $$core: sanity"; \
+	  $(MAKE) --no-print-directory sanity SANITY_BIN=$$venv/bin || exit 1; \
+	done
 
 .PHONY: changelog packaging
 changelog: venv ## lint changelogs/fragments and fold them into CHANGELOG.md under galaxy.yml's version
@@ -114,3 +131,4 @@ test: venv deps lint ## install everything and run every test: unit, kernel, lab
 	$(PYTEST) tests
 	$(MAKE) --no-print-directory molecule
 	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory compat
