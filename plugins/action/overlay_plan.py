@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, fleet_records
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
+    PREFIX,
+    FleetRecordsError,
+    fleet_records,
+)
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
+    DEFAULT_PURGE_LIMIT,
     PeerTableError,
     compute_plan,
+    kept_warnings,
     pack_plan,
     plan_summary,
 )
@@ -26,10 +32,15 @@ ARGUMENT_SPEC = {
     "networks": {"type": "list", "elements": "dict", "required": True},
     "fleet_group": {"type": "str", "default": "all"},
     "active_hosts": {"type": "list", "elements": "str"},
+    "allow_purge": {"type": "bool", "default": False},
+    "purge_limit": {"type": "int", "default": DEFAULT_PURGE_LIMIT},
+    "forget_hosts": {"type": "list", "elements": "str", "default": []},
 }
 NOTHING_CHANGED = "No host was changed."
-# What fleet_records reads of each host's variables.
-READ = ("overlay_state", "overlay_vtep", "overlay_endpoints", "ansible_facts")
+# What fleet_records reads of each host's variables (templated where needed); the names of the other overlay_*
+# variables are only checked, so their values are passed on raw.
+READ = frozenset(("overlay_state", "overlay_vtep", "overlay_endpoints"))
+FACTS = "ansible_facts"
 _MARKERS = ("{{", "{%", "{#")
 
 
@@ -50,7 +61,7 @@ class _FleetVars(Mapping):
     ``hostvars[host]`` builds all of a host's variables and templates each one on access, which is most of the
     time a fleet of thousands of hosts takes. ``hostvars.raw_get`` builds them once without templating; only a
     value that could hold a template is then read through ``hostvars``, templated. Facts are data, never
-    templates.
+    templates. Every other ``overlay_*`` variable comes along untemplated, for the check of its name.
     """
 
     def __init__(self, hostvars):
@@ -61,13 +72,14 @@ class _FleetVars(Mapping):
         if not isinstance(raw, Mapping):  # not in the inventory: fleet_records names the host
             raise KeyError(host)
         found = {}
-        for key in READ:
-            if key not in raw:
-                continue
-            value = raw[key]
-            if key != "ansible_facts" and _maybe_template(value):
-                value = self._hostvars[host][key]
-            found[key] = value
+        for key in raw:
+            if key.startswith(PREFIX):
+                value = raw[key]
+                if key in READ and _maybe_template(value):
+                    value = self._hostvars[host][key]
+                found[key] = value
+        if FACTS in raw:
+            found[FACTS] = raw[FACTS]
         return found
 
     def __iter__(self):
@@ -84,6 +96,18 @@ def _outside_message(outside: list[str], group: str) -> str:
         " form the fleet: add the hosts of the play to it or set overlay_fleet_group to a group that holds every"
         f" host of the play. {NOTHING_CHANGED}"
     )
+
+
+def _removed_text(removed) -> str:
+    """What the run removes, by host and name, for ``--diff`` (the hosts' own diffs show it as table edits)."""
+    lines = ["overlay_plan: this run removes"]
+    for host, gone in removed.items():
+        for kind in ("endpoints", "networks"):
+            for name in gone[kind]:
+                lines.append(
+                    f"-  {host}: {kind[:-1]} {name}{' (overlay_state: absent)' if gone['state'] == 'absent' else ''}"
+                )
+    return "\n".join(lines) + "\n"
 
 
 class ActionModule(ActionBase):
@@ -114,11 +138,25 @@ class ActionModule(ActionBase):
         gc.disable()
         try:
             records = fleet_records(_FleetVars(task_vars["hostvars"]), list(fleet), active)
-            plan = compute_plan(args["networks"], records)
+            plan = compute_plan(
+                args["networks"],
+                records,
+                allow_purge=args["allow_purge"],
+                purge_limit=args["purge_limit"],
+                forget_hosts=args["forget_hosts"],
+            )
             result.update(changed=False, plan=pack_plan(plan), summary=plan_summary(plan))
         except (FleetRecordsError, PeerTableError) as exc:
-            raise AnsibleActionFail(f"{str(exc).rstrip('.')}. {NOTHING_CHANGED}") from exc
+            # from None: Ansible prints a chained exception's message again, below the first
+            raise AnsibleActionFail(f"{str(exc).rstrip('.')}. {NOTHING_CHANGED}") from None
         finally:
             if collecting:
                 gc.enable()
+        result["removed"] = plan["removed"]
+        result["kept"] = plan["kept"]
+        warnings = kept_warnings(plan["kept"], group)
+        if warnings:
+            result["warnings"] = [*result.get("warnings", []), *warnings]
+        if self._task.diff and plan["removed"]:
+            result["diff"] = {"prepared": _removed_text(plan["removed"])}
         return result

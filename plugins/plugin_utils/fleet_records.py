@@ -15,9 +15,31 @@ It only shapes data; the values are validated by the peer table, whose messages 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 FACTS_KEY = "netfleet_overlay"
+# Every overlay_* variable that the collection reads (the role's argument spec, and overlay_hosts of the playbooks).
+# Any other host or group variable named overlay_* is a typo that would otherwise be ignored silently (a host whose
+# overlay_endpoint is set has no endpoints, and loses them), so it fails the run. Add a name here when the
+# collection starts to read it, not before: a typo of a future name would pass.
+KNOWN_VARIABLES = frozenset(
+    (
+        "overlay_networks",
+        "overlay_endpoints",
+        "overlay_vtep",
+        "overlay_state",
+        "overlay_fleet_group",
+        "overlay_install_deps",
+        "overlay_firewall",
+        "overlay_lock_timeout",
+        "overlay_allow_purge",
+        "overlay_purge_limit",
+        "overlay_forget_hosts",
+        "overlay_hosts",
+    )
+)
+PREFIX = "overlay_"
 # hostvars cannot see play vars or role params, so overlay_facts records what each host of the run was given:
 # ``desired: {state, networks}`` in its facts.  The tables are computed from one host's overlay_networks, so
 # every present host of the run must have been given the same list.
@@ -50,6 +72,21 @@ def _host_list(value, argument: str) -> list[str]:
             raise FleetRecordsError(f"{argument}[{index}] {host!r} must be a hostname, got {_kind(host)}")
         hosts[host] = None
     return list(hosts)
+
+
+def check_variable_names(host: str, names) -> None:
+    """Every ``overlay_*`` name among ``names`` (a host's variables) is one the collection knows.
+
+    Raises :class:`FleetRecordsError` naming the host, the variable and the closest known name.
+    """
+    for name in names:
+        if isinstance(name, str) and name.startswith(PREFIX) and name not in KNOWN_VARIABLES:
+            close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise FleetRecordsError(
+                f"host {host}: unknown variable {name}: netfleet.overlay does not read it. {hint}Rename or remove it"
+                f" (the overlay_* variables are {', '.join(sorted(KNOWN_VARIABLES))})"
+            )
 
 
 def overlay_facts(host: str, variables: Mapping) -> Mapping | None:
@@ -87,8 +124,31 @@ def current_endpoints(host: str, facts: Mapping | None) -> dict | None:
     for name, entry in endpoints.items():
         if not isinstance(entry, Mapping):
             continue  # not what overlay_facts writes: the peer table would ignore it anyway
-        current[name] = {"network": entry.get("network"), "ip": entry.get("ip"), "mac": entry.get("mac")}
+        current[name] = {
+            "network": entry.get("network"),
+            "ip": entry.get("ip"),
+            "mac": entry.get("mac"),
+            "netns": entry.get("netns"),
+        }
     return current
+
+
+def current_networks(facts: Mapping | None) -> dict | None:
+    """``{name: netns}`` of the networks the facts show; None without (usable) facts."""
+    if facts is None or facts.get("pyroute2") is False:
+        return None
+    networks = facts.get("networks") or {}
+    if not isinstance(networks, Mapping):
+        return None
+    return {name: entry.get("netns") if isinstance(entry, Mapping) else None for name, entry in networks.items()}
+
+
+def _facts_value(facts: Mapping | None, key: str, kinds):
+    """``facts[key]`` when it is one of ``kinds`` (usable facts only), else None: older facts lack it."""
+    if facts is None or facts.get("pyroute2") is False:
+        return None
+    value = facts.get(key)
+    return value if isinstance(value, kinds) else None
 
 
 def desired(facts: Mapping | None) -> Mapping:
@@ -129,6 +189,9 @@ def host_record(host: str, variables: Mapping, reachable: bool) -> dict:
         "underlay_mtu": facts.get("underlay_mtu") if facts is not None else None,
         "endpoints": [] if endpoints is None else endpoints,
         "current": current_endpoints(host, facts),
+        "current_networks": current_networks(facts),
+        "peers": _facts_value(facts, "peers", Mapping),
+        "netns": _facts_value(facts, "netns", (list, tuple)),
     }
 
 
@@ -183,7 +246,8 @@ def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
     ``hostvars`` maps hostname -> that host's variables (Ansible's ``hostvars``).  ``active_hosts`` are
     the hosts that this run reaches (``ansible_play_hosts``): only those are ``reachable``.  The others,
     outside the play or ``--limit`` or unreachable, keep their endpoints as their cached facts show them;
-    without facts their VTEP is preserved by the other hosts.  Raises :class:`FleetRecordsError`.
+    without facts their VTEP is preserved by the other hosts.  Raises :class:`FleetRecordsError`, also for an
+    ``overlay_*`` variable of any fleet host that the collection does not know.
     """
     if not isinstance(hostvars, Mapping):
         raise FleetRecordsError(f"the input must be hostvars (hostname -> variables), got {_kind(hostvars)}")
@@ -195,6 +259,7 @@ def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
         variables = hostvars.get(host)
         if not isinstance(variables, Mapping):
             raise FleetRecordsError(f"fleet_hosts: host {host} has no variables in hostvars (is it in the inventory?)")
+        check_variable_names(host, variables)
         records[host] = host_record(host, variables, host in active)
         if host in active:
             published.append((host, variables))

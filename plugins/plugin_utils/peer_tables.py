@@ -11,6 +11,7 @@ itself (every host on a network gets an entry for every remote endpoint on it).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
 import json
@@ -39,11 +40,19 @@ IFNAMSIZ = 15
 
 NETWORK_REQUIRED = ("name", "vni", "subnet")
 NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu"))
-HOST_KEYS = frozenset(("state", "reachable", "vtep", "underlay_mtu", "endpoints", "current"))
+# current_networks, peers and netns come from the host's facts (see fleet_records): what it holds today.
+HOST_KEYS = frozenset(
+    ("state", "reachable", "vtep", "underlay_mtu", "endpoints", "current", "current_networks", "peers", "netns")
+)
 ENDPOINT_REQUIRED = ("name", "network")
 ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu"))
+# A run that removes more endpoints than this across the fleet (absent hosts aside) needs allow_purge.
+DEFAULT_PURGE_LIMIT = 10
 
-_ENDPOINT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# The one naming rule of networks and endpoints: an endpoint's name is its netns (a file name) and a network's name
+# is written into the kernel, so no spaces, quotes, '=' or '/'.
+NAME_RULE = "1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.' or '-'"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _ZERO_MAC = "00:00:00:00:00:00"
 _DECIMAL_RE = re.compile(r"^[+-]?[0-9]+$")
@@ -144,6 +153,9 @@ class _Host:
     endpoints: list[_Endpoint]
     current: Mapping | None  # None: no facts
     vtep_text: str = ""  # vtep.compressed, computed once
+    current_networks: Mapping | None = None  # network name -> its overlay netns, per the facts
+    peers: Mapping | None = None  # network name -> {vtep: hostname or None}: the entries it holds, per the facts
+    netns: frozenset | None = None  # every named netns of the host, per the facts (None: not known)
 
 
 @dataclass(slots=True)
@@ -157,6 +169,7 @@ class _NetworkState:
     wanted: list[_Endpoint] = field(default_factory=list)  # reachable hosts' endpoints, (host, name) order
     published: list[_Endpoint] = field(default_factory=list)  # what remote hosts get entries for
     preserve: dict[str, _Host] = field(default_factory=dict)  # unreachable hosts without facts
+    kept: dict[str, str | None] = field(default_factory=dict)  # VTEP -> hostname of vanished hosts whose entries stay
     claims: dict[int, _Endpoint] = field(default_factory=dict)  # address -> owner
 
 
@@ -207,10 +220,23 @@ def _mac(value, field_: str) -> str:
     return text
 
 
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, or an empty string when none is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _check_keys(record: Mapping, allowed: frozenset, where: str) -> None:
     unknown = sorted(str(key) for key in record if key not in allowed)
     if unknown:
-        raise PeerTableError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        raise PeerTableError(
+            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], allowed)}; the keys are"
+            f" {', '.join(sorted(allowed))}"
+        )
+
+
+def _valid_name(name) -> bool:
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
 
 
 def _is_list(value) -> bool:
@@ -254,8 +280,8 @@ def _parse_networks(networks) -> dict[str, _Network]:
         name = item.get("name")
         if name is None:
             raise PeerTableError(f"{where}: missing required key 'name'")
-        if not isinstance(name, str) or not name.strip():
-            raise PeerTableError(f"{where} name {name!r} must be a non-empty string")
+        if not _valid_name(name):
+            raise PeerTableError(f"{where} name {name!r} is not a valid network name: {_name_advice(name)}")
         label = f"network {name!r}"
         _check_keys(item, NETWORK_KEYS, label)
         for key in NETWORK_REQUIRED:
@@ -276,7 +302,39 @@ def _parse_networks(networks) -> dict[str, _Network]:
             raise PeerTableError(f"networks {by_vni[vni].name!r} and {name!r} both use vni {vni}")
         by_name[name] = (index, network)
         by_vni[vni] = network
-    return {name: network for name, (_unused, network) in by_name.items()}
+    parsed = {name: network for name, (_unused, network) in by_name.items()}
+    _check_overlaps(parsed.values())
+    return parsed
+
+
+def _name_advice(name) -> str:
+    """The naming rule, with the name made to follow it when it is a string."""
+    advice = f"use {NAME_RULE}"
+    if isinstance(name, str):
+        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).lstrip(".-")[:64]
+        if fixed and _valid_name(fixed):
+            advice += f", for example {fixed!r}"
+    return advice
+
+
+def _check_overlaps(networks) -> None:
+    """No two subnets overlap (Docker refuses them too): an address would belong to two networks.
+
+    Two CIDR blocks overlap only when one holds the other, so, sorted by start, each is compared with the one before.
+    """
+    previous: _Network | None = None
+    for network in sorted(networks, key=lambda n: (n.family, int(n.subnet.network_address))):
+        subnet = network.subnet
+        if (
+            previous is not None
+            and previous.family == network.family
+            and int(subnet.network_address) <= int(previous.subnet.broadcast_address)
+        ):
+            raise PeerTableError(
+                f"networks {previous.name!r} (subnet {previous.subnet}) and {network.name!r} (subnet {subnet})"
+                " overlap: an address would belong to both; give each network a subnet of its own"
+            )
+        previous = network
 
 
 def _parse_vtep(raw, host: str):
@@ -345,10 +403,9 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
         name = item.get("name")
         if name is None:
             raise PeerTableError(f"{where}: missing required key 'name'")
-        if not isinstance(name, str) or not _ENDPOINT_NAME_RE.match(name):
+        if not _valid_name(name):
             raise PeerTableError(
-                f"{where} name {name!r} is not a valid endpoint name: it names a netns, so use 1 to 64 characters"
-                " of A-Z a-z 0-9 _ . - not starting with '.' or '-'"
+                f"{where} name {name!r} is not a valid endpoint name: it names a netns, so {_name_advice(name)}"
             )
         label = f"host {host}: endpoint {name!r}"
         _check_keys(item, ENDPOINT_KEYS, label)
@@ -403,15 +460,32 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
     underlay_mtu = None if underlay is None else _int(underlay, f"host {host}: underlay_mtu", MIN_MTU[4], MAX_MTU)
     present = state == "present"
     if not present:
-        # An absent host only tears down: its endpoints and facts are not looked at, so stale
-        # configuration can never block a teardown.
-        return _Host(host, False, reachable, vtep, underlay_mtu, [], None, _text(vtep))
+        # An absent host only tears down: its endpoints are not looked at and its facts only name what goes, so
+        # stale configuration can never block a teardown.
+        current, current_networks = (
+            value if isinstance(value, Mapping) else None
+            for value in (record.get("current"), record.get("current_networks"))
+        )
+        return _Host(host, False, reachable, vtep, underlay_mtu, [], current, _text(vtep), current_networks)
     endpoints = _parse_endpoints(host, record.get("endpoints"), networks, netns_names)
     current = record.get("current")
     if current is not None and not isinstance(current, Mapping):
         raise PeerTableError(
             f"host {host}: current must be a dict of endpoint name -> {{network, ip, mac}}, got {_kind(current)}"
         )
+    current_networks = record.get("current_networks")
+    if current_networks is not None and not isinstance(current_networks, Mapping):
+        raise PeerTableError(
+            f"host {host}: current_networks must be a dict of network name -> netns, got {_kind(current_networks)}"
+        )
+    peers = record.get("peers")
+    if peers is not None and not isinstance(peers, Mapping):
+        raise PeerTableError(
+            f"host {host}: peers must be a dict of network name -> {{vtep: hostname}}, got {_kind(peers)}"
+        )
+    netns = record.get("netns")
+    if netns is not None and not _is_list(netns):
+        raise PeerTableError(f"host {host}: netns must be a list of the host's netns names, got {_kind(netns)}")
     if endpoints and vtep is None:
         names = ", ".join(repr(endpoint.name) for endpoint in endpoints[:5])
         if not reachable:
@@ -423,7 +497,19 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
         raise PeerTableError(
             f"host {host}: vtep is required because the host has endpoints ({names}); set overlay_vtep"
         )
-    return _Host(host, True, reachable, vtep, underlay_mtu, endpoints, current, _text(vtep))
+    return _Host(
+        host,
+        True,
+        reachable,
+        vtep,
+        underlay_mtu,
+        endpoints,
+        current,
+        _text(vtep),
+        current_networks,
+        peers,
+        None if netns is None else frozenset(netns),
+    )
 
 
 def _parse_fleet(fleet, networks: dict[str, _Network]) -> list[_Host]:
@@ -611,27 +697,194 @@ def _ip_key(text: str) -> tuple[int, int]:
     return (4, value) if value is not None else (6, int(ipaddress.ip_address(text)))
 
 
-def _sorted_texts(hosts) -> list[str]:
-    """The hosts' VTEPs, sorted as :func:`_ip_key` sorts addresses."""
-    return [host.vtep_text for host in sorted(hosts, key=lambda h: (h.vtep.version, int(h.vtep)))]
+def _vtep_order(host: _Host) -> tuple[int, int]:
+    """Sort key of hosts by VTEP, as :func:`_ip_key` sorts addresses."""
+    return (host.vtep.version, int(host.vtep))
+
+
+# --- guards: what the run would remove, and what it must not touch -----------------------------------------
+
+
+def _options(allow_purge, purge_limit, forget_hosts) -> tuple[bool, int, frozenset]:
+    if not isinstance(allow_purge, bool):
+        raise PeerTableError(f"allow_purge {allow_purge!r} must be true or false, got {_kind(allow_purge)}")
+    limit = _int(purge_limit, "purge_limit", 0, 2**31)
+    if forget_hosts is None:
+        forget_hosts = ()
+    if not _is_list(forget_hosts) or not all(isinstance(name, str) for name in forget_hosts):
+        raise PeerTableError(
+            f"forget_hosts {forget_hosts!r} must be a list of hostnames (or VTEP addresses), got {_kind(forget_hosts)}"
+        )
+    return allow_purge, limit, frozenset(name.strip() for name in forget_hosts)
+
+
+def _vtep_key(text) -> str | None:
+    """A VTEP of the facts in the plan's text form, or None when it is not an address."""
+    if not isinstance(text, str):
+        return None
+    if _v4_int(text) is not None:
+        return text
+    try:
+        return ipaddress.ip_address(text.strip()).compressed
+    except ValueError:
+        return None
+
+
+def _keep_vanished(hosts: list[_Host], states: dict[str, _NetworkState], forget, allow_purge: bool) -> list[dict]:
+    """Keep the entries that hosts of this run hold for hosts that are no longer in the fleet group.
+
+    A host missing from the group is more often a sliced job or a partial inventory than a decommissioned host, so
+    its entries stay (its VTEP is preserved on the network) unless ``forget`` names it (or its VTEP) or
+    ``allow_purge`` is set. Returns one report per kept host: ``{host, vtep, networks, held_by}``.
+    """
+    fleet_vteps = {host.vtep_text for host in hosts if host.vtep_text}
+    fleet_names = {host.name for host in hosts}
+    kept: dict[str, dict] = {}
+    for host in hosts:
+        if not (host.present and host.reachable and host.peers):
+            continue
+        mine = {endpoint.network.name for endpoint in host.endpoints}
+        for network_name, entries in host.peers.items():
+            if network_name not in mine or not isinstance(entries, Mapping):
+                continue  # the host leaves that network: its entries go with it
+            for raw in entries.keys() - fleet_vteps:  # a set difference: cheap even with thousands of peers
+                vtep = _vtep_key(raw)
+                name = entries[raw] if isinstance(entries[raw], str) and entries[raw] else None
+                if vtep is None or vtep in fleet_vteps or name in fleet_names:
+                    continue  # garbage, or a host of the fleet (whose VTEP may have changed)
+                if allow_purge or vtep in forget or (name is not None and name in forget):
+                    continue
+                states[network_name].kept[vtep] = name
+                report = kept.setdefault(vtep, {"host": name, "vtep": vtep, "networks": set(), "held_by": set()})
+                report["networks"].add(network_name)
+                report["held_by"].add(host.name)
+    return [
+        {**report, "networks": sorted(report["networks"]), "held_by": sorted(report["held_by"])}
+        for _unused, report in sorted(kept.items(), key=lambda item: _ip_key(item[0]))
+    ]
+
+
+def kept_warnings(kept: list[dict], group: str | None = None) -> list[str]:
+    """One warning per kept host of :func:`compute_plan`'s ``kept``: who it is, who holds it, how to drop it."""
+    where = "the fleet group" if group is None else f"the fleet group {group!r} (overlay_fleet_group)"
+    warnings = []
+    for report in kept:
+        name, vtep = report["host"], report["vtep"]
+        who = f"host {name} (VTEP {vtep})" if name else f"the host with VTEP {vtep} (its name is not recorded)"
+        forget = name or vtep
+        warnings.append(
+            f"{who} is not in {where}, but {', '.join(report['held_by'])} hold its entries on network"
+            f" {', '.join(report['networks'])}: they are kept. If this run covers only part of the fleet on purpose"
+            f" (a sliced job, a partial inventory), nothing needs doing. If {forget} was decommissioned, remove them"
+            f' with -e \'{{"overlay_forget_hosts": ["{forget}"]}}\' (or -e overlay_allow_purge=true).'
+        )
+    return warnings
+
+
+def _removals(hosts: list[_Host]) -> dict[str, dict]:
+    """What the run removes from the hosts it converges, per their facts: endpoints and networks, by name."""
+    removed = {}
+    for host in hosts:
+        if not host.reachable or (host.current is None and host.current_networks is None):
+            continue
+        endpoints = {endpoint.name for endpoint in host.endpoints}
+        networks = {endpoint.network.name for endpoint in host.endpoints}
+        gone = {
+            "state": "present" if host.present else "absent",
+            "endpoints": sorted(str(name) for name in host.current or () if name not in endpoints),
+            "networks": sorted(str(name) for name in host.current_networks or () if name not in networks),
+        }
+        if gone["endpoints"] or gone["networks"]:
+            removed[host.name] = gone
+    return removed
+
+
+def _listing(removed: Mapping, hosts, limit: int = 20) -> str:
+    """``h2: endpoints a, b, networks x; h3: ...`` for at most ``limit`` hosts (one host: without its name)."""
+    parts = []
+    for host in hosts[:limit]:
+        gone = removed[host]
+        words = ", ".join(f"{kind} {', '.join(gone[kind])}" for kind in ("endpoints", "networks") if gone[kind])
+        parts.append(words if len(hosts) == 1 else f"{host}: {words}")
+    more = f"; and {len(hosts) - limit} more hosts" if len(hosts) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _check_purge(removed: Mapping, by_name: Mapping, limit: int) -> None:
+    """A run that empties a host, or removes more than ``limit`` endpoints, needs allow_purge (absent hosts aside)."""
+    present = {host: gone for host, gone in removed.items() if gone["state"] == "present"}
+    emptied = [host for host, gone in present.items() if gone["endpoints"] and not by_name[host].endpoints]
+    if emptied:
+        them = f"host {emptied[0]}" if len(emptied) == 1 else f"hosts {', '.join(emptied)}"
+        raise PeerTableError(
+            f"this run would remove the whole overlay of {them} ({_listing(present, emptied)}): the facts show"
+            " endpoints there today, and overlay_endpoints is empty or not set. If that is a mistake, give"
+            f" {them} its overlay_endpoints (is its host_vars file named after the host, like"
+            f" host_vars/{emptied[0]}.yml?). To tear a host's overlay down, set overlay_state: absent for it; to"
+            " remove them anyway, run with -e overlay_allow_purge=true"
+        )
+    count = sum(len(gone["endpoints"]) for gone in present.values())
+    if count > limit:
+        raise PeerTableError(
+            f"this run would remove {count} endpoints, more than overlay_purge_limit ({limit}):"
+            f" {_listing(present, list(present))}. If that is what you want, run with -e overlay_allow_purge=true or"
+            " raise overlay_purge_limit; to tear hosts down, set overlay_state: absent for them (their removals do"
+            " not count)"
+        )
+
+
+def _check_takeover(host: _Host, planned: list[tuple[str, str]]) -> None:
+    """No planned netns is one that exists on the host and that the collection did not create."""
+    if host.netns is None:
+        return  # facts of an older release: not known
+    owned = {entry.get("netns") for entry in (host.current or {}).values() if isinstance(entry, Mapping)}
+    owned.update((host.current_networks or {}).values())
+    for netns, what, rename in planned:
+        if netns in host.netns and netns not in owned:
+            raise PeerTableError(
+                f"host {host.name}: {what} would take over netns {netns!r}, which exists on the host and was not"
+                f" created by netfleet.overlay; it is left as it is. {rename}, or, if that namespace is unused,"
+                f" remove it (ip netns del {netns}). Attaching an existing netns on purpose comes in a later release"
+            )
+
+
+def _check_mtu(network: _Network, host: _Host) -> None:
+    """A network's explicit MTU fits the host's underlay (the kernel would refuse it half-way through the run)."""
+    if network.mtu is None or host.underlay_mtu is None:
+        return
+    overhead = VXLAN_OVERHEAD[host.vtep.version]
+    largest = host.underlay_mtu - overhead
+    if network.mtu > largest:
+        raise PeerTableError(
+            f"host {host.name}: network {network.name!r} mtu {network.mtu} does not fit the host's underlay:"
+            f" underlay_mtu {host.underlay_mtu} minus {overhead} of VXLAN over IPv{host.vtep.version} leaves at"
+            f" most {largest}. Set the network's mtu to {largest} or less, or leave it out (it then defaults to"
+            " each host's underlay MTU minus the overhead), or raise the underlay's MTU"
+        )
 
 
 PLAN_VERSION = 1
 
 
-def compute_plan(networks, fleet) -> dict:
+def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURGE_LIMIT, forget_hosts=()) -> dict:
     """Compute the fleet's overlay once, compactly: what every network holds and what every host owns.
 
     ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
-    ``{state, reachable, vtep, underlay_mtu, endpoints, current}``.  The plan's size is linear in the
-    endpoints (each network lists its endpoints once, not once per host), so it is cheap to hand to every
-    host; :func:`host_record` expands one host's part into its tables.  Raises :class:`PeerTableError` naming
-    the field, the host and the value on bad input.
+    ``{state, reachable, vtep, underlay_mtu, endpoints, current}`` and, from its facts, ``current_networks``,
+    ``peers`` and ``netns``.  The plan's size is linear in the endpoints (each network lists its endpoints once,
+    not once per host), so it is cheap to hand to every host; :func:`host_record` expands one host's part into its
+    tables.  Raises :class:`PeerTableError` naming the field, the host and the value on bad input, and when the
+    run would empty a host or remove more than ``purge_limit`` endpoints (unless ``allow_purge``) or take over a
+    netns that the collection did not create.  Entries that the hosts hold for hosts no longer in ``fleet`` are
+    kept unless ``forget_hosts`` names them (or ``allow_purge``).
 
     Shape (plain JSON data): ``{version, networks: {name: {name, vni, port, subnet, prefixlen, family, netns,
-    bridge, vxlan, neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep, host]] (by MAC), vteps, preserve}},
-    hosts: {name: {state, skip, vtep, networks: [{name, mtu, endpoints}] (by VNI)}}}``.
+    bridge, vxlan, neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep, host]] (by MAC), vteps, hosts (of the
+    vteps), preserve, preserve_hosts (of preserve, null when unknown)}}, hosts: {name: {state, skip, vtep,
+    networks: [{name, mtu, endpoints}] (by VNI)}}, removed: {host: {state, endpoints, networks}}, kept: [{host,
+    vtep, networks, held_by}]}``.  ``removed`` and ``kept`` are reports for the controller, not packed.
     """
+    allow_purge, purge_limit, forget = _options(allow_purge, purge_limit, forget_hosts)
     parsed_networks = _parse_networks(networks)
     hosts = _parse_fleet(fleet, parsed_networks)
     by_name = {host.name: host for host in hosts}
@@ -639,6 +892,7 @@ def compute_plan(networks, fleet) -> dict:
     for state in states.values():
         _allocate(state, by_name)
         _finish(state, by_name)
+    kept = _keep_vanished(hosts, states, forget, allow_purge)
 
     # Per network, sort once; a host's tables are these lists without its own entries.
     plan_networks = {}
@@ -647,6 +901,10 @@ def compute_plan(networks, fleet) -> dict:
             continue
         network = state.network
         published = state.published
+        vtep_hosts = sorted({e.host: by_name[e.host] for e in published}.values(), key=_vtep_order)
+        preserve = {host.vtep_text: host.name for host in state.preserve.values()}
+        preserve.update(state.kept)
+        preserved = sorted(preserve, key=_ip_key)
         plan_networks[name] = {
             "name": network.name,
             "vni": network.vni,
@@ -659,8 +917,10 @@ def compute_plan(networks, fleet) -> dict:
             "vxlan": VXLAN,
             "neigh": [[e.ip_text, e.mac, e.host] for e in sorted(published, key=lambda e: e.ip)],
             "fdb": [[e.mac, e.vtep, e.host] for e in sorted(published, key=lambda e: e.mac)],
-            "vteps": _sorted_texts({e.host: by_name[e.host] for e in published}.values()),
-            "preserve": _sorted_texts(state.preserve.values()),
+            "vteps": [host.vtep_text for host in vtep_hosts],
+            "hosts": [host.name for host in vtep_hosts],
+            "preserve": preserved,
+            "preserve_hosts": [preserve[vtep] for vtep in preserved],
         }
 
     plan_hosts = {}
@@ -677,8 +937,20 @@ def compute_plan(networks, fleet) -> dict:
         own: dict[str, list[_Endpoint]] = {}
         for endpoint in host.endpoints:
             own.setdefault(endpoint.network.name, []).append(endpoint)
+        planned = [(endpoint.name, f"endpoint {endpoint.name!r}", "Rename the endpoint") for endpoint in host.endpoints]
+        for network_name in own:
+            network = parsed_networks[network_name]
+            planned.append(
+                (
+                    overlay_netns(network.vni),
+                    f"network {network.name!r}",
+                    f"Give the network another vni than {network.vni}",
+                )
+            )
+        _check_takeover(host, planned)
         for network_name in sorted(own, key=lambda n: parsed_networks[n].vni):
             network = parsed_networks[network_name]
+            _check_mtu(network, host)
             mtu = _network_mtu(network, host)
             endpoints = []
             for endpoint in own[network_name]:  # sorted by name
@@ -700,7 +972,10 @@ def compute_plan(networks, fleet) -> dict:
                     }
                 )
             part["networks"].append({"name": network.name, "mtu": mtu, "endpoints": endpoints})
-    return {"version": PLAN_VERSION, "networks": plan_networks, "hosts": plan_hosts}
+    removed = _removals(hosts)
+    if not allow_purge:
+        _check_purge(removed, by_name, purge_limit)
+    return {"version": PLAN_VERSION, "networks": plan_networks, "hosts": plan_hosts, "removed": removed, "kept": kept}
 
 
 def pack_plan(plan: Mapping) -> dict:
@@ -751,6 +1026,8 @@ def host_record(plan: Mapping, host: str) -> dict:
     for mine in part["networks"]:
         net = _unpacked(plan["networks"][mine["name"]])
         peers = [vtep for vtep in net["vteps"] if vtep != me]
+        peer_hosts = {vtep: name for vtep, name in zip(net["vteps"], net["hosts"], strict=True) if vtep != me}
+        peer_hosts.update(zip(net["preserve"], net["preserve_hosts"], strict=True))
         networks.append(
             {
                 "name": net["name"],
@@ -767,6 +1044,7 @@ def host_record(plan: Mapping, host: str) -> dict:
                 "neigh": [{"ip": ip, "mac": mac} for ip, mac, owner in net["neigh"] if owner != host],
                 "fdb": [{"mac": mac, "dst": dst} for mac, dst, owner in net["fdb"] if owner != host],
                 "peers": peers,
+                "peer_hosts": peer_hosts,
             }
         )
         allowlist.update(peers)
@@ -784,16 +1062,16 @@ def host_record(plan: Mapping, host: str) -> dict:
     }
 
 
-def compute_peer_tables(networks, fleet) -> dict:
+def compute_peer_tables(networks, fleet, **options) -> dict:
     """Compute every host's part of the overlay: names, addresses, MTUs and static ARP/FDB tables.
 
     ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
     ``{state, reachable, vtep, underlay_mtu, endpoints, current}``.  Returns hostname -> record; see the
     ``netfleet.overlay.peer_tables`` filter documentation for the exact shape.  Raises
     :class:`PeerTableError` naming the field, the host and the value on bad input.  This is
-    :func:`compute_plan` expanded for every host.
+    :func:`compute_plan` expanded for every host (``options`` are its keyword arguments).
     """
-    plan = compute_plan(networks, fleet)
+    plan = compute_plan(networks, fleet, **options)
     return {host: host_record(plan, host) for host in plan["hosts"]}
 
 

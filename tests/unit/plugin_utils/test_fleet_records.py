@@ -77,7 +77,17 @@ def test_reachable_hosts_with_facts():
             "vtep": "198.18.1.1",
             "underlay_mtu": 1500,
             "endpoints": [{"name": "hosta", "network": "overlay_network"}],
-            "current": {"hosta": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"}},
+            "current": {
+                "hosta": {
+                    "network": "overlay_network",
+                    "ip": "10.213.0.2",
+                    "mac": "02:42:0a:d5:00:02",
+                    "netns": "hosta",
+                }
+            },
+            "current_networks": {},
+            "peers": None,
+            "netns": None,
         },
         "h2": {
             "state": "present",
@@ -86,6 +96,9 @@ def test_reachable_hosts_with_facts():
             "underlay_mtu": 1500,
             "endpoints": [{"name": "hostb", "network": "overlay_network"}],
             "current": {},
+            "current_networks": {},
+            "peers": None,
+            "netns": None,
         },
     }
 
@@ -111,6 +124,9 @@ def test_defaults_when_variables_are_missing():
             "underlay_mtu": None,
             "endpoints": [],
             "current": None,
+            "current_networks": None,
+            "peers": None,
+            "netns": None,
         }
     }
 
@@ -137,7 +153,7 @@ def test_host_outside_the_play_uses_its_cached_facts():
     fleet = fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2"])
     assert fleet["h3"]["reachable"] is False
     assert fleet["h3"]["current"] == {
-        "hostc": {"network": "overlay_network", "ip": "10.213.0.9", "mac": "02:42:0a:d5:00:09"}
+        "hostc": {"network": "overlay_network", "ip": "10.213.0.9", "mac": "02:42:0a:d5:00:09", "netns": "hostc"}
     }
     tables = compute_peer_tables([NET], fleet)
     assert tables["h3"]["skip"] is True
@@ -217,8 +233,8 @@ def test_current_keeps_network_ip_mac_and_skips_garbage():
     endpoints = {**fact_ep("a", "10.213.0.2", "02:42:0a:d5:00:02"), "junk": "not a dict", "b": {"name": "b"}}
     record = fleet_records({"h1": host(overlay_facts=facts("198.18.1.1", endpoints))}, ["h1"], ["h1"])["h1"]
     assert record["current"] == {
-        "a": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"},
-        "b": {"network": None, "ip": None, "mac": None},
+        "a": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02", "netns": "a"},
+        "b": {"network": None, "ip": None, "mac": None, "netns": None},
     }
 
 

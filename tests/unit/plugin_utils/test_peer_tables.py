@@ -102,6 +102,7 @@ def test_seed_topology_exact():
                 "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
                 "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
                 "peers": ["198.18.1.2"],
+                "peer_hosts": {"198.18.1.2": "h2"},
             }
         ],
         "allowlist": ["198.18.1.2"],
@@ -403,13 +404,30 @@ def test_explicit_vs_explicit_collision_is_an_error():
     assert "'overlay_network'" in message
 
 
-def test_same_explicit_address_on_different_networks_is_fine():
-    same = {"name": "same", "vni": 257, "subnet": "10.213.0.0/24"}
-    fleet = {
-        "h1": host("198.18.1.1", ep("a", address="10.213.0.7")),
-        "h2": host("198.18.1.2", ep("b", "same", address="10.213.0.7")),
-    }
-    assert len(endpoint_ips(compute_peer_tables([NET, same], fleet))) == 2
+def test_overlapping_subnets_are_refused_naming_both_networks():
+    # an address in both would be ambiguous (Docker refuses overlapping subnets too)
+    fleet = {"h1": host("198.18.1.1", ep("a", address="10.213.0.7"))}
+    for other in ("10.213.0.0/24", "10.213.0.128/25", "10.0.0.0/8"):
+        same = {"name": "same", "vni": 257, "subnet": other}
+        with pytest.raises(PeerTableError, match=r"^networks '.*' \(subnet .*\) and '.*' \(subnet .*\) overlap") as exc:
+            compute_peer_tables([NET, same], fleet)
+        assert "'overlay_network' (subnet 10.213.0.0/24)" in str(exc.value)
+        assert f"'same' (subnet {other})" in str(exc.value)
+        assert "give each network a subnet of its own" in str(exc.value)
+    # neighbours, other families and a network after a wide one are fine
+    nets = [
+        NET,
+        {"name": "next", "vni": 2, "subnet": "10.213.1.0/24"},
+        {"name": "wide", "vni": 3, "subnet": "10.0.0.0/16"},
+        {"name": "after", "vni": 4, "subnet": "10.1.0.0/16"},
+        {"name": "v6", "vni": 5, "subnet": "fd00::/64"},
+    ]
+    assert compute_peer_tables(nets, fleet)
+    inner = {"name": "inner", "vni": 6, "subnet": "10.0.5.0/24"}
+    with pytest.raises(
+        PeerTableError, match=r"networks 'wide' \(subnet 10.0.0.0/16\) and 'inner' \(subnet 10.0.5.0/24\)"
+    ):
+        compute_peer_tables([*nets, inner], fleet)
 
 
 def test_explicit_wins_over_existing_which_is_reallocated():
@@ -985,7 +1003,7 @@ def test_large_fleet_produces_the_right_number_of_entries():
 def _random_case(rng: random.Random):
     networks = [
         {"name": "n4a", "vni": 10, "subnet": "10.10.0.0/25"},
-        {"name": "n4b", "vni": 11, "subnet": "10.10.0.0/25"},  # same subnet, other network: fine
+        {"name": "n4b", "vni": 11, "subnet": "10.10.1.0/25"},
         {"name": "n6", "vni": 12, "subnet": "fd00:12::/120", "port": 4790},
     ]
     fleet = {}
@@ -1080,8 +1098,8 @@ def test_random_changes_never_renumber_existing_endpoints(seed):
     rng = random.Random(1000 + seed)
     networks, fleet = _random_case(rng)
     for round_ in range(4):
-        before = endpoint_ips(compute_peer_tables(networks, fleet))
-        result = compute_peer_tables(networks, fleet)
+        before = endpoint_ips(compute_peer_tables(networks, fleet, allow_purge=True))
+        result = compute_peer_tables(networks, fleet, allow_purge=True)
         # feed the facts back, then remove some endpoints and add new ones
         for hostname, record in fleet.items():
             record["current"] = current_from(result, hostname)
@@ -1089,7 +1107,7 @@ def test_random_changes_never_renumber_existing_endpoints(seed):
             for i in range(rng.randint(0, 2)):
                 kept.append(ep(f"new{round_}{i}", rng.choice(networks)["name"]))
             record["endpoints"] = kept
-        after = endpoint_ips(compute_peer_tables(networks, fleet))
+        after = endpoint_ips(compute_peer_tables(networks, fleet, allow_purge=True))  # removals are the point
         for key, ip in after.items():
             if key in before:
                 assert ip == before[key], key
