@@ -8,11 +8,18 @@ name: nsenter
 author: netfleet.overlay maintainers (@netfleet)
 short_description: Run tasks inside the namespaces of a process on the controller
 description:
-  - Runs commands with C(nsenter --target PID --mount --uts --ipc --net --pid -- /bin/sh -c CMD), so a task
+  - Runs commands with C(nsenter --mount=FD --uts=FD --ipc=FD --net=FD --pid=FD -- /bin/sh -c CMD), so a task
     executes inside the mount, UTS, IPC, network and PID namespaces of the target process. This is how
     Ansible reaches the simulated hosts of the C(tools/netfleet-lab) lab, where every host is a set of
     namespaces held open by one process.
   - The target is given by exactly one of O(pid) or O(pidfile). The plugin never falls back to PID 1.
+  - The target's namespace files are opened once per connection and checked through those descriptors; C(nsenter)
+    enters the descriptors, never C(/proc/PID/ns) again, so a pid that dies and is reused afterwards cannot
+    redirect a task.
+  - A target is refused, with the reason, when its user namespace is not the controller's (an unprivileged
+    user's sandbox such as C(unshare -Urmn)) or when any of its mount, UTS, IPC, PID or network namespaces is the
+    controller's own (a process that is not a separate host, for example a service with only a private network
+    namespace).
   - Files are streamed through C(nsenter) (C(cat > dest) and C(cat src)), so they land in the target's mount
     namespace and never go through a path shared with the controller.
   - Supports pipelining.
@@ -21,14 +28,20 @@ options:
   pid:
     description:
       - PID (as seen from the controller) of a process whose namespaces the tasks enter.
+      - A bare PID carries no start time, so nothing tells the process from one that gets the PID later; prefer
+        O(pidfile).
       - Mutually exclusive with O(pidfile); one of them is required.
     type: int
     vars:
       - name: ansible_nsenter_pid
   pidfile:
     description:
-      - Path on the controller of a file that holds the target PID, for example C(.lab/hosts/h1.pid) written
-        by C(tools/netfleet-lab up).
+      - Path on the controller of a holder record, for example C(.lab/hosts/h1.pid) written by
+        C(tools/netfleet-lab up) - the PID, its start time (field 22 of C(/proc/PID/stat)) and its namespace
+        inodes, on one line.
+      - A process whose start time or namespaces differ from the record is refused (the host died and its PID
+        was reused). A pidfile that holds only a PID (written by an older lab) is refused too, with a message to
+        restart the lab.
       - The file is read again for every task, so a rebuilt lab is picked up without changing the inventory.
       - Mutually exclusive with O(pid); one of them is required.
     type: path
@@ -53,9 +66,8 @@ extends_documentation_fragment:
   - connection_pipelining
 notes:
   - The controller must run as root, in the PID namespace where the PID (or pidfile) is meaningful.
-  - The host is reported unreachable, with the reason, when the pidfile is missing or unreadable, when the
-    process is not running, and when the target's network namespace is the controller's own (that would
-    run the task on the controller itself).
+  - The host is reported unreachable, with the reason, when the pidfile is missing, unreadable or incomplete,
+    when the process is not running, when it is not the recorded one, and when it is refused (see above).
   - The remote user is ignored; tasks run as the user that runs Ansible, and C(become) works, as with the
     P(ansible.builtin.local#connection) connection.
   - Needs C(nsenter) from util-linux on the controller and C(/bin/sh) and C(cat) in the target.
@@ -94,9 +106,10 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.utils.display import Display
 
+from ansible_collections.netfleet.overlay.plugins.plugin_utils import _nstarget
+
 display = Display()
 
-NAMESPACES = ("--mount", "--uts", "--ipc", "--net", "--pid")
 ENTER_FAILED = re.compile(rb"nsenter: (cannot open /proc/\d+/|reassociate to namespace|failed to execute /bin/sh)")
 
 
@@ -108,12 +121,12 @@ class Connection(LocalConnection):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._target_pid: int | None = None
-        self._target_net: tuple[int, int] | None = None
+        self._target: _nstarget.Target | None = None
         self._nsenter: str | None = None
 
     # ---- target ----------------------------------------------------------------------------
-    def _read_pid(self) -> tuple[int, str]:
+    def _read_target(self) -> tuple[int, str, dict | None]:
+        """The pid, how it was given (for messages) and the holder record of a pidfile (None for a bare pid)."""
         pid, pidfile = self.get_option("pid"), self.get_option("pidfile")
         if pid is not None and pidfile:
             raise AnsibleConnectionFailure(
@@ -122,73 +135,54 @@ class Connection(LocalConnection):
         if pidfile:
             try:
                 with open(pidfile, encoding="ascii") as f:
-                    text = f.read().strip()
+                    text = f.read()
             except FileNotFoundError:
                 raise AnsibleConnectionFailure(f"nsenter: pidfile {pidfile} does not exist (is the lab up?)") from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise AnsibleConnectionFailure(f"nsenter: cannot read pidfile {pidfile}: {exc}") from None
-            if not text.isdigit():
-                raise AnsibleConnectionFailure(f"nsenter: pidfile {pidfile} does not hold a pid: {text[:40]!r}")
-            return int(text), f"pid {text} from pidfile {pidfile}"
+            try:
+                record = _nstarget.parse_record(text, f"pidfile {pidfile}")
+            except _nstarget.TargetError as exc:
+                raise AnsibleConnectionFailure(f"nsenter: {exc}") from None
+            return record["pid"], f"pid {record['pid']} from pidfile {pidfile}", record
         if pid is None:
             raise AnsibleConnectionFailure(
                 "nsenter: no target: set ansible_nsenter_pidfile or ansible_nsenter_pid (there is no default)"
             )
-        return int(pid), f"pid {pid}"
+        return int(pid), f"pid {pid}", None
 
-    @staticmethod
-    def _net_ns(pid: int | str) -> tuple[int, int]:
-        st = os.stat(f"/proc/{pid}/ns/net")
-        return st.st_dev, st.st_ino
-
-    def _resolve_target(self) -> int:
-        pid, what = self._read_pid()
-        if pid <= 0:
+    def _resolve_target(self) -> _nstarget.Target:
+        pid, what, record = self._read_target()
+        if pid <= 1:
             raise AnsibleConnectionFailure(f"nsenter: invalid {what}")
         try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            state = None
-        if state in (None, "Z", "X"):
-            raise AnsibleConnectionFailure(f"nsenter: {what}: process is not running")
-        try:
-            target_net = self._net_ns(pid)
-        except OSError as exc:
-            raise AnsibleConnectionFailure(f"nsenter: {what}: cannot inspect its network namespace: {exc}") from None
-        if target_net == self._net_ns("self"):
-            raise AnsibleConnectionFailure(
-                f"nsenter: refusing {what}: it is in the controller's own network namespace "
-                "(the task would run on the controller itself)"
-            )
-        self._target_net = target_net
-        return pid
+            return _nstarget.Target(pid, what, record)
+        except _nstarget.TargetError as exc:
+            raise AnsibleConnectionFailure(f"nsenter: {exc}") from None
 
     def _check_target(self) -> None:
-        """The target may die between tasks: make sure it is still the same process namespace."""
-        try:
-            same = self._net_ns(self._target_pid) == self._target_net
-        except OSError:
-            same = False
-        if not same:
-            raise AnsibleConnectionFailure(f"nsenter: target pid {self._target_pid} is gone")
+        """The target may die between commands: make sure the process that was checked still runs."""
+        if not self._target.alive():
+            raise AnsibleConnectionFailure(f"nsenter: target pid {self._target.pid} is gone")
 
     def _connect(self) -> Connection:
         if not self._connected:
-            self._target_pid = self._resolve_target()
             self._nsenter = shutil.which("nsenter")
             if self._nsenter is None:
                 raise AnsibleConnectionFailure("nsenter: the nsenter command (util-linux) is not installed")
+            self._target = self._resolve_target()
             self._play_context.remote_user = self.default_user
             display.vvv(
-                f"ESTABLISH NSENTER CONNECTION TO PID {self._target_pid} FOR USER: {self.default_user}",
+                f"ESTABLISH NSENTER CONNECTION TO PID {self._target.pid} FOR USER: {self.default_user}",
                 host=self._play_context.remote_addr,
             )
             self._connected = True
         return self
 
     def _argv(self, cmd: str) -> list[str]:
-        return [self._nsenter, "--target", str(self._target_pid), *NAMESPACES, "--", "/bin/sh", "-c", cmd]
+        # the namespaces this process holds open, through its own /proc entry (the child does not inherit the fds)
+        entered = self._target.nsenter_options(f"/proc/{os.getpid()}/fd")
+        return [self._nsenter, *entered, "--", "/bin/sh", "-c", cmd]
 
     @staticmethod
     def _entered(rc: int, stderr: bytes) -> bool:
@@ -202,7 +196,7 @@ class Connection(LocalConnection):
         wrapped = "exec " + shlex.join(self._argv(to_text(cmd)))
         rc, stdout, stderr = super().exec_command(wrapped, in_data=in_data, sudoable=sudoable)
         if not self._entered(rc, stderr):
-            raise AnsibleConnectionFailure(f"nsenter: cannot enter pid {self._target_pid}: {to_text(stderr).strip()}")
+            raise AnsibleConnectionFailure(f"nsenter: cannot enter pid {self._target.pid}: {to_text(stderr).strip()}")
         return rc, stdout, stderr
 
     def put_file(self, in_path: str, out_path: str) -> None:
@@ -219,7 +213,7 @@ class Connection(LocalConnection):
         except OSError as exc:
             raise AnsibleError(f"failed to transfer {in_path!r} to {out_path!r}: {exc}") from exc
         if not self._entered(proc.returncode, proc.stderr):
-            raise AnsibleConnectionFailure(f"nsenter: cannot enter pid {self._target_pid}: {to_text(proc.stderr)}")
+            raise AnsibleConnectionFailure(f"nsenter: cannot enter pid {self._target.pid}: {to_text(proc.stderr)}")
         if proc.returncode != 0:
             raise AnsibleError(f"failed to transfer file to {out_path!r}: {to_text(proc.stderr).strip()}")
 
@@ -237,8 +231,11 @@ class Connection(LocalConnection):
         if proc.returncode != 0:
             os.unlink(b_out)
             if not self._entered(proc.returncode, proc.stderr):
-                raise AnsibleConnectionFailure(f"nsenter: cannot enter pid {self._target_pid}: {to_text(proc.stderr)}")
+                raise AnsibleConnectionFailure(f"nsenter: cannot enter pid {self._target.pid}: {to_text(proc.stderr)}")
             raise AnsibleFileNotFound(f"failed to fetch {in_path!r}: {to_text(proc.stderr).strip()}")
 
     def close(self) -> None:
+        if self._target is not None:
+            self._target.close()
+            self._target = None
         self._connected = False

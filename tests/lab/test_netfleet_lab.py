@@ -95,8 +95,16 @@ def test_inventory_vars(lab3):
     assert f'ansible_nsenter_pidfile: "{lab3.dir}/hosts/h2.pid"' in text
     assert 'overlay_vtep: "198.18.1.3"' in text
     assert "all:\n  children:\n    lab:" in text and "\n  vars:" not in text  # nothing in all.vars
-    pid = int((lab3.dir / "hosts" / "h1.pid").read_text())
-    assert pid == lab3.state()["holders"]["h1"]["pid"]
+    # the pid first, then its start time and namespaces (what the nsenter connection checks)
+    words = (lab3.dir / "hosts" / "h1.pid").read_text().split()
+    holder = lab3.state()["holders"]["h1"]
+    assert int(words[0]) == holder["pid"] and " ".join(words) == holder["record"]
+    fields = dict(w.split("=") for w in words[1:])
+    with open(f"/proc/{holder['pid']}/stat") as f:
+        assert fields["start"] == f.read().rsplit(")", 1)[1].split()[19]  # field 22
+    for kind in ("user", "mnt", "uts", "ipc", "net", "pid"):
+        assert os.readlink(f"/proc/{holder['pid']}/ns/{kind}") == f"{kind}:[{fields[kind]}]"
+    assert fields["user"] == os.readlink("/proc/self/ns/user")[6:-1]  # the lab needs no user namespace
 
 
 def test_up_same_n_is_noop_and_other_n_is_error(lab3):
@@ -168,7 +176,7 @@ def test_stop_start_reboot_one_host(lab_dir):
     assert res.returncode == 0, res.stderr
     new = lab.state()["holders"]["h2"]
     assert new["pid"] != old["pid"] and proc_state(new["pid"]) not in (None, "Z")
-    assert int((lab_dir / "hosts" / "h2.pid").read_text()) == new["pid"]
+    assert int((lab_dir / "hosts" / "h2.pid").read_text().split()[0]) == new["pid"]
     res = lab.exec("h2", "sh", "-c", "ip netns list; ip -4 -o addr show dev eth0; ip route; ping -c1 -W2 198.18.1.1")
     assert res.returncode == 0, res.stdout + res.stderr
     assert inner not in res.stdout  # it came back empty

@@ -75,7 +75,7 @@ def test_refusals_are_unreachable(tmp_ansible, tmp_path):
     dead.wait()  # reaped: its pid is no longer a process
     hosts = {
         "missing": ("ansible_nsenter_pidfile", str(tmp_path / "nope.pid"), "does not exist"),
-        "controller": ("ansible_nsenter_pid", str(os.getpid()), "controller's own network namespace"),
+        "controller": ("ansible_nsenter_pid", str(os.getpid()), "shares the controller's own mnt, uts, ipc, net, pid"),
         "dead": ("ansible_nsenter_pid", str(dead.pid), "process is not running"),
         "none": (None, None, "there is no default"),
     }
