@@ -8,6 +8,10 @@ overlay netns, br0, vxlan0, the endpoints, and last the ARP and FDB tables (``ov
 
 The VTEP allowlist (:mod:`._firewall`) is put in place before the first network is created, and removed after the
 last one is gone.  The whole converge holds the host lock (:mod:`._lock`), so concurrent runs on one host queue.
+
+What the collection owns is its ownership record (:mod:`._records`): a namespace that the plan wants but the record
+does not name is someone else's, and the run fails before any change.  The record is written before anything is
+created (so a run that dies half-way still knows what it made) and after the run, also a failed one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _host_diff,
     _host_preflight,
     _lock,
+    _records,
+    _statedir,
     _table,
 )
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
@@ -28,20 +34,55 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bri
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles, ObjectError
 
 
+class HostApplyError(Exception):
+    """The converge failed after it began: what it applied (``done``), whether that changed the host, and what it
+    did not get to (``not_done``)."""
+
+    def __init__(self, msg: str, changed: bool, done: list[str], not_done: dict, summary: str):
+        super().__init__(msg)
+        self.changed = changed
+        self.done = done
+        self.not_done = not_done
+        self.summary = summary
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
 class HostConverger:
-    def __init__(self, params: dict, check_mode: bool, nft: _firewall.Nft | None = None):
+    def __init__(self, params: dict, check_mode: bool, nft: _firewall.Nft | None = None, state_dir: str | None = None):
         self.p = params
         self.check_mode = check_mode
         self.nft = nft
+        self.state_dir = state_dir or _statedir.STATE_DIR
         self.commands: list[str] = []
         self.changed = False
         self.networks: dict = {}
         self.views: dict = {}  # network -> {'before', 'after'} for diff mode
+        self.warnings: list[str] = []
+        self.record: dict = _records.empty()
+        self.saved: str | None = None  # the record's text on the host
+        self.owned: dict = {"networks": {}, "endpoints": {}}
+        self.to_remove: dict = {"networks": [], "endpoints": []}
+        self.progress = {"endpoints": set(), "networks": set(), "converged": set()}
+        self.touched = {"networks": set(), "endpoints": set()}  # existing ones whose objects changed
+        self.tally = {"fdb": [0, 0], "neigh": [0, 0]}  # [added, deleted]
+        self.firewall_changed = False
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
     def _object(self, handles, cls, params) -> dict:
-        result = cls(params, handles, self.check_mode).execute()
+        try:
+            result = cls(params, handles, self.check_mode).execute()
+        except ObjectError as exc:
+            self.changed |= bool(exc.done)
+            self.commands.extend(exc.done)
+            raise
         self._record(result)
         return result
 
@@ -53,38 +94,105 @@ class HostConverger:
         self._object(handles, Netns, {"name": name, "state": "absent"})
         handles.forget(name)
 
+    # -- the ownership record ------------------------------------------------------------------------------------
+
+    def _intend(self, wanted: list[dict]) -> None:
+        """Add what this run makes to the record: every wanted network and endpoint, and each network's peers."""
+        record = self.record
+        for net in wanted:
+            record["networks"][net["name"]] = {
+                "netns": net["netns"],
+                "vni": net["vni"],
+                "bridge": net["bridge"],
+                "vxlan": net["vxlan"],
+            }
+            for ep in net["endpoints"]:
+                created = all(e["netns_created"] for e in record["endpoints"].values() if e["netns"] == ep["netns"])
+                record["endpoints"][ep["name"]] = {
+                    "network": net["name"],
+                    "netns": ep["netns"],
+                    "veth": ep["veth"],
+                    "ifname": ep["ifname"],
+                    "netns_created": created,
+                }
+            record["peers"][net["name"]] = self._peers(net, record["peers"].get(net["name"]) or {})
+
+    def _peers(self, net: dict, before: dict) -> dict:
+        """The remote VTEPs the network's FDB holds entries for, with the host each belongs to (null: unknown)."""
+        vteps = {entry["dst"] for entry in net["fdb"] if entry.get("dst")} | set(net["peer_hosts"])
+        vteps.update(vtep for vtep in self.p["preserve_vteps"] or [] if vtep in before)
+        vteps.discard(self.p["vtep"])
+        return {vtep: net["peer_hosts"].get(vtep, before.get(vtep)) for vtep in sorted(vteps)}
+
+    def _save(self, prune: bool = True) -> None:
+        """Write the record when it differs from the host's copy; never in check mode.
+
+        ``prune`` drops the entries whose netns does not exist (after the run); without it, the record also names
+        what is about to be created.
+        """
+        if self.check_mode:
+            return
+        record = self.record
+        if prune:
+            for name, rec in list(record["networks"].items()):
+                if not nl.netns_exists(rec["netns"]):
+                    del record["networks"][name]
+            for name, rec in list(record["endpoints"].items()):
+                if not nl.netns_exists(rec["netns"]):
+                    del record["endpoints"][name]
+            record["peers"] = {name: peers for name, peers in record["peers"].items() if name in record["networks"]}
+        text = _records.encode(record)
+        if text != self.saved:
+            _records.save(record, self.state_dir)
+            self.saved = text
+
     # -- purge -------------------------------------------------------------------------------------------------
+
+    def plan_purge(self, owned: dict, wanted: list[dict]) -> dict:
+        """The owned endpoints and networks that this run removes (an endpoint that moves is removed, then made)."""
+        want_nets = {n["name"]: n for n in wanted}
+        want_eps = {(n["name"], e["name"]): e for n in wanted for e in n["endpoints"]}
+        endpoints = []
+        for ep in sorted(owned["endpoints"].values(), key=lambda e: e["name"]):
+            keep = want_eps.get((ep["network"], ep["name"]))
+            if not (keep and keep["netns"] == ep["netns"] and keep["veth"] == ep["veth"]):
+                endpoints.append(ep["name"])
+        networks = [
+            net["name"]
+            for net in sorted(owned["networks"].values(), key=lambda n: n["name"])
+            if not (want_nets.get(net["name"]) and want_nets[net["name"]]["netns"] == net["netns"])
+        ]
+        return {"networks": networks, "endpoints": endpoints}
 
     def purge(self, handles, owned: dict, wanted: list[dict]) -> dict:
         want_nets = {n["name"]: n for n in wanted}
-        want_eps = {(n["name"], e["name"]): e for n in wanted for e in n["endpoints"]}
-        removed = {"networks": [], "endpoints": []}
-        for ep in sorted(owned["endpoints"].values(), key=lambda e: e["name"]):
-            keep = want_eps.get((ep["network"], ep["name"]))
-            if keep and keep["netns"] == ep["netns"] and keep["veth"] == ep["veth"]:
-                continue
-            if ep["network"] in want_nets and nl.netns_exists(ep["overlay_netns"]):
+        want_eps = {e["name"]: e for n in wanted for e in n["endpoints"]}
+        for name in self.to_remove["endpoints"]:
+            ep = owned["endpoints"][name]
+            keep = want_eps.get(name)
+            if ep["network"] in want_nets and ep["overlay_netns"] and nl.netns_exists(ep["overlay_netns"]):
                 self._object(
                     handles,
                     Veth,
                     {
                         "name": ep["veth"],
                         "netns": ep["overlay_netns"],
-                        "peer_name": "eth0",
+                        "peer_name": ep["ifname"],
                         "peer_netns": ep["netns"],
                         "state": "absent",
                     },
                 )
-            if ep["netns"] and (not keep or keep["netns"] != ep["netns"]):
-                self._remove_netns(handles, ep["netns"])
-            removed["endpoints"].append(ep["name"])
-        for net in sorted(owned["networks"].values(), key=lambda n: n["name"]):
-            target = want_nets.get(net["name"])
-            if target and target["netns"] == net["netns"]:
-                continue
-            self._remove_netns(handles, net["netns"])
-            removed["networks"].append(net["name"])
-        return removed
+            if not keep or keep["netns"] != ep["netns"]:
+                if ep["netns_created"]:  # never delete a namespace the collection did not make
+                    self._remove_netns(handles, ep["netns"])
+                self.record["endpoints"].pop(name, None)
+            self.progress["endpoints"].add(name)
+        for name in self.to_remove["networks"]:
+            self._remove_netns(handles, owned["networks"][name]["netns"])
+            self.record["networks"].pop(name, None)
+            self.record["peers"].pop(name, None)
+            self.progress["networks"].add(name)
+        return copy.deepcopy(self.to_remove)
 
     # -- one network -------------------------------------------------------------------------------------------
 
@@ -104,6 +212,8 @@ class HostConverger:
                 neigh={"before": [], "after": sorted(net["neigh"], key=_table.NEIGH.sort_key)},
             )
             self.views[net["name"]] = _host_diff.predicted_views(net, vtep, under["vtep_dev"], out)
+            self.tally["fdb"][0] += len(net["fdb"])
+            self.tally["neigh"][0] += len(net["neigh"])
             return out
         objects = {"netns": self._object(handles, Netns, {"name": netns, "state": "present"}), "endpoints": {}}
         objects["bridge"] = self._object(
@@ -137,7 +247,7 @@ class HostConverger:
                     "name": ep["veth"],
                     "netns": netns,
                     "master": net["bridge"],
-                    "peer_name": ep.get("ifname", "eth0"),
+                    "peer_name": ep["ifname"],
                     "peer_netns": ep["netns"],
                     "address": ep["address"],
                     "mac": ep["mac"],
@@ -146,6 +256,11 @@ class HostConverger:
                     "alias": _discover.endpoint_alias(ep["name"], ep["netns"]),
                 },
             )
+        if net["name"] in self.owned["networks"] and any(objects[k]["changed"] for k in ("netns", "bridge", "vxlan")):
+            self.touched["networks"].add(net["name"])
+        for name, result in objects["endpoints"].items():
+            if name in self.owned["endpoints"] and result["changed"]:
+                self.touched["endpoints"].add(name)
         out.update(self.tables(handles, net))
         self.views[net["name"]] = _host_diff.network_views(net, objects, out)
         return out
@@ -172,8 +287,17 @@ class HostConverger:
                 if keep and key not in keys:
                     wanted.append(spec.entry(key, member))
             result = _table.plan_pairs(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
+            upserts = sum(op["action"] == "upsert" for op in result["ops"])
             if result["ops"] and not self.check_mode:
-                _table.apply(ns, spec, index, result["ops"])
+                try:
+                    _table.apply(ns, spec, index, result["ops"])
+                except _table.TableApplyError as exc:
+                    # every entry was attempted: the ones that failed are named in the message
+                    self.changed |= len(exc.errors) < len(result["ops"])
+                    self.commands.extend(result["commands"])
+                    raise
+            self.tally[spec.name][0] += upserts
+            self.tally[spec.name][1] += len(result["ops"]) - upserts
             self._record(result)
             out[spec.name] = {"before": result["before"], "after": result["after"]}
         return out
@@ -195,6 +319,7 @@ class HostConverger:
         if self.nft is None:
             return {}
         result = _firewall.converge(self.nft, table, self.check_mode)
+        self.firewall_changed |= bool(result["changed"])
         self._record(result)
         return {"before": result["before"], "after": result["after"]}
 
@@ -206,6 +331,9 @@ class HostConverger:
         wanted = p["networks"] if p["state"] == "present" else []
         table = self.wanted_firewall(wanted)
         firewall = {}
+        loaded = _records.load(self.state_dir)
+        if loaded is not None:
+            self.saved = _records.encode(loaded)
         with Handles() as handles:
             under = _discover.underlay(handles(None), p["vtep"])
             if wanted and not under["vtep_is_local"]:
@@ -213,34 +341,116 @@ class HostConverger:
                     f"vtep: {p['vtep']} is not an address of this host; set overlay_vtep to one of "
                     "its underlay addresses"
                 )
-            owned = _discover.owned(handles)
-            _host_preflight.check_foreign_vxlan(handles, wanted, p["vtep"])
-            if table is not None:  # filter first, then open the vxlan sockets
-                firewall = self.firewall(table)
-            removed = self.purge(handles, owned, wanted)
-            results = [self.network(handles, net, under) for net in wanted]
-            if table is None:  # the sockets are closed: drop the filter
-                firewall = self.firewall(None)
+            record = loaded if loaded is not None else _discover.adopt_legacy(handles, self.warnings)
+            owned = self.owned = _discover.owned(handles, record)
+            _host_preflight.check_netns_owned(wanted, record)
+            _host_preflight.check_foreign_vxlan(handles, wanted, p["vtep"], record)
+            self.record = copy.deepcopy(record)
+            self.to_remove = self.plan_purge(owned, wanted)
+            try:
+                if table is not None:  # filter first, then open the vxlan sockets
+                    firewall = self.firewall(table)
+                removed = self.purge(handles, owned, wanted)
+                self._intend(wanted)
+                self._save(prune=False)  # before anything is created: a run that dies half-way knows what it made
+                results = []
+                for net in wanted:
+                    results.append(self.network(handles, net, under))
+                    self.progress["converged"].add(net["name"])
+                if table is None:  # the sockets are closed: drop the filter
+                    firewall = self.firewall(None)
+                self._save()
+            except (
+                v.InputError,
+                nl.NetlinkOpError,
+                ObjectError,
+                _table.TableApplyError,
+                _firewall.FirewallError,
+                _records.RecordError,
+            ) as exc:
+                raise self._failed(exc, wanted) from exc
+            if loaded is None and (record["networks"] or record["endpoints"]) and not self.check_mode:
+                self.warnings.append(
+                    f"took over {_plural(len(record['networks']), 'network')} and"
+                    f" {_plural(len(record['endpoints']), 'endpoint')} that netfleet.overlay 0.1.0 made (read from"
+                    f" their link aliases) and recorded them in {_records.path(self.state_dir)}"
+                )
             facts = None
             if not self.check_mode:
                 facts = {"kernel": _discover.kernel_info(), "pyroute2": True, "nft": _discover.nft_binary()}
                 if self.changed:
                     facts.update(_discover.underlay(handles(None), p["vtep"]))
-                    facts.update(_discover.owned(handles))
+                    facts.update(_discover.owned(handles, self.record))
                 else:  # nothing was written: what was read before is still the host's state
                     facts.update(copy.deepcopy(under))
                     facts.update(copy.deepcopy(owned))
+                facts["peers"] = copy.deepcopy(self.record["peers"])
+                facts["netns"] = _discover.netns_names()
         return {
             "changed": self.changed,
             "commands": self.commands,
             "removed": removed,
             "networks": results,
             "firewall": firewall,
+            "summary": self.summary(wanted) if self.changed else "",
+            "warnings": self.warnings,
             "owned_before": owned,
             "owned_after": facts,
             "views": self.views,
             "owned_predicted": _host_diff.predicted_owned(wanted),
         }
+
+    def _failed(self, exc: Exception, wanted: list[dict]) -> HostApplyError:
+        """What a run that failed part-way reports; the record is written with what was done first."""
+        done = list(self.commands)
+        not_done = {
+            "remove_endpoints": [n for n in self.to_remove["endpoints"] if n not in self.progress["endpoints"]],
+            "remove_networks": [n for n in self.to_remove["networks"] if n not in self.progress["networks"]],
+            "networks": [net["name"] for net in wanted if net["name"] not in self.progress["converged"]],
+        }
+        msg = str(exc)
+        try:
+            self._save()
+        except _records.RecordError as record_exc:
+            msg += f". Also, {record_exc}"
+        left = [
+            f"removing {label} {_names(not_done[key])}"
+            for key, label in (("remove_endpoints", "endpoint(s)"), ("remove_networks", "network(s)"))
+            if not_done[key]
+        ]
+        if not_done["networks"]:
+            left.append(f"converging network(s) {_names(not_done['networks'])}")
+        if left:
+            msg += f". Not done: {'; '.join(left)}"
+        if done:
+            msg += f". {_plural(len(done), 'command')} applied before the failure: see commands_done"
+        else:
+            msg += ". Nothing was changed"
+        summary = self.summary(wanted) if self.changed else ""
+        return HostApplyError(msg, self.changed, done, not_done, summary)
+
+    def summary(self, wanted: list[dict]) -> str:
+        """One line for people: ``+1 endpoint (web3), -1 network (backend), fdb +3 -2, arp +3 -2``."""
+        owned = self.owned
+        want_eps = [ep["name"] for net in wanted for ep in net["endpoints"]]
+        removed_eps = [n for n in self.to_remove["endpoints"] if n in self.progress["endpoints"] or self.check_mode]
+        removed_nets = [n for n in self.to_remove["networks"] if n in self.progress["networks"] or self.check_mode]
+        groups = [
+            ("+", "network", [n["name"] for n in wanted if n["name"] not in owned["networks"]]),
+            ("+", "endpoint", [n for n in want_eps if n not in owned["endpoints"]]),
+            ("~", "network", sorted(self.touched["networks"])),
+            ("~", "endpoint", sorted(self.touched["endpoints"] | (set(removed_eps) & set(want_eps)))),
+            ("-", "endpoint", [n for n in removed_eps if n not in want_eps]),
+            ("-", "network", removed_nets),
+        ]
+        parts = [f"{sign}{_plural(len(names), noun)} ({_names(names)})" for sign, noun, names in groups if names]
+        for spec, label in (("fdb", "fdb"), ("neigh", "arp")):
+            added, deleted = self.tally[spec]
+            if added or deleted:
+                parts.append(f"{label} +{added} -{deleted}")
+        if self.firewall_changed:
+            parts.append("allowlist updated")
+        return ", ".join(parts) or f"{_plural(len(self.commands), 'command')}"
 
 
 def run_module(module) -> None:
@@ -248,12 +458,18 @@ def run_module(module) -> None:
     try:
         with _lock.host_lock(module.params["lock_timeout"]):
             result = HostConverger(module.params, module.check_mode, nft).run()
-    except (v.InputError, _lock.LockTimeout, _firewall.FirewallError) as exc:
-        module.fail_json(msg=str(exc))
-    except (nl.NetlinkOpError, _table.TableApplyError) as exc:
-        module.fail_json(msg=str(exc))
-    except ObjectError as exc:
-        module.fail_json(msg=str(exc), commands=exc.commands, commands_done=exc.done)
+    except (v.InputError, _lock.LockTimeout, _firewall.FirewallError, _records.RecordError) as exc:
+        module.fail_json(msg=str(exc), changed=False, commands_done=[])
+    except _statedir.StateDirError as exc:
+        module.fail_json(msg=str(exc), changed=False, commands_done=[])
+    except (nl.NetlinkOpError, _table.TableApplyError) as exc:  # reading, before any change
+        module.fail_json(msg=str(exc), changed=False, commands_done=[])
+    except HostApplyError as exc:
+        module.fail_json(
+            msg=str(exc), changed=exc.changed, commands_done=exc.done, not_done=exc.not_done, summary=exc.summary
+        )
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     owned_after = result.pop("owned_after")
     owned_before = result.pop("owned_before")
     views = result.pop("views")
@@ -265,6 +481,7 @@ def run_module(module) -> None:
         result["diff"] = {
             "before": _summary(_host_diff.owned_names(owned_before), views, result, "before"),
             "after": _summary(after, views, result, "after"),
+            "prepared": _host_diff.removed_text(result["removed"], owned_before),
         }
     module.exit_json(**result)
 

@@ -101,3 +101,15 @@ def predicted_owned(wanted: list[dict]) -> dict:
         "networks": sorted(net["name"] for net in wanted),
         "endpoints": sorted(ep["name"] for net in wanted for ep in net["endpoints"]),
     }
+
+
+def removed_text(removed: dict, owned: dict) -> str:
+    """The networks and endpoints a run removes, one line each, by name (the diff's ``prepared`` text)."""
+    lines = []
+    for name in removed["endpoints"]:
+        ep = owned["endpoints"].get(name) or {}
+        lines.append(f"remove endpoint {name} (network {ep.get('network')}, netns {ep.get('netns')})")
+    for name in removed["networks"]:
+        net = owned["networks"].get(name) or {}
+        lines.append(f"remove network {name} (vni {net.get('vni')}, netns {net.get('netns')})")
+    return "".join(line + "\n" for line in lines)

@@ -4,16 +4,18 @@
 
 ``networks`` normally comes from the peer_tables filter, which has validated it; :func:`check_input` catches
 hand-written input, so a missing key or a bad value fails by name instead of half-way through the run.
-:func:`check_foreign_vxlan` catches what no filter can see: a vxlan device that this collection did not make and
-that already uses a network's UDP port on the VTEP.
+:func:`check_foreign_vxlan` and :func:`check_netns_owned` catch what no filter can see: a vxlan device that this
+collection did not make and that already uses a network's UDP port on the VTEP, and a namespace that the plan wants
+but that someone else made (the collection never adopts or deletes it).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import platform
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils import _records, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 
 NETWORK_KEYS = ("name", "vni", "port", "mtu", "netns", "bridge", "vxlan", "endpoints", "neigh", "fdb")
@@ -40,7 +42,9 @@ def check_input(params: dict) -> None:
         missing = [key for key in NETWORK_KEYS if key not in net]
         if missing:
             raise v.InputError(f"{where} ({net.get('name', '?')}): missing key(s) {', '.join(missing)}")
+        _records.name(net["name"], f"{where}.name")
         where = f"{where} ({net['name']})"
+        net["peer_hosts"] = _peer_hosts(net.get("peer_hosts"), f"{where}.peer_hosts")
         net["vni"] = v.vni(net["vni"], f"{where}.vni")
         net["port"] = v.port(net["port"], f"{where}.port")
         net["mtu"] = v.mtu(net["mtu"], f"{where}.mtu")
@@ -61,7 +65,9 @@ def check_input(params: dict) -> None:
             missing = [key for key in ENDPOINT_KEYS if key not in ep]
             if missing:
                 raise v.InputError(f"{at} ({ep.get('name', '?')}): missing key(s) {', '.join(missing)}")
+            _records.name(ep["name"], f"{at}.name")
             v.netns_name(ep["netns"], f"{at}.netns")
+            ep["ifname"] = v.interface(ep.get("ifname") or "eth0", f"{at}.ifname")
             v.interface(ep["veth"], f"{at}.veth")
             v.interface_address(ep["address"], f"{at}.address")
             ep["mac"] = v.mac(ep["mac"], f"{at}.mac", unicast=True)
@@ -73,6 +79,43 @@ def check_input(params: dict) -> None:
                 )
             except v.InputError as exc:
                 raise v.InputError(f"{where}.{spec.name}: {exc}") from None
+
+
+def _peer_hosts(value, field: str) -> dict:
+    """``{vtep: hostname or None}``: which host each remote VTEP of a network belongs to (recorded as ``peers``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise v.InputError(f"{field}: expected a dict of VTEP -> hostname, got {_kind(value)}")
+    return {
+        v.ip(vtep, f"{field}[{vtep!r}]"): None if host is None else _records.name(host, f"{field}[{vtep!r}]")
+        for vtep, host in value.items()
+    }
+
+
+def check_netns_owned(wanted: list[dict], record: dict) -> None:
+    """Fail when a namespace that the plan wants exists but the ownership record does not say the collection made
+    it: it is someone else's, and converging would take it over (and a later purge would delete it)."""
+    ours = {rec["netns"] for rec in record["networks"].values()}
+    ours.update(rec["netns"] for rec in record["endpoints"].values())
+    for net in wanted:
+        uses = [(net["netns"], f"the overlay netns of network {net['name']!r} (vni {net['vni']})", "network")]
+        uses += [(ep["netns"], f"the netns of endpoint {ep['name']!r} (network {net['name']!r})", "endpoint")
+                 for ep in net["endpoints"]]  # fmt: skip
+        for netns, role, kind in uses:
+            if netns in ours or not nl.netns_exists(netns):
+                continue
+            fix = (
+                "rename the endpoint (its name is its netns)"
+                if kind == "endpoint"
+                else f"give network {net['name']!r} another vni"
+            )
+            raise v.InputError(
+                f"host {platform.node()}: netns {netns} exists but netfleet.overlay did not create it (it is not in"
+                f" {_records.path()}), and it would become {role}. The collection never takes over or deletes a"
+                f" namespace it did not make; nothing was changed. To go on, {fix}, or, if nothing uses netns"
+                f" {netns}, remove it (ip netns del {netns})"
+            )
 
 
 def vxlan_devices(handles) -> list[dict]:
@@ -89,7 +132,7 @@ def vxlan_devices(handles) -> list[dict]:
     return found
 
 
-def check_foreign_vxlan(handles, wanted: list[dict], vtep: str) -> None:
+def check_foreign_vxlan(handles, wanted: list[dict], vtep: str, record: dict) -> None:
     """Fail when a vxlan device that is not ours already uses a wanted network's port on the VTEP.
 
     The kernel gives every vxlan device on one UDP port of a namespace the same socket, so our device would
@@ -99,12 +142,13 @@ def check_foreign_vxlan(handles, wanted: list[dict], vtep: str) -> None:
     if not wanted:
         return
     ours = {(net["netns"], net["vxlan"]) for net in wanted}
+    ours.update((rec["netns"], rec["vxlan"]) for rec in record["networks"].values())
     ports: dict[int, str] = {}
     for net in wanted:
         ports.setdefault(int(net["port"]), net["name"])
     me = ipaddress.ip_address(vtep)
     for dev in vxlan_devices(handles):
-        if "network" in _discover.parse_alias(dev["alias"]) or (dev["netns"], dev["ifname"]) in ours:
+        if (dev["netns"], dev["ifname"]) in ours:
             continue
         if dev["netns"] is None and dev["ifname"].startswith(TEMP_VXLAN_PREFIX):
             continue

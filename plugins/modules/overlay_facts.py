@@ -11,9 +11,18 @@ description:
   - Returns C(ansible_facts.netfleet_overlay) for one host. That is its VTEP address, the underlay interface and MTU,
     the kernel and what it supports, and every overlay network and endpoint that this collection created on the
     host, with the IP and MAC actually in the kernel.
-  - Ownership is read from interface aliases that the collection writes (C(netfleet.overlay network=...) on a
-    network's vxlan device, C(netfleet.overlay endpoint=...) on an endpoint's bridge port). Devices without them are
-    never reported or purged.
+  - What the collection owns is read from its ownership record, C(/run/netfleet-overlay/ownership.json), which
+    M(netfleet.overlay.overlay_host) writes, and looked for only where the collection builds: a network's overlay
+    netns, and an endpoint's netns, whose interface must be the peer of the endpoint's veth in the overlay netns.
+    Interface aliases are never trusted. A record that cannot be read, or that is not what the collection writes,
+    fails the module with a message naming the file, the field and the value.
+  - On a host that release 0.1.0 converged (no record yet), the networks and endpoints are read from the aliases
+    0.1.0 wrote, only inside namespaces named C(ovl-<vni>), as M(netfleet.overlay.overlay_host) takes them over.
+    An alias that is not adopted (not UTF-8, not a valid name, a veth whose peer is elsewhere) is named in a warning.
+  - C(peers) maps each owned network to the remote VTEPs whose FDB entries the host holds, and the host each one
+    belongs to (null when unknown; always null on a 0.1.0 host, read from the permanent FDB entries).
+  - C(netns) lists every named netns of the host (C(ip netns list)), owned or not, so the controller can refuse
+    a plan that would take over a namespace that the collection did not make.
   - C(nft) is the path of the C(nft) binary, or null when it is not installed (the VTEP allowlist needs it).
   - Reads the kernel over raw netlink and never needs or imports pyroute2 (only the modules that write use it).
     C(pyroute2) says whether pyroute2 is installed for the Python that runs the modules, that is whether its
@@ -115,7 +124,11 @@ ansible_facts:
                             learning: false, proxy: true, mtu: 1450, vxlan: vxlan0, bridge: br0, bridge_mtu: 1450}
         endpoints:
           hosta: {name: hosta, netns: hosta, network: overlay_network, ip: 10.213.0.2, prefixlen: 24,
-                  mac: "02:42:0a:d5:00:02", mtu: 1450, veth: veth-hosta, overlay_netns: ovl-256, ifname: eth0}
+                  mac: "02:42:0a:d5:00:02", mtu: 1450, veth: veth-hosta, overlay_netns: ovl-256, ifname: eth0,
+                  netns_created: true}
+        peers:
+          overlay_network: {198.18.1.2: h2, 198.18.1.3: h3}
+        netns: [hosta, ovl-256]
         desired:
           state: present
           networks: [{name: overlay_network, vni: 256, subnet: 10.213.0.0/24}]
@@ -127,7 +140,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _requirements
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _records, _requirements, _statedir
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
@@ -178,12 +191,22 @@ def main():
             vtep = v.ip(vtep, "vtep")
     except v.InputError as exc:
         module.fail_json(msg=str(exc))
+    warnings: list[str] = []
     try:
+        record = _records.load()
         with Handles() as handles:
             facts.update(_discover.underlay(handles(None), vtep))
-            facts.update(_discover.owned(handles))
-    except nl.NetlinkOpError as exc:
+            if record is None:  # none yet: what release 0.1.0 made, if anything
+                record = _discover.adopt_legacy(handles, warnings)
+                facts["peers"] = _discover.legacy_peers(handles, record)
+            else:
+                facts["peers"] = record["peers"]
+            facts.update(_discover.owned(handles, record))
+        facts["netns"] = _discover.netns_names()
+    except (nl.NetlinkOpError, _records.RecordError, _statedir.StateDirError) as exc:
         module.fail_json(msg=str(exc))
+    for warning in warnings:
+        module.warn(warning)
     if module.params["desired"] is not None:
         facts["desired"] = module.params["desired"]
     if module.params["requirements"] is not None:

@@ -16,8 +16,15 @@ description:
   - It uses the same planners as M(netfleet.overlay.netns), M(netfleet.overlay.bridge), M(netfleet.overlay.vxlan),
     M(netfleet.overlay.veth), M(netfleet.overlay.neigh) and M(netfleet.overlay.fdb). Those modules stay for
     hand-built topologies.
-  - Ownership is marked with interface aliases (see M(netfleet.overlay.overlay_facts)). Nothing without them is
-    purged.
+  - What the collection owns on the host is its ownership record, C(/run/netfleet-overlay/ownership.json) (root
+    only, mode 0700 directory), written before anything is created and after every run, also a failed one. Only
+    what the record names is ever purged, and an endpoint's netns is deleted only when the record says that the
+    collection created it. Interface aliases are still written for people reading C(ip link), but never trusted.
+  - A netns that the plan wants (a network's C(ovl-<vni>), an endpoint's) that exists but is not in the record is
+    someone else's. The run then fails before any change, naming the host and the netns; the netns is left as it is.
+  - A host that release 0.1.0 converged has no record. Its networks and endpoints are taken over from the aliases
+    0.1.0 wrote, but only inside namespaces named C(ovl-<vni>) (a vxlan device of that VNI, and veths whose peer
+    really is in the netns their alias names), and recorded; nothing in the kernel changes for that.
   - Before any change it validates O(networks), and looks for a vxlan device that the collection did not make
     and that already uses a network's UDP port on O(vtep) (bound to it, or to no address). Both would share one
     kernel socket, so the run fails, naming the device, its VNI, the port and the address.
@@ -43,6 +50,8 @@ options:
     description:
       - This host's networks, each as the filter returns it (C(name), C(vni), C(port), C(mtu), C(netns), C(bridge),
         C(vxlan), C(endpoints), C(neigh), C(fdb)).
+      - Optional per network, C(peer_hosts), a dict of remote VTEP -> hostname (or null), which the record keeps
+        as C(peers) (see M(netfleet.overlay.overlay_facts)). Optional per endpoint, C(ifname) (default C(eth0)).
     type: list
     elements: dict
     default: []
@@ -87,6 +96,7 @@ options:
 notes:
   - In check mode, a network whose namespace does not exist yet is reported as created, with a summary line in
     RV(commands), since nothing inside it can be read.
+  - In diff mode, the networks and endpoints that the run removes are also listed by name, one line each.
 """
 
 EXAMPLES = r"""
@@ -113,6 +123,25 @@ removed:
   returned: always
   type: dict
   sample: {networks: [], endpoints: [hostc]}
+summary:
+  description:
+    - One line for people, empty when nothing changed. Networks and endpoints added (C(+)), repaired or rebuilt
+      (C(~)) and removed (C(-)) by name, then the FDB and ARP entries added and deleted. The role prints it, after
+      the host's name, for every changed host.
+  returned: always, and on a failure after a change
+  type: str
+  sample: "+1 endpoint (web3), -1 network (backend), fdb +3 -2, arp +3 -2"
+commands_done:
+  description: On a failure, the commands that were applied before it (C(changed) is true when there is any).
+  returned: failure
+  type: list
+  elements: str
+not_done:
+  description:
+    - On a failure after the run began, what it did not get to, by name. The next run carries on from there.
+  returned: failure
+  type: dict
+  sample: {remove_endpoints: [], remove_networks: [backend], networks: [overlay_network]}
 networks:
   description: Per network, its FDB and ARP tables before and after.
   returned: always

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _host_diff, _host_preflight
+from ansible_collections.netfleet.overlay.plugins.module_utils import _host_diff, _host_preflight, _records
 from ansible_collections.netfleet.overlay.plugins.module_utils._validate import InputError
 
 NET = {
@@ -104,6 +104,12 @@ class FakeHandles:
         return FakeNamespace(self.by_ns.get(name, []))
 
 
+RECORD = {
+    **_records.empty(),
+    "networks": {"old": {"netns": "ovl-300", "vni": 300, "bridge": "br0", "vxlan": "vxlan0"}},
+}
+
+
 def vxlan(ifname, vni, port=4789, local="198.18.1.1", alias=None):
     return {
         "ifname": ifname,
@@ -132,7 +138,7 @@ def test_a_foreign_vxlan_on_the_port_and_address_is_refused(netns):
         }
     )
     with pytest.raises(InputError) as err:
-        _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1")
+        _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1", RECORD)
     message = str(err.value)
     assert message.startswith("port: network 'overlay_network' needs UDP port 4789 on 198.18.1.1")
     assert "vxlan device vxfor (vni 4242, port 4789, local 198.18.1.1) in the host namespace" in message
@@ -144,20 +150,26 @@ def test_a_foreign_vxlan_on_the_port_and_address_is_refused(netns):
         [vxlan("vxfor", 4242, port=4790)],  # another port
         [vxlan("vxfor", 4242, local="198.18.1.7")],  # bound to another address
         [vxlan("nfvx-000100", 256)],  # our own, left under its temporary name by an interrupted run
-        [vxlan("vxold", 300, alias="netfleet.overlay network=old")],  # ours (to be purged)
+        [],  # only the recorded network's device, in its recorded netns (ours, to be purged)
     ],
 )
 def test_what_is_not_a_conflict(netns, links):
-    netns("ovl-256")
-    handles = FakeHandles({None: links, "ovl-256": [vxlan("vxlan0", 999)]})  # at our place: ours, to be recreated
-    _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1")
+    netns("ovl-256", "ovl-300")
+    handles = FakeHandles(
+        {
+            None: links,
+            "ovl-256": [vxlan("vxlan0", 999)],  # at our place: ours, to be recreated
+            "ovl-300": [vxlan("vxlan0", 300)],  # recorded: ours
+        }
+    )
+    _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1", RECORD)
 
 
 def test_a_wildcard_foreign_vxlan_is_refused(netns):
     netns("elsewhere")
     handles = FakeHandles({"elsewhere": [vxlan("vxany", 77, local=None)]})
     with pytest.raises(InputError, match=r"vxany \(vni 77, port 4789, no local address.*\) in netns elsewhere"):
-        _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1")
+        _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1", RECORD)
 
 
 def test_predicted_views_show_every_object_after_and_nothing_before():
@@ -176,3 +188,79 @@ def test_predicted_views_show_every_object_after_and_nothing_before():
     assert after["fdb"] == ["02:42:0a:d5:00:03 dev vxlan0 dst 198.18.1.2 self permanent"]
     assert after["neigh"] == ["10.213.0.3 dev vxlan0 lladdr 02:42:0a:d5:00:03 PERMANENT"]
     assert _host_diff.predicted_owned([NET]) == {"networks": ["overlay_network"], "endpoints": ["hosta"]}
+
+
+def test_an_alias_proves_nothing_to_the_foreign_vxlan_check(netns):
+    netns("hosta")
+    forged = vxlan("vxlan0", 77, alias="netfleet.overlay network=overlay_network")  # made in an endpoint netns
+    with pytest.raises(InputError, match=r"vxlan device vxlan0 \(vni 77, .*\) in netns hosta already uses it"):
+        _host_preflight.check_foreign_vxlan(FakeHandles({"hosta": [forged]}), [NET], "198.18.1.1", RECORD)
+
+
+@pytest.fixture
+def existing(monkeypatch):
+    from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink
+
+    def use(*names):
+        monkeypatch.setattr(_netlink, "netns_exists", lambda name: name in names)
+
+    return use
+
+
+def test_a_netns_the_collection_did_not_make_is_refused(existing):
+    existing("hosta")  # `ip netns add hosta` by the user; nothing recorded
+    with pytest.raises(InputError) as err:
+        _host_preflight.check_netns_owned([NET], _records.empty())
+    message = str(err.value)
+    assert message.startswith("host ")
+    assert "netns hosta exists but netfleet.overlay did not create it" in message
+    assert "the netns of endpoint 'hosta' (network 'overlay_network')" in message
+    assert "nothing was changed" in message and "rename the endpoint" in message
+
+
+def test_an_overlay_netns_the_collection_did_not_make_is_refused(existing):
+    existing("ovl-256")
+    with pytest.raises(InputError, match=r"netns ovl-256 exists .* overlay netns of network 'overlay_network' \(vni"):
+        _host_preflight.check_netns_owned([NET], _records.empty())
+
+
+def test_recorded_or_missing_namespaces_pass(existing):
+    existing("hosta", "ovl-256")
+    record = _records.empty()
+    record["networks"]["overlay_network"] = {"netns": "ovl-256", "vni": 256, "bridge": "br0", "vxlan": "vxlan0"}
+    record["endpoints"]["hosta"] = {
+        "network": "overlay_network",
+        "netns": "hosta",
+        "veth": "veth-hosta",
+        "ifname": "eth0",
+        "netns_created": True,
+    }
+    _host_preflight.check_netns_owned([NET], record)
+    existing()  # nothing exists yet: the run creates it
+    _host_preflight.check_netns_owned([NET], _records.empty())
+
+
+def test_peer_hosts_names_and_ifname_are_checked():
+    p = params({**NET, "peer_hosts": {"198.18.1.2": "h2", "2001:DB8::3": None}})
+    _host_preflight.check_input(p)
+    assert p["networks"][0]["peer_hosts"] == {"198.18.1.2": "h2", "2001:db8::3": None}
+    assert p["networks"][0]["endpoints"][0]["ifname"] == "eth0"
+    for change, message in (
+        ({"peer_hosts": ["h2"]}, r"\.peer_hosts: expected a dict of VTEP -> hostname, got list"),
+        ({"peer_hosts": {"h2": "h2"}}, r"\.peer_hosts\['h2'\]: 'h2' is not an IP address"),
+        ({"peer_hosts": {"198.18.1.2": ""}}, r"peer_hosts\['198.18.1.2'\]: '' is not a valid name"),
+        ({"name": "a\nb"}, r"networks\[0\]\.name: 'a\\nb' is not a valid name"),
+    ):
+        with pytest.raises(InputError, match=message):
+            _host_preflight.check_input(params({**NET, **change}))
+
+
+def test_removed_networks_and_endpoints_are_listed_by_name():
+    owned = {
+        "networks": {"backend": {"vni": 300, "netns": "ovl-300"}},
+        "endpoints": {"web2": {"network": "backend", "netns": "web2"}},
+    }
+    text = _host_diff.removed_text({"networks": ["backend"], "endpoints": ["web2"]}, owned)
+    assert text == (
+        "remove endpoint web2 (network backend, netns web2)\nremove network backend (vni 300, netns ovl-300)\n"
+    )
