@@ -26,6 +26,24 @@ description:
     other hosts keep whatever points at their VTEP.
   - Fails, naming the host and the value, on bad input, on a host of O(active_hosts) outside the fleet group, and on
     a present host whose facts show that its VTEP is not one of its addresses. Nothing is changed on any host.
+  - "Guards, all checked before any host is changed. Each refusal says how to do what was probably meant."
+  - "Unknown variables: a host or group variable (or extra var) of any host of the fleet group whose name starts
+    with C(overlay_) and that the collection does not read fails, naming the host, the variable and the closest
+    known name. An unknown key of a network or an endpoint fails the same way, with the closest known key."
+  - "The purge guard: a run that would remove a host's whole overlay (its facts show endpoints and it would have
+    none), or more than O(purge_limit) endpoints across the fleet, fails listing what would go, by host and name,
+    also in check mode. Hosts that are torn down (C(overlay_state=absent)) do not count. O(allow_purge) lets such a
+    run through; in diff mode the result then shows what goes."
+  - "Vanished hosts: when a host of O(active_hosts) holds entries (per its facts' C(peers)) for a VTEP whose host is
+    no longer in the fleet group, those entries are kept (the VTEP is preserved on that network) and a warning
+    names the host, or its VTEP when its name is not recorded. This makes sliced jobs and partial inventories safe.
+    O(forget_hosts) or O(allow_purge) removes them."
+  - "No takeover: a netns that the plan would use on a host (an endpoint's, or C(ovl-<vni>)) that exists there
+    (per the facts' C(netns)) but that the collection did not create fails the run, naming the host and the netns.
+    Hosts whose facts do not list their netns (an older release's) are not checked."
+  - "Values: network names follow the endpoint naming rule; a network C(mtu) larger than a host's underlay MTU
+    minus the VXLAN overhead fails, naming the host, the network and the largest MTU that fits; subnets of two
+    networks must not overlap."
 author:
   - netfleet.overlay maintainers (@netfleet)
 attributes:
@@ -33,8 +51,9 @@ attributes:
     support: full
     description: Computes the same plan in check mode; it never changes anything.
   diff_mode:
-    support: none
-    description: Changes nothing, so it has no diff.
+    support: full
+    description: Changes nothing itself; in diff mode it shows the endpoints and networks that the run removes, by
+      host and name.
   platform:
     support: full
     platforms: all
@@ -57,10 +76,29 @@ options:
       - Defaults to C(ansible_play_batch), the hosts of the play that are still running.
     type: list
     elements: str
+  allow_purge:
+    description:
+      - Let through a run that would remove a host's whole overlay or more than O(purge_limit) endpoints.
+      - Also removes the entries that hosts hold for hosts that are no longer in the fleet group.
+    type: bool
+    default: false
+  purge_limit:
+    description: The most endpoints that one run may remove across the fleet without O(allow_purge), absent hosts
+      aside.
+    type: int
+    default: 10
+  forget_hosts:
+    description:
+      - Hosts that were decommissioned on purpose, by name, or by VTEP address when their name is not recorded. The
+        entries that the hosts of the run hold for them are removed.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: netfleet.overlay.overlay_facts
   - module: netfleet.overlay.overlay_host
-  - ref: netfleet.overlay.host_tables filter <ansible_collections.netfleet.overlay.host_tables_filter>
+  - plugin: netfleet.overlay.host_tables
+    plugin_type: filter
     description: Expand one host's part of the plan.
 """
 
@@ -76,6 +114,7 @@ EXAMPLES = r"""
   netfleet.overlay.overlay_plan:
     networks: "{{ overlay_networks }}"
     fleet_group: all
+    allow_purge: "{{ overlay_allow_purge | default(false) | bool }}"
   run_once: true
   register: overlay_fleet_plan
 
@@ -97,7 +136,8 @@ plan:
       change between releases.
     - "C(networks): network name -> C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family), C(netns),
       C(bridge), C(vxlan), C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]), by
-      MAC), C(vteps) (the VTEPs of its endpoints' hosts) and C(preserve) (VTEPs to leave alone)."
+      MAC), C(vteps) (the VTEPs of its endpoints' hosts), C(hosts) (their names), C(preserve) (VTEPs to leave alone)
+      and C(preserve_hosts) (their names, null when not known)."
     - "C(hosts): hostname -> C(state), C(skip), C(vtep) and C(networks) (by VNI: C(name), C(mtu) and its own
       C(endpoints))."
   returned: success
@@ -118,7 +158,9 @@ plan:
         neigh: [["10.213.0.2", "02:42:0a:d5:00:02", h1], ["10.213.0.3", "02:42:0a:d5:00:03", h2]]
         fdb: [["02:42:0a:d5:00:02", 198.18.1.1, h1], ["02:42:0a:d5:00:03", 198.18.1.2, h2]]
         vteps: [198.18.1.1, 198.18.1.2]
+        hosts: [h1, h2]
         preserve: []
+        preserve_hosts: []
     hosts:
       h1:
         state: present
@@ -129,6 +171,21 @@ plan:
             mtu: 1450
             endpoints: [{name: hosta, netns: hosta, ifname: eth0, veth: veth-hosta, ip: 10.213.0.2,
                          address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}]
+removed:
+  description:
+    - What the run removes from the hosts it converges, per their facts, by host. C(state) is the host's; absent
+      hosts' removals do not count for the purge guard.
+  returned: success
+  type: dict
+  sample: {h2: {state: present, endpoints: [web2], networks: [backend]}}
+kept:
+  description:
+    - The hosts that are no longer in the fleet group whose entries are kept, each with C(host) (null when its name
+      is not recorded), C(vtep), C(networks) and C(held_by) (the hosts that hold them). A warning names each one.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{host: h3, vtep: 198.18.1.3, networks: [overlay_network], held_by: [h1, h2]}]
 summary:
   description: Counts over the whole fleet (the entries are what the hosts' tables will hold, summed).
   returned: success
