@@ -36,6 +36,10 @@ options:
           - Unicast MAC of the remote endpoint.
           - May be omitted with O(state=deleted).
         type: str
+notes:
+  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
+    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
+    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""

@@ -26,6 +26,10 @@ options:
     default: present
 requirements:
   - pyroute2 >= 0.9.1, < 0.10 on the managed host
+notes:
+  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
+    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
+    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -51,7 +55,7 @@ after:
   type: dict
   sample: {name: ovl-256}
 commands:
-  description: The equivalent C(ip netns) commands.
+  description: The equivalent C(ip netns) commands, every word shell-quoted.
   returned: always
   type: list
   elements: str

@@ -57,6 +57,10 @@ options:
     type: str
     choices: [present, absent]
     default: present
+notes:
+  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
+    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
+    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -84,7 +88,7 @@ after:
   sample: {name: veth-hosta, netns: ovl-256, master: br0, mtu: 1450, up: true, peer_name: eth0, peer_netns: hosta,
            address: 10.213.0.2/24, mac: 02:42:0a:d5:00:02}
 commands:
-  description: The equivalent C(ip) commands.
+  description: The equivalent C(ip) commands, every word shell-quoted.
   returned: always
   type: list
   elements: str

@@ -68,6 +68,10 @@ options:
     type: str
     choices: [present, absent]
     default: present
+notes:
+  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
+    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
+    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -96,7 +100,7 @@ after:
   sample: {name: vxlan0, netns: ovl-256, vni: 256, port: 4789, local: 198.18.1.1, dev: eth0, learning: false,
            proxy: true, master: br0, mtu: 1450, up: true}
 commands:
-  description: The equivalent C(ip link) commands.
+  description: The equivalent C(ip link) commands, every word shell-quoted.
   returned: always
   type: list
   elements: str
