@@ -160,5 +160,6 @@ class ActionModule(ActionBase):
         if warnings:
             result["warnings"] = [*result.get("warnings", []), *warnings]
         if self._task.diff and plan["removed"]:
-            result["diff"] = {"prepared": _removed_text(plan["removed"])}
+            # callbacks show a diff only for a changed result: the hosts are about to change, as the diff says
+            result.update(changed=True, diff={"prepared": _removed_text(plan["removed"])})
         return result

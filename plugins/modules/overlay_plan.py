@@ -52,8 +52,8 @@ attributes:
     description: Computes the same plan in check mode; it never changes anything.
   diff_mode:
     support: full
-    description: Changes nothing itself; in diff mode it shows the endpoints and networks that the run removes, by
-      host and name.
+    description: Changes nothing itself. In diff mode it shows the endpoints and networks that the run removes, by
+      host and name, and then reports C(changed) (callbacks show only the diffs of changed results).
   platform:
     support: full
     platforms: all

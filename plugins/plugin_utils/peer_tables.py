@@ -707,13 +707,14 @@ def _vtep_order(host: _Host) -> tuple[int, int]:
 
 def _options(allow_purge, purge_limit, forget_hosts) -> tuple[bool, int, frozenset]:
     if not isinstance(allow_purge, bool):
-        raise PeerTableError(f"allow_purge {allow_purge!r} must be true or false, got {_kind(allow_purge)}")
-    limit = _int(purge_limit, "purge_limit", 0, 2**31)
+        raise PeerTableError(f"overlay_allow_purge {allow_purge!r} must be true or false, got {_kind(allow_purge)}")
+    limit = _int(purge_limit, "overlay_purge_limit", 0, 2**31 - 1)
     if forget_hosts is None:
         forget_hosts = ()
     if not _is_list(forget_hosts) or not all(isinstance(name, str) for name in forget_hosts):
         raise PeerTableError(
-            f"forget_hosts {forget_hosts!r} must be a list of hostnames (or VTEP addresses), got {_kind(forget_hosts)}"
+            f"overlay_forget_hosts {forget_hosts!r} must be a list of hostnames (or VTEP addresses), got"
+            f" {_kind(forget_hosts)}"
         )
     return allow_purge, limit, frozenset(name.strip() for name in forget_hosts)
 
@@ -735,11 +736,13 @@ def _keep_vanished(hosts: list[_Host], states: dict[str, _NetworkState], forget,
 
     A host missing from the group is more often a sliced job or a partial inventory than a decommissioned host, so
     its entries stay (its VTEP is preserved on the network) unless ``forget`` names it (or its VTEP) or
-    ``allow_purge`` is set. Returns one report per kept host: ``{host, vtep, networks, held_by}``.
+    ``allow_purge`` is set. A VTEP's name is the one any host recorded for it. Returns one report per kept host:
+    ``{host, vtep, networks, held_by}``.
     """
     fleet_vteps = {host.vtep_text for host in hosts if host.vtep_text}
     fleet_names = {host.name for host in hosts}
-    kept: dict[str, dict] = {}
+    held: list[tuple[str, str, str]] = []  # (holder, network, vtep) of VTEPs that are not the fleet's
+    names: dict[str, str] = {}
     for host in hosts:
         if not (host.present and host.reachable and host.peers):
             continue
@@ -749,15 +752,22 @@ def _keep_vanished(hosts: list[_Host], states: dict[str, _NetworkState], forget,
                 continue  # the host leaves that network: its entries go with it
             for raw in entries.keys() - fleet_vteps:  # a set difference: cheap even with thousands of peers
                 vtep = _vtep_key(raw)
-                name = entries[raw] if isinstance(entries[raw], str) and entries[raw] else None
-                if vtep is None or vtep in fleet_vteps or name in fleet_names:
-                    continue  # garbage, or a host of the fleet (whose VTEP may have changed)
-                if allow_purge or vtep in forget or (name is not None and name in forget):
+                if vtep is None or vtep in fleet_vteps:
                     continue
-                states[network_name].kept[vtep] = name
-                report = kept.setdefault(vtep, {"host": name, "vtep": vtep, "networks": set(), "held_by": set()})
-                report["networks"].add(network_name)
-                report["held_by"].add(host.name)
+                held.append((host.name, network_name, vtep))
+                if isinstance(entries[raw], str) and entries[raw]:
+                    names.setdefault(vtep, entries[raw])
+    if allow_purge:
+        return []
+    kept: dict[str, dict] = {}
+    for holder, network_name, vtep in held:
+        name = names.get(vtep)
+        if name in fleet_names or vtep in forget or name in forget:
+            continue  # a host of the fleet (whose VTEP changed), or one forgotten on purpose
+        states[network_name].kept[vtep] = name
+        report = kept.setdefault(vtep, {"host": name, "vtep": vtep, "networks": set(), "held_by": set()})
+        report["networks"].add(network_name)
+        report["held_by"].add(holder)
     return [
         {**report, "networks": sorted(report["networks"]), "held_by": sorted(report["held_by"])}
         for _unused, report in sorted(kept.items(), key=lambda item: _ip_key(item[0]))
@@ -799,13 +809,13 @@ def _removals(hosts: list[_Host]) -> dict[str, dict]:
     return removed
 
 
-def _listing(removed: Mapping, hosts, limit: int = 20) -> str:
-    """``h2: endpoints a, b, networks x; h3: ...`` for at most ``limit`` hosts (one host: without its name)."""
+def _listing(removed: Mapping, hosts, limit: int = 20, *, named: bool = True) -> str:
+    """``h2: endpoints a, b, networks x; h3: ...`` for at most ``limit`` hosts (``named=False``: one host, no name)."""
     parts = []
     for host in hosts[:limit]:
         gone = removed[host]
         words = ", ".join(f"{kind} {', '.join(gone[kind])}" for kind in ("endpoints", "networks") if gone[kind])
-        parts.append(words if len(hosts) == 1 else f"{host}: {words}")
+        parts.append(f"{host}: {words}" if named else words)
     more = f"; and {len(hosts) - limit} more hosts" if len(hosts) > limit else ""
     return "; ".join(parts) + more
 
@@ -817,7 +827,8 @@ def _check_purge(removed: Mapping, by_name: Mapping, limit: int) -> None:
     if emptied:
         them = f"host {emptied[0]}" if len(emptied) == 1 else f"hosts {', '.join(emptied)}"
         raise PeerTableError(
-            f"this run would remove the whole overlay of {them} ({_listing(present, emptied)}): the facts show"
+            f"this run would remove the whole overlay of {them} ({_listing(present, emptied, named=len(emptied) > 1)}):"
+            " the facts show"
             " endpoints there today, and overlay_endpoints is empty or not set. If that is a mistake, give"
             f" {them} its overlay_endpoints (is its host_vars file named after the host, like"
             f" host_vars/{emptied[0]}.yml?). To tear a host's overlay down, set overlay_state: absent for it; to"
@@ -826,14 +837,14 @@ def _check_purge(removed: Mapping, by_name: Mapping, limit: int) -> None:
     count = sum(len(gone["endpoints"]) for gone in present.values())
     if count > limit:
         raise PeerTableError(
-            f"this run would remove {count} endpoints, more than overlay_purge_limit ({limit}):"
-            f" {_listing(present, list(present))}. If that is what you want, run with -e overlay_allow_purge=true or"
-            " raise overlay_purge_limit; to tear hosts down, set overlay_state: absent for them (their removals do"
-            " not count)"
+            f"this run would remove {count} endpoint{'' if count == 1 else 's'}, more than overlay_purge_limit"
+            f" ({limit}): {_listing(present, list(present))}. If that is what you want, run with"
+            " -e overlay_allow_purge=true or raise overlay_purge_limit; to tear hosts down, set overlay_state:"
+            " absent for them (their removals do not count)"
         )
 
 
-def _check_takeover(host: _Host, planned: list[tuple[str, str]]) -> None:
+def _check_takeover(host: _Host, planned: list[tuple[str, str, str]]) -> None:
     """No planned netns is one that exists on the host and that the collection did not create."""
     if host.netns is None:
         return  # facts of an older release: not known

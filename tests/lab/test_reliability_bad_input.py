@@ -120,7 +120,7 @@ CASES = [
     role(
         "networks-unknown-key",
         "an unknown key in a network",
-        ["fatal: [h1]", "overlay_networks.colour"],
+        ["fatal: [h1]", "network 'overlay_network': unknown key 'colour'"],
         extra=nets((0, {"colour": "blue"})),
     ),
     role(
@@ -132,7 +132,7 @@ CASES = [
     role(
         "networks-vni-text",
         "vni 'abc'",
-        ["fatal: [h1]", "argument 'vni' is of type str found in 'overlay_networks'", "'abc'"],
+        ["fatal: [h1]", "network 'overlay_network' vni 'abc' must be an integer"],
         extra=nets((0, {"vni": "abc"})),
     ),
     role(
@@ -242,7 +242,7 @@ CASES = [
     role(
         "endpoint-unknown-key",
         "an unknown key in an endpoint",
-        ["fatal: [h3]", "overlay_endpoints.ip", "host h3: endpoint 'hostc': unknown key 'ip'"],
+        ["fatal: [h1]", "host h3: endpoint 'hostc': unknown key 'ip'"],
         overrides={"h3": eps(ep("hostc", ip="10.213.0.4"), ep("hostd"), ep("db", "backend"))},
     ),
     role(
@@ -250,6 +250,124 @@ CASES = [
         "overlay_state: gone",
         ["fatal: [h2]", "overlay_state must be one of: present, absent, got: gone"],
         overrides={"h2": "overlay_state: gone\n"},
+    ),
+    # --- the guards of issue 11: unknown names, the purge guard, values that the hosts would refuse -----------
+    role(
+        "var-endpoint-singular",
+        "overlay_endpoint: (singular) in a host's vars",
+        ["fatal: [h1]", "host h2: unknown variable overlay_endpoint", "did you mean overlay_endpoints?"],
+        overrides={"h2": "overlay_endpoint: [{name: hostb, network: overlay_network}]\n"},
+    ),
+    role(
+        "var-networks-typo",
+        "overlay_netwroks as an extra var",
+        ["fatal: [h1]", "host h1: unknown variable overlay_netwroks", "did you mean overlay_networks?"],
+        extra={"overlay_netwroks": []},
+    ),
+    role(
+        "var-state-typo",
+        "overlay_stat: absent in a host's vars",
+        ["host h3: unknown variable overlay_stat", "did you mean overlay_state?"],
+        overrides={"h3": "overlay_stat: absent\n"},
+    ),
+    role(
+        "var-firewall-typo",
+        "overlay_firewal: false in a host's vars",
+        ["host h2: unknown variable overlay_firewal", "did you mean overlay_firewall?"],
+        overrides={"h2": "overlay_firewal: false\n"},
+    ),
+    role(
+        "network-key-typo",
+        "a misspelt key in a network (sbunet)",
+        ["fatal: [h1]", "network 'backend': unknown key 'sbunet'", "did you mean 'subnet'?"],
+        extra=nets((1, {"sbunet": "10.214.0.0/24"})),
+    ),
+    role(
+        "endpoint-key-netwrok",
+        "netwrok: in an endpoint",
+        ["host h3: endpoint 'hostc': unknown key 'netwrok'", "did you mean 'network'?"],
+        overrides={"h3": eps({"name": "hostc", "netwrok": "overlay_network"}, ep("hostd"), ep("db", "backend"))},
+    ),
+    role(
+        "network-name-spaces",
+        "a network named 'my front end'",
+        ["fatal: [h1]", "overlay_networks[2] name 'my front end' is not a valid network name", "'my_front_end'"],
+        extra=nets(extra=[{"name": "my front end", "vni": 400, "subnet": "10.215.0.0/24"}]),
+    ),
+    role(
+        "network-name-equals",
+        "a network named 'env=prod'",
+        ["fatal: [h1]", "overlay_networks[2] name 'env=prod' is not a valid network name", "'env_prod'"],
+        extra=nets(extra=[{"name": "env=prod", "vni": 400, "subnet": "10.215.0.0/24"}]),
+    ),
+    role(
+        "endpoint-name-spaces",
+        "an endpoint named 'my app'",
+        ["host h1: endpoints[2] name 'my app' is not a valid endpoint name", "'my_app'"],
+        overrides={"h1": eps(ep("hosta"), ep("web1", "backend"), ep("my app"))},
+    ),
+    role(
+        "network-mtu-9000",
+        "a network mtu 9000 on a 1500 underlay",
+        ["host h1: network 'backend' mtu 9000 does not fit", "underlay_mtu 1500", "at most 1450"],
+        extra=nets((1, {"mtu": 9000})),
+    ),
+    role(
+        "network-mtu-1451",
+        "a network mtu one byte above what the underlay allows",
+        ["host h1: network 'overlay_network' mtu 1451 does not fit", "at most 1450"],
+        extra=nets((0, {"mtu": 1451})),
+    ),
+    role(
+        "networks-overlap-nested",
+        "a /16 network around a /24 one",
+        ["fatal: [h1]", "networks 'overlay_network' (subnet 10.213.0.0/24) and 'wide' (subnet 10.213.0.0/16) overlap"],
+        extra=nets(extra=[{"name": "wide", "vni": 400, "subnet": "10.213.0.0/16"}]),
+    ),
+    role(
+        "networks-overlap-same",
+        "two networks with the same subnet",
+        ["fatal: [h1]", "networks 'overlay_network' (subnet 10.213.0.0/24) and 'backend' (subnet 10.213.0.0/24)"],
+        extra=nets((1, {"subnet": "10.213.0.0/24"})),
+    ),
+    role(
+        "purge-emptied-host",
+        "a host whose overlay_endpoints is emptied",
+        ["fatal: [h1]", "whole overlay of host h3", "endpoints db, hostc, hostd", "overlay_allow_purge=true"],
+        overrides={"h3": "overlay_endpoints: []\n"},
+    ),
+    role(
+        "purge-over-limit",
+        "2 endpoints removed with overlay_purge_limit 1",
+        ["would remove 2 endpoints, more than overlay_purge_limit (1)", "h1: endpoints web1", "h2: endpoints web2"],
+        extra={"overlay_purge_limit": 1},
+        overrides={"h1": eps(ep("hosta")), "h2": eps(ep("hostb"))},
+    ),
+    role(
+        "purge-limit-zero",
+        "1 endpoint removed with overlay_purge_limit 0",
+        ["would remove 1 endpoint, more than overlay_purge_limit (0)", "h3: endpoints hostd"],
+        extra={"overlay_purge_limit": 0},
+        overrides={"h3": eps(ep("hostc"), ep("db", "backend", address="10.214.0.10"))},
+    ),
+    role(
+        "purge-limit-negative",
+        "overlay_purge_limit -1",
+        ["fatal: [h1]", "overlay_purge_limit -1 is out of range"],
+        extra={"overlay_purge_limit": -1},
+    ),
+    role(
+        "allow-purge-text",
+        "overlay_allow_purge: maybe",
+        ["fatal: [h1]", "overlay_allow_purge", "maybe"],
+        extra={"overlay_allow_purge": "maybe"},
+    ),
+    role(
+        "netns-takeover",
+        "an endpoint named like a netns that the user made",
+        ["host h1: endpoint 'myapp' would take over netns 'myapp'", "Rename the endpoint", "ip netns del myapp"],
+        overrides={"h1": eps(ep("hosta"), ep("web1", "backend"), ep("myapp", "backend"))},
+        setup=("h1", "ip netns add myapp && ip -n myapp addr add 10.99.0.1/32 dev lo", "ip netns del myapp"),
     ),
     # --- the inventory and the hosts ------------------------------------------------------------------------
     inventory(
@@ -408,7 +526,7 @@ def test_the_good_topology_converges(fleet):
 
 
 def test_the_matrix_is_big_enough():
-    assert len({case.id for case in CASES}) == len(CASES) >= 25
+    assert len({case.id for case in CASES}) == len(CASES) >= 60
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
