@@ -34,7 +34,13 @@ description:
   - An unreachable host is never treated as gone. Its endpoints stay in the other hosts' tables as its
     facts (for example from the fact cache) show them; without facts, the other hosts get its VTEP in
     C(preserve_vteps), meaning that entries pointing at it must be left alone. Its own record has C(skip=true).
-  - Bad input fails with a message naming the field, the host and the value.
+  - Bad input fails with a message naming the field, the host and the value. Network names follow the endpoint
+    naming rule, subnets of two networks must not overlap, and a network C(mtu) larger than a host's
+    C(underlay_mtu) minus the VXLAN overhead fails, naming the host, the network and the largest MTU that fits.
+  - "The guards of M(netfleet.overlay.overlay_plan) apply: for the reachable hosts whose records carry what their
+    facts show (C(current), C(current_networks), C(peers), C(netns)), a host that would lose its whole overlay, more
+    than O(purge_limit) endpoints removed, or a planned netns that exists but that the collection did not create,
+    fail; entries held for VTEPs of hosts that are not in O(fleet) are kept (see O(forget_hosts))."
 positional: _input, fleet
 options:
   _input:
@@ -78,9 +84,25 @@ options:
         characters of C([A-Za-z0-9_.-]) not starting with C(.) or C(-)), C(network) (required, a network
         name), C(address) (optional bare IP or CIDR with the subnet's prefix length), C(mac) (optional
         unicast MAC) and C(mtu) (optional, at most the network's MTU)."
-      - "C(current) maps an endpoint name to C({network, ip, mac}) as the host's kernel shows it."
+      - "C(current) maps an endpoint name to C({network, ip, mac, netns}) as the host's kernel shows it."
+      - "From the host's facts, optional: C(current_networks) (network name -> its netns), C(peers) (network name ->
+        C({vtep: hostname or null}), the entries the host holds) and C(netns) (every named netns of the host)."
     type: dict
     required: true
+  allow_purge:
+    description: Let through a computation that empties a host or removes more than O(purge_limit) endpoints, and
+      drop the entries held for hosts that are not in O(fleet).
+    type: bool
+    default: false
+  purge_limit:
+    description: The most endpoints that may be removed across the fleet (absent hosts aside).
+    type: int
+    default: 10
+  forget_hosts:
+    description: Hosts (names, or VTEP addresses) not in O(fleet) whose entries are dropped rather than kept.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -145,7 +167,8 @@ _value:
       C(netns), C(bridge), C(vxlan), C(endpoints) (the host's own, sorted by name: C(name), C(netns),
       C(ifname), C(veth), C(ip), C(address) as ip/prefixlen, C(mac), C(mtu)), C(neigh) (C({ip, mac}) of every
       remote endpoint, sorted by IP), C(fdb) (C({mac, dst}) of every remote endpoint, sorted by MAC; C(dst) is
-      that endpoint's host VTEP) and C(peers) (sorted remote VTEPs on the network)."
+      that endpoint's host VTEP), C(peers) (sorted remote VTEPs on the network) and C(peer_hosts) (VTEP -> hostname,
+      null when unknown, for its peers and its preserved VTEPs)."
   type: dict
 """
 
@@ -157,6 +180,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
 )
 
 _ARGUMENTS = ("networks", "fleet")
+_OPTIONS = ("allow_purge", "purge_limit", "forget_hosts")
 
 
 def _peer_tables(*args, **kwargs):
@@ -164,16 +188,20 @@ def _peer_tables(*args, **kwargs):
     if len(args) > len(_ARGUMENTS):
         raise AnsibleFilterError(f"peer_tables takes the networks and one fleet argument, got {len(args)} arguments")
     data = dict(zip(_ARGUMENTS, args, strict=False))
+    options = {}
     for key, value in kwargs.items():
+        if key in _OPTIONS:
+            options[key] = value
+            continue
         if key not in _ARGUMENTS:
-            raise AnsibleFilterError(f"peer_tables: unknown argument {key!r} (allowed: fleet)")
+            raise AnsibleFilterError(f"peer_tables: unknown argument {key!r} (allowed: fleet, {', '.join(_OPTIONS)})")
         if key in data:
             raise AnsibleFilterError(f"peer_tables: argument {key!r} is given twice")
         data[key] = value
     if "fleet" not in data:
         raise AnsibleFilterError("peer_tables: missing required argument 'fleet' (hostname -> host record)")
     try:
-        return compute_peer_tables(data["networks"], data["fleet"])
+        return compute_peer_tables(data["networks"], data["fleet"], **options)
     except PeerTableError as exc:
         raise AnsibleFilterError(f"peer_tables: {exc}") from exc
 

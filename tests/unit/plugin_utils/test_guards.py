@@ -347,3 +347,19 @@ def test_fleet_records_carry_what_the_facts_hold():
     assert record["peers"] == {"overlay_network": {"198.18.1.2": "h2"}}
     assert record["netns"] == ["a", "ovl-256"]
     assert record["current"]["a"]["netns"] == "a"
+
+
+def test_the_peer_tables_filter_takes_the_guard_options():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.netfleet.overlay.plugins.filter.peer_tables import FilterModule
+
+    peer_tables = FilterModule().filters()["peer_tables"]
+    fleet = converged()
+    fleet["h2"]["endpoints"] = []
+    with pytest.raises(AnsibleFilterError, match="peer_tables: this run would remove the whole overlay of host h2"):
+        peer_tables(NETS, fleet)
+    assert peer_tables(NETS, fleet, allow_purge=True)["h2"]["networks"] == []
+    assert peer_tables(NETS, sliced(), forget_hosts=["h3"])["h1"]["preserve_vteps"] == []
+    with pytest.raises(AnsibleFilterError, match="unknown argument 'allow_purges'"):
+        peer_tables(NETS, fleet, allow_purges=True)
