@@ -106,15 +106,13 @@ class Bridge(LinkObject):
             return [self._delete_step()]
         steps = []
         if before is None:
-            extra = {"mtu": p["mtu"]} if p["mtu"] else {}
             steps.append(
-                Step(
-                    ip_cmd(netns, "link", "add", name, "type", "bridge", *(("mtu", p["mtu"]) if p["mtu"] else ())),
-                    lambda: ns.link_add(name, "bridge", **extra),
-                )
+                Step(ip_cmd(netns, "link", "add", name, "type", "bridge"), lambda: ns.link_add(name, "bridge"))
             )
-            before = {"mtu": after["mtu"], "up": False}
-        elif before["mtu"] != after["mtu"]:
+            # An MTU given at creation does not count as set by the user: the kernel then lowers the bridge to its
+            # smallest port's MTU when a port joins (br_mtu_auto_adjust). Set after creation, it stays.
+            before = {"mtu": KERNEL_DEFAULT_MTU if p["mtu"] else after["mtu"], "up": False}
+        if before["mtu"] != after["mtu"]:
             steps.append(
                 Step(
                     ip_cmd(netns, "link", "set", name, "mtu", after["mtu"]),

@@ -26,7 +26,8 @@ def test_bridge_create_mtu_absent(lab, nf):
     assert "br0" not in create["snap_before"][ovl]["links"]
     assert create["check"]["after"] == {"name": "br0", "netns": ovl, "mtu": 1450, "up": True}
     assert create["check"]["commands"] == [
-        f"ip -n {ovl} link add br0 type bridge mtu 1450",
+        f"ip -n {ovl} link add br0 type bridge",
+        f"ip -n {ovl} link set br0 mtu 1450",
         f"ip -n {ovl} link set br0 up",
     ]
     br0 = create["snap_after_apply"][ovl]["links"]["br0"]
@@ -60,3 +61,18 @@ def test_bridge_without_mtu_keeps_the_existing_one(lab, nf):
     link = nf.Kernel.link(ovl, "br0")
     assert link["mtu"] == 1300
     assert "UP" in link["flags"]
+
+
+def test_bridge_mtu_stays_when_a_smaller_port_joins(lab, nf):
+    """An MTU given at creation is not 'set by the user' for the kernel, which then lowers the bridge to its
+    smallest port's MTU (br_mtu_auto_adjust): an endpoint with a smaller MTU made every second run change br0."""
+    host = lab.netns("h")
+    ovl = lab.netns("o")
+    (r,) = nf.run_tasks(host, [nf.Call("bridge", {"name": "br0", "netns": ovl, "mtu": 1450})])
+    nf.assert_ok(r)
+    nf.ip(ovl, "link", "add", "p0", "mtu", "1300", "type", "veth", "peer", "name", "p1", "mtu", "1300")
+    nf.ip(ovl, "link", "set", "p0", "master", "br0")
+    assert nf.Kernel.link(ovl, "br0")["mtu"] == 1450
+    (again,) = nf.run_tasks(host, [nf.Call("bridge", {"name": "br0", "netns": ovl, "mtu": 1450})])
+    nf.assert_ok(again)
+    assert again["changed"] is False and again["commands"] == []
