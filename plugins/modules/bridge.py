@@ -59,7 +59,7 @@ commands:
   returned: always
   type: list
   elements: str
-  sample: [ip -n ovl-256 link add br0 type bridge mtu 1450, ip -n ovl-256 link set br0 up]
+  sample: [ip -n ovl-256 link add br0 type bridge, ip -n ovl-256 link set br0 mtu 1450, ip -n ovl-256 link set br0 up]
 """
 
 from ansible.module_utils.basic import AnsibleModule
