@@ -33,6 +33,9 @@ description:
     filter fails, naming both hosts and the first network that differs.
   - It also fails when the facts of a present host of O(active_hosts) say that its VTEP is not one of its
     addresses (C(vtep_is_local=false)), because the other hosts would send its endpoints' traffic to someone else.
+  - It also fails on a variable of a host of O(fleet_hosts) whose name starts with C(overlay_) and that the
+    collection does not read (a typo such as C(overlay_endpoint)), naming the host, the variable and the closest
+    known name.
 positional: _input, fleet_hosts, active_hosts
 options:
   _input:
@@ -58,7 +61,7 @@ options:
 EXAMPLES = r"""
 - name: Compute the peer tables once for the whole fleet
   ansible.builtin.set_fact:
-    overlay_peer_tables: >-
+    fleet_peer_tables: >-
       {{ overlay_networks | netfleet.overlay.peer_tables(
            hostvars | netfleet.overlay.fleet_records(groups['all'], ansible_play_hosts)) }}
   run_once: true

@@ -40,7 +40,7 @@ EXAMPLES = r"""
     networks: "{{ _mine.networks }}"
     preserve_vteps: "{{ _mine.preserve_vteps }}"
   vars:
-    _mine: "{{ overlay_fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
+    _mine: "{{ fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
 """
 
 RETURN = """

@@ -111,7 +111,7 @@ EXAMPLES = r"""
 #     - {name: overlay_network, vni: 256, subnet: 10.213.0.0/24}
 - name: Compute the peer tables once for the whole fleet
   ansible.builtin.set_fact:
-    overlay_peer_tables: "{{ overlay_networks | netfleet.overlay.peer_tables(fleet) }}"
+    fleet_peer_tables: "{{ overlay_networks | netfleet.overlay.peer_tables(fleet) }}"
   run_once: true
   vars:
     fleet:
@@ -124,7 +124,7 @@ EXAMPLES = r"""
         endpoints: [{name: hostb, network: overlay_network}]
         current: {hostb: {network: overlay_network, ip: 10.213.0.3, mac: "02:42:0a:d5:00:03"}}
 
-# overlay_peer_tables.h1.networks[0] =>
+# fleet_peer_tables.h1.networks[0] =>
 #   name: overlay_network
 #   vni: 256
 #   port: 4789
@@ -141,8 +141,8 @@ EXAMPLES = r"""
 #   neigh: [{ip: 10.213.0.3, mac: "02:42:0a:d5:00:03"}]
 #   fdb: [{mac: "02:42:0a:d5:00:03", dst: 198.18.1.2}]
 #   peers: [198.18.1.2]
-# overlay_peer_tables.h1.allowlist => [198.18.1.2]
-# overlay_peer_tables.h1.ports => [4789]
+# fleet_peer_tables.h1.allowlist => [198.18.1.2]
+# fleet_peer_tables.h1.ports => [4789]
 
 - name: Apply this host's part
   netfleet.overlay.fdb:
@@ -150,8 +150,8 @@ EXAMPLES = r"""
     dev: "{{ item.vxlan }}"
     entries: "{{ item.fdb }}"
     state: overridden
-  loop: "{{ overlay_peer_tables[inventory_hostname].networks }}"
-  when: not overlay_peer_tables[inventory_hostname].skip
+  loop: "{{ fleet_peer_tables[inventory_hostname].networks }}"
+  when: not fleet_peer_tables[inventory_hostname].skip
 """
 
 RETURN = """

@@ -116,7 +116,7 @@ EXAMPLES = r"""
     fleet_group: all
     allow_purge: "{{ overlay_allow_purge | default(false) | bool }}"
   run_once: true
-  register: overlay_fleet_plan
+  register: fleet_plan
 
 - name: Converge each host with its part
   netfleet.overlay.overlay_host:
@@ -125,7 +125,7 @@ EXAMPLES = r"""
     networks: "{{ _mine.networks }}"
     preserve_vteps: "{{ _mine.preserve_vteps }}"
   vars:
-    _mine: "{{ overlay_fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
+    _mine: "{{ fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
 """
 
 RETURN = r"""
