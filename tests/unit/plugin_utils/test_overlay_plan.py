@@ -120,3 +120,56 @@ def test_a_packed_plan_expands_to_the_same_records_and_summary():
     assert all(isinstance(value, str) for value in [*packed["networks"].values(), *packed["hosts"].values()])
     assert {host: host_record(packed, host) for host in packed["hosts"]} == compute_peer_tables(NETWORKS, fleet())
     assert plan_summary(packed) == plan_summary(plan)
+
+
+# --- the action plugin's reading of hostvars and its diff ----------------------------------------------------
+
+
+class _HostVars(dict):
+    """hostvars as the action sees it: raw_get gives the untemplated variables, [] the templated ones."""
+
+    def __init__(self, raw, templated):
+        super().__init__(templated)
+        self.raw = raw
+
+    def raw_get(self, host):
+        return self.raw.get(host)
+
+
+def test_the_action_reads_every_overlay_variable_and_templates_only_what_could_hold_a_template():
+    from ansible_collections.netfleet.overlay.plugins.action.overlay_plan import _FleetVars
+
+    raw = {
+        "h1": {
+            "overlay_endpoints": "{{ my_endpoints }}",
+            "overlay_vtep": "198.18.1.1",
+            "overlay_endpoint": [],
+            "ansible_host": "x",
+            "ansible_facts": {"netfleet_overlay": {"vtep": "198.18.1.1"}},
+        }
+    }
+    templated = {"h1": {"overlay_endpoints": [ep("a")]}}
+    found = _FleetVars(_HostVars(raw, templated))["h1"]
+    assert found == {
+        "overlay_endpoints": [ep("a")],
+        "overlay_vtep": "198.18.1.1",
+        "overlay_endpoint": [],  # only its name is checked (fleet_records), so it is not templated
+        "ansible_facts": {"netfleet_overlay": {"vtep": "198.18.1.1"}},
+    }
+    with pytest.raises(KeyError):
+        _FleetVars(_HostVars(raw, templated))["h9"]
+
+
+def test_the_diff_lists_what_the_run_removes_by_host_and_name():
+    from ansible_collections.netfleet.overlay.plugins.action.overlay_plan import _removed_text
+
+    removed = {
+        "h2": {"state": "present", "endpoints": ["web2"], "networks": ["backend"]},
+        "h3": {"state": "absent", "endpoints": ["hostc"], "networks": []},
+    }
+    assert _removed_text(removed).splitlines() == [
+        "overlay_plan: this run removes",
+        "-  h2: endpoint web2",
+        "-  h2: network backend",
+        "-  h3: endpoint hostc (overlay_state: absent)",
+    ]
