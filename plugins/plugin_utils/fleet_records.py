@@ -15,8 +15,9 @@ It only shapes data; the values are validated by the peer table, whose messages 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
+
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import closest
 
 FACTS_KEY = "netfleet_overlay"
 # Every overlay_* variable that the collection reads (the role's argument spec, and overlay_hosts of the playbooks).
@@ -81,8 +82,8 @@ def check_variable_names(host: str, names) -> None:
     """
     for name in names:
         if isinstance(name, str) and name.startswith(PREFIX) and name not in KNOWN_VARIABLES:
-            close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]}? " if close else ""
+            close = closest(name, KNOWN_VARIABLES)
+            hint = f"did you mean {close}? " if close else ""
             raise FleetRecordsError(
                 f"host {host}: unknown variable {name}: netfleet.overlay does not read it. {hint}Rename or remove it"
                 f" (the overlay_* variables are {', '.join(sorted(KNOWN_VARIABLES))})"

@@ -220,19 +220,18 @@ def _mac(value, field_: str) -> str:
     return text
 
 
-def did_you_mean(name: str, known) -> str:
-    """`` (did you mean 'x'?)`` for the closest known name, or an empty string when none is close."""
+def closest(name: str, known) -> str | None:
+    """The known name closest to a misspelt one (difflib), or None when none is close: for "did you mean"."""
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
 
 
 def _check_keys(record: Mapping, allowed: frozenset, where: str) -> None:
     unknown = sorted(str(key) for key in record if key not in allowed)
     if unknown:
-        raise PeerTableError(
-            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], allowed)}; the keys are"
-            f" {', '.join(sorted(allowed))}"
-        )
+        close = closest(unknown[0], allowed)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise PeerTableError(f"{where}: unknown key {unknown[0]!r}{hint}; the keys are {', '.join(sorted(allowed))}")
 
 
 def _valid_name(name) -> bool:
