@@ -245,10 +245,21 @@ def _is_list(value) -> bool:
 # --- parsing ----------------------------------------------------------------------------------------------
 
 
+def _refuse_scope_id(raw: str, what: str) -> None:
+    """``ipaddress`` accepts ``fe80::2%<any text>``; that text would reach nft scripts and command lines.
+
+    A VTEP, a subnet or an endpoint address is a global address: a zone never belongs in one (the hosts' modules
+    refuse it too, in ``_validate.no_scope_id``).
+    """
+    if "%" in raw:
+        raise PeerTableError(f"{what} {raw!r} has an IPv6 scope ID ('%...'); give the address without it")
+
+
 def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if not isinstance(raw, str):
         raise PeerTableError(f"{label} subnet {raw!r} must be a CIDR string like 10.213.0.0/24, got {_kind(raw)}")
     text = raw.strip()
+    _refuse_scope_id(text, f"{label} subnet")
     if "/" not in text:
         raise PeerTableError(f"{label} subnet {raw!r} needs a prefix length, like 10.213.0.0/24")
     try:
@@ -341,6 +352,7 @@ def _parse_vtep(raw, host: str):
         return None
     if not isinstance(raw, str):
         raise PeerTableError(f"host {host}: vtep {raw!r} must be an IP address string, got {_kind(raw)}")
+    _refuse_scope_id(raw.strip(), f"host {host}: vtep")
     try:
         vtep = ipaddress.ip_address(raw.strip())
     except ValueError:
@@ -363,6 +375,7 @@ def _parse_address(raw, network: _Network, label: str) -> int:
         value = _v4_int(text)
         if value is not None and network.first <= value <= network.last and value != network.gateway:
             return value  # usable in the subnet; anything else takes the path below, which says what is wrong
+    _refuse_scope_id(text, f"{label} address")
     try:
         iface = ipaddress.ip_interface(text)
     except ValueError:
@@ -547,6 +560,8 @@ def _observed(host: _Host, endpoint: _Endpoint):
     network = endpoint.network
     value = _v4_int(raw.strip()) if network.family == 4 else None
     if value is None:
+        if "%" in raw:
+            return None
         try:
             address = ipaddress.ip_interface(raw.strip()).ip
         except ValueError:
@@ -724,6 +739,8 @@ def _vtep_key(text) -> str | None:
         return None
     if _v4_int(text) is not None:
         return text
+    if "%" in text:
+        return None
     try:
         return ipaddress.ip_address(text.strip()).compressed
     except ValueError:

@@ -363,3 +363,22 @@ def test_the_peer_tables_filter_takes_the_guard_options():
     assert peer_tables(NETS, sliced(), forget_hosts=["h3"])["h1"]["preserve_vteps"] == []
     with pytest.raises(AnsibleFilterError, match="unknown argument 'allow_purges'"):
         peer_tables(NETS, fleet, allow_purges=True)
+
+
+@pytest.mark.parametrize(
+    ("network", "fleet_host", "words"),
+    [
+        ({**NET, "subnet": "fd00:1::%eth0/64"}, host("198.18.1.1"), ["overlay_network", "subnet", "fd00:1::%eth0/64"]),
+        (NET, host("fe80::1%eth0"), ["h1", "vtep", "fe80::1%eth0"]),
+        (
+            {**NET, "subnet": "fd00:1::/64"},
+            host("fd00::1", ep("a", address="fd00:1::5%x")),
+            ["h1", "'a'", "fd00:1::5%x"],
+        ),
+    ],
+)
+def test_ipv6_scope_ids_are_refused_on_the_controller(network, fleet_host, words):
+    """A zone ('%...') would reach the hosts' nft scripts and command lines; the modules refuse it too."""
+    with pytest.raises(PeerTableError, match="scope ID") as caught:
+        compute_plan([network], {"h1": fleet_host})
+    assert all(word in str(caught.value) for word in words), caught.value
