@@ -6,11 +6,10 @@ steps that get there.  The single-object modules and the composite ``host`` modu
 
 from __future__ import annotations
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import LinkObject, Step, ip_cmd
-
-KERNEL_DEFAULT_MTU = 1500
 
 
 def alias_steps(ns, netns, name, before, after) -> list[Step]:
@@ -93,7 +92,7 @@ class Bridge(LinkObject):
         p = self.params
         if p["state"] == "absent":
             return None
-        mtu = p["mtu"] or (before["mtu"] if before else KERNEL_DEFAULT_MTU)
+        mtu = p["mtu"] or (before["mtu"] if before else _model.DEFAULT_MTU)
         return {"name": p["name"], "netns": p["netns"], "mtu": mtu, "up": True}
 
     def steps(self, before, after):
@@ -111,7 +110,7 @@ class Bridge(LinkObject):
             )
             # An MTU given at creation does not count as set by the user: the kernel then lowers the bridge to its
             # smallest port's MTU when a port joins (br_mtu_auto_adjust). Set after creation, it stays.
-            before = {"mtu": KERNEL_DEFAULT_MTU if p["mtu"] else after["mtu"], "up": False}
+            before = {"mtu": _model.DEFAULT_MTU if p["mtu"] else after["mtu"], "up": False}
         if before["mtu"] != after["mtu"]:
             steps.append(
                 Step(
@@ -192,10 +191,8 @@ class Vxlan(LinkObject):
 
     def _default_mtu(self):
         p = self.params
-        base = 1500
-        if p["dev"]:
-            base = self.ns(None).link(p["dev"])["mtu"]
-        return base - (70 if p["local"] and ":" in p["local"] else 50)
+        underlay = self.ns(None).link(p["dev"])["mtu"] if p["dev"] else None
+        return _model.vxlan_mtu(underlay, _model.family(p["local"]) if p["local"] else 4)
 
     def predict(self, before):
         p = self.params
@@ -258,7 +255,7 @@ class Vxlan(LinkObject):
         """Create in the underlay namespace, then move into netns under the final name."""
         p = self.params
         under = self.ns(None)
-        tmp = f"nfvx-{p['vni']:06x}" if p["netns"] else p["name"]
+        tmp = _model.temp_vxlan_name(p["vni"]) if p["netns"] else p["name"]
         words = ["id", p["vni"], "dstport", p["port"]]
         if p["local"]:
             words += ["local", p["local"]]
@@ -331,7 +328,7 @@ class Veth(LinkObject):
         if p["mac"]:
             p["mac"] = v.mac(p["mac"], "mac", unicast=True)
         elif self.address:
-            p["mac"] = v.derive_mac(self.address["address"])
+            p["mac"] = _model.derive_mac(self.address["address"])
 
     def _peer(self, near):
         """The far end, or None when it is missing or is not this pair's partner."""
@@ -381,7 +378,7 @@ class Veth(LinkObject):
         if p["master"] and self.ns(p["netns"]).link_index(p["master"]) is None:
             raise v.InputError(f"master: bridge {p['master']} not found in {self.ns(p['netns']).label}")
         intact = before and "peer" not in before
-        mtu = p["mtu"] or (before["mtu"] if intact else KERNEL_DEFAULT_MTU)
+        mtu = p["mtu"] or (before["mtu"] if intact else _model.DEFAULT_MTU)
         after = {
             "name": p["name"],
             "netns": p["netns"],

@@ -26,6 +26,7 @@ import sys
 import threading
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk, _nlread
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC
 
 
 def _lean_pyroute2() -> None:
@@ -97,12 +98,10 @@ def _pyroute2() -> dict:
     return _PYROUTE2
 
 
-NETNS_RUN_DIR = "/run/netns"
 AF_INET, AF_INET6, AF_BRIDGE = 2, 10, 7
 IFF_UP = 0x1
 # linux/neighbour.h, linux/if_addr.h (what pyroute2 calls them)
 NTF_SELF, NUD_NOARP, NUD_PERMANENT, IFA_F_NODAD = 0x02, 0x40, 0x80, 0x02
-ZERO_MAC = "00:00:00:00:00:00"
 # errno values that mean "the thing is already in the state you asked for"
 # Bumped by every change to links (and by removing a namespace): Namespace caches its link dump until then.
 _LINK_WRITES = [0]
@@ -332,7 +331,7 @@ class Namespace:
         )
 
     def vxlan_set(self, ifname, index, **changes) -> None:
-        """Change the mutable vxlan attributes (learning, proxy) in place."""
+        """Change vxlan attributes in place: only learning (proxy, like vni and port, needs a new device)."""
         self._wrote()
         attrs = {f"vxlan_{k}": int(v) for k, v in changes.items()}
         self.call(f"changing vxlan {ifname}", self.ipr.link, "set", index=index, kind="vxlan", **attrs)

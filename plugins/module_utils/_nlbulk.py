@@ -19,8 +19,8 @@ fixed message shapes, so they are packed and parsed here with :mod:`struct`:
   entries with one :meth:`struct.Struct.iter_unpack` and turns its columns into text with :func:`map`, so
   that Python does not walk a 20k-entry dump one message at a time.
 
-No pyroute2 here: :class:`RouteSocket` wraps a netlink socket that :mod:`._netlink` opened (with pyroute2) in
-the target namespace.
+No pyroute2 here: :class:`RouteSocket` wraps a plain :func:`socket.socket` that :mod:`._netlink` opened in the
+target namespace (from a thread moved there by :func:`._nlread.enter_netns`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import os
 import select
 import socket
 import struct
+
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import ZERO_MAC
 
 # rtnetlink message types and flags (linux/netlink.h, linux/rtnetlink.h, linux/neighbour.h)
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -50,7 +52,6 @@ NETLINK_ROUTE = 0
 SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK = 270, 10, 12
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
-ZERO_MAC = "00:00:00:00:00:00"
 _REQ = NLM_F_REQUEST | NLM_F_ACK
 FLAGS_REPLACE = _REQ | NLM_F_CREATE | NLM_F_REPLACE
 FLAGS_APPEND = _REQ | NLM_F_CREATE | NLM_F_APPEND

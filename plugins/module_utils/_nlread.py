@@ -33,6 +33,7 @@ import os
 import socket
 import struct
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR
 from ansible_collections.netfleet.overlay.plugins.module_utils._nlbulk import (
     AF_INET,
     AF_INET6,
@@ -47,7 +48,6 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._nlbulk import (
     NLMSG_ERROR,
 )
 
-NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
 
 # linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h

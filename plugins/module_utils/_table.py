@@ -22,9 +22,10 @@ from operator import itemgetter
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, _lock
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import ZERO_MAC, family
 
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
-_FDB_VERB = {v.ZERO_MAC: "append"}
+_FDB_VERB = {ZERO_MAC: "append"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class TableSpec:
     member_field: str  # the value under a key: dst (fdb) / mac (neigh)
 
     def additive(self, key: str) -> bool:
-        return self.name == "fdb" and key == v.ZERO_MAC
+        return self.name == "fdb" and key == ZERO_MAC
 
     def entry(self, key: str, member: str) -> dict:
         return {self.key_field: key, self.member_field: member}
@@ -104,10 +105,10 @@ def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None
         if spec.name == "fdb":
             key = v.mac(raw["mac"], f"{where}.mac", unicast=True, allow_zero=True)
             member = v.ip(member, f"{where}.dst") if member not in (None, "") else None
-            if member and local and v.family(member) != v.family(local):
+            if member and local and family(member) != family(local):
                 raise v.InputError(
-                    f"{where}.dst: {member} is IPv{v.family(member)} but the vxlan device's local "
-                    f"address {local} is IPv{v.family(local)}; they must be the same family"
+                    f"{where}.dst: {member} is IPv{family(member)} but the vxlan device's local "
+                    f"address {local} is IPv{family(local)}; they must be the same family"
                 )
         else:
             key = v.ip(raw["ip"], f"{where}.ip")
@@ -164,7 +165,7 @@ def _settled(spec: TableSpec, state: str, want_pairs: list, cur_pairs: list) -> 
     # cheap rejections first (False only means "let the general planner decide")
     if len(want_pairs) > len(cur_pairs) or (state == "overridden" and len(want_pairs) != len(cur_pairs)):
         return False
-    flood = v.ZERO_MAC if spec.name == "fdb" else None
+    flood = ZERO_MAC if spec.name == "fdb" else None
     if state == "overridden":
         have, want = dict(cur_pairs), dict(want_pairs)
         if flood not in have and flood not in want:
@@ -201,7 +202,7 @@ def _converge(spec: TableSpec, want: dict, have: dict, *, exact: bool) -> tuple[
     fdb = spec.name == "fdb"  # a neighbour's replace overwrites; a second FDB dst must be deleted
     for key, members in want.items():
         cur = have.get(key)
-        if fdb and key == v.ZERO_MAC:  # spec.additive(key)
+        if fdb and key == ZERO_MAC:  # spec.additive(key)
             if cur is None:
                 upserts.extend((key, m) for m in members)
                 continue
@@ -319,7 +320,7 @@ def _plan_pairs(spec: TableSpec, state: str, wanted: list[dict], current_pairs: 
     else:
         # deletes first, then upserts; an exclusive upsert replaces every member of its key
         gone = set(delete_pairs)
-        flood = v.ZERO_MAC if spec.name == "fdb" else None
+        flood = ZERO_MAC if spec.name == "fdb" else None
         replaced = set(map(itemgetter(0), upsert_pairs))
         replaced.discard(flood)
         kept = [pair for pair in start if pair not in gone and pair[0] not in replaced]

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# Private: input checks shared by every module and by the peer-table planner.  May change without notice.
+# Private: the modules' input checks, on the rules of _model.  May change without notice.
 """Validators that normalise user input or raise :class:`InputError` naming the field and the value.
 
 They run before any kernel access, so bad input never causes a partial change.
@@ -8,12 +8,15 @@ They run before any kernel access, so bad input never causes a partial change.
 from __future__ import annotations
 
 import ipaddress
-import re
-import socket
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-ZERO_MAC = "00:00:00:00:00:00"
-IFNAMSIZ = 15  # usable characters of a Linux interface name
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    IFNAMSIZ,
+    MAX_MTU,
+    MAX_PORT,
+    MAX_VNI,
+    MIN_MTU,
+    check_mac,
+)
 
 
 class InputError(ValueError):
@@ -26,16 +29,7 @@ def mac(value, field: str, *, unicast: bool = False, allow_zero: bool = False) -
     ``unicast`` rejects multicast/broadcast addresses (low bit of the first octet); ``allow_zero`` admits
     ``00:00:00:00:00:00`` (the vxlan head-end flood entry).
     """
-    text = str(value).strip().lower().replace("-", ":")
-    if not _MAC_RE.match(text):
-        raise InputError(f"{field}: {value!r} is not a MAC address (expected six hex octets like 02:42:0a:d5:00:02)")
-    if text == ZERO_MAC:
-        if allow_zero:
-            return text
-        raise InputError(f"{field}: {value!r} is the all-zero MAC, which is not allowed here")
-    if unicast and int(text[:2], 16) & 1:
-        raise InputError(f"{field}: {value!r} is a multicast/broadcast MAC; a unicast MAC is needed here")
-    return text
+    return check_mac(value, f"{field}:", unicast=unicast, allow_zero=allow_zero, error=InputError)
 
 
 def no_scope_id(value, field: str) -> str:
@@ -93,15 +87,15 @@ def int_range(value, field: str, low: int, high: int, what: str = "") -> int:
 
 
 def vni(value, field: str = "vni") -> int:
-    return int_range(value, field, 1, 16777215, "24-bit VXLAN network identifier")
+    return int_range(value, field, 1, MAX_VNI, "24-bit VXLAN network identifier")
 
 
 def port(value, field: str = "port") -> int:
-    return int_range(value, field, 1, 65535, "UDP port")
+    return int_range(value, field, 1, MAX_PORT, "UDP port")
 
 
 def mtu(value, field: str = "mtu") -> int:
-    return int_range(value, field, 68, 65535, "link MTU")
+    return int_range(value, field, MIN_MTU[4], MAX_MTU, "link MTU")
 
 
 def interface_address(value, field: str) -> tuple[str, int]:
@@ -114,26 +108,3 @@ def interface_address(value, field: str) -> tuple[str, int]:
     if "/" not in str(value):
         raise InputError(f"{field}: {value!r} needs a prefix length (like 10.213.0.2/24)")
     return iface.ip.compressed, iface.network.prefixlen
-
-
-def family(address: str) -> int:
-    return 6 if ":" in address else 4
-
-
-def derive_mac(address: str, salt: str = "") -> str:
-    """The MAC an endpoint gets when none is given.
-
-    IPv4: ``02:42:`` followed by the four address bytes, as Docker does (10.213.0.2 -> 02:42:0a:d5:00:02).
-    IPv6: a stable locally administered unicast MAC, ``02:`` + five bytes of sha256(salt + '/' + packed address).
-    """
-    import hashlib
-
-    try:  # a dotted quad, without ipaddress's parser (the peer table derives thousands of these)
-        return "02:42:" + socket.inet_pton(socket.AF_INET, address).hex(":")
-    except (OSError, TypeError, ValueError):
-        pass
-    addr = ipaddress.ip_address(address)
-    if addr.version == 4:
-        return "02:42:" + addr.packed.hex(":")
-    digest = hashlib.sha256(salt.encode() + b"/" + addr.packed).digest()[:5]
-    return "02:" + digest.hex(":")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import closest
 
 FACTS_KEY = "netfleet_overlay"
@@ -51,26 +52,17 @@ class FleetRecordsError(ValueError):
     """Bad arguments for the fleet records; the message names the argument, the host and the value."""
 
 
-def _kind(value) -> str:
-    if value is None:
-        return "null"
-    for cls in (bool, int, float, str, Mapping, list, tuple, set):
-        if isinstance(value, cls):
-            return "dict" if cls is Mapping else cls.__name__
-    return type(value).__name__
-
-
 def _host_list(value, argument: str) -> list[str]:
     """A list of hostnames (duplicates dropped, order kept)."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, set, frozenset)):
         raise FleetRecordsError(
             f"{argument} must be a list of hostnames (for example groups['all'] or ansible_play_hosts),"
-            f" got {_kind(value)}"
+            f" got {kind(value)}"
         )
     hosts: dict[str, None] = {}
     for index, host in enumerate(value):
         if not isinstance(host, str) or not host:
-            raise FleetRecordsError(f"{argument}[{index}] {host!r} must be a hostname, got {_kind(host)}")
+            raise FleetRecordsError(f"{argument}[{index}] {host!r} must be a hostname, got {kind(host)}")
         hosts[host] = None
     return list(hosts)
 
@@ -96,14 +88,14 @@ def overlay_facts(host: str, variables: Mapping) -> Mapping | None:
     if facts is None:
         return None
     if not isinstance(facts, Mapping):
-        raise FleetRecordsError(f"host {host}: ansible_facts must be a dict, got {_kind(facts)}")
+        raise FleetRecordsError(f"host {host}: ansible_facts must be a dict, got {kind(facts)}")
     overlay = facts.get(FACTS_KEY)
     if overlay is None:
         return None
     if not isinstance(overlay, Mapping):
         raise FleetRecordsError(
             f"host {host}: ansible_facts.{FACTS_KEY} must be the dict that netfleet.overlay.overlay_facts"
-            f" returns, got {_kind(overlay)}"
+            f" returns, got {kind(overlay)}"
         )
     return overlay
 
@@ -119,7 +111,7 @@ def current_endpoints(host: str, facts: Mapping | None) -> dict | None:
     endpoints = facts.get("endpoints") or {}
     if not isinstance(endpoints, Mapping):
         raise FleetRecordsError(
-            f"host {host}: ansible_facts.{FACTS_KEY}.endpoints must be a dict, got {_kind(endpoints)}"
+            f"host {host}: ansible_facts.{FACTS_KEY}.endpoints must be a dict, got {kind(endpoints)}"
         )
     current = {}
     for name, entry in endpoints.items():
@@ -251,7 +243,7 @@ def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
     ``overlay_*`` variable of any fleet host that the collection does not know.
     """
     if not isinstance(hostvars, Mapping):
-        raise FleetRecordsError(f"the input must be hostvars (hostname -> variables), got {_kind(hostvars)}")
+        raise FleetRecordsError(f"the input must be hostvars (hostname -> variables), got {kind(hostvars)}")
     fleet = _host_list(fleet_hosts, "fleet_hosts")
     active = set(_host_list(active_hosts, "active_hosts"))
     records = {}

@@ -12,7 +12,6 @@ itself (every host on a network gets an entry for every remote endpoint on it).
 from __future__ import annotations
 
 import difflib
-import hashlib
 import ipaddress
 import json
 import re
@@ -20,23 +19,29 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _validate
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    BRIDGE,
+    DEFAULT_PORT,
+    ENDPOINT_IFNAME,
+    MAX_MTU,
+    MAX_PORT,
+    MAX_VNI,
+    MIN_MTU,
+    NAME_RULE,
+    VXLAN,
+    VXLAN_OVERHEAD,
+    check_mac,
+    derive_mac,
+    kind,
+    overlay_netns,
+    valid_name,
+    veth_name,
+    vxlan_mtu,
+)
 
-DEFAULT_PORT = 4789
-DEFAULT_UNDERLAY_MTU = 1500
-# Outer Ethernet + IP + UDP + VXLAN headers; the kernel uses the same numbers (VXLAN_HEADROOM, VXLAN6_HEADROOM).
-VXLAN_OVERHEAD = {4: 50, 6: 70}
-MIN_MTU = {4: 68, 6: 1280}  # IPv4 minimum (RFC 791), IPv6 minimum link MTU (RFC 8200)
-MAX_MTU = 65535
-MAX_VNI = 16777215
 # Largest prefix that still leaves one endpoint address beside the network address, the gateway
 # (and the IPv4 broadcast address).
 MAX_PREFIXLEN = {4: 30, 6: 126}
-
-BRIDGE = "br0"
-VXLAN = "vxlan0"
-ENDPOINT_IFNAME = "eth0"
-IFNAMSIZ = 15
 
 NETWORK_REQUIRED = ("name", "vni", "subnet")
 NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu"))
@@ -49,12 +54,6 @@ ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu"))
 # A run that removes more endpoints than this across the fleet (absent hosts aside) needs allow_purge.
 DEFAULT_PURGE_LIMIT = 10
 
-# The one naming rule of networks and endpoints: an endpoint's name is its netns (a file name) and a network's name
-# is written into the kernel, so no spaces, quotes, '=' or '/'.
-NAME_RULE = "1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.' or '-'"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_ZERO_MAC = "00:00:00:00:00:00"
 _DECIMAL_RE = re.compile(r"^[+-]?[0-9]+$")
 
 
@@ -76,31 +75,6 @@ def _v4_text(value: int) -> str:
 
 class PeerTableError(ValueError):
     """Bad input for the peer table; the message names the field, the host (if any) and the value."""
-
-
-# --- names ------------------------------------------------------------------------------------------------
-
-
-def overlay_netns(vni: int) -> str:
-    """Name of the overlay netns that holds a network's bridge and vxlan device."""
-    return f"ovl-{vni}"
-
-
-def veth_name(endpoint: str) -> str:
-    """Host-side veth name: ``veth-<endpoint>`` if it fits IFNAMSIZ, else ``veth-`` + 10 hex of sha1."""
-    name = f"veth-{endpoint}"
-    if len(name) <= IFNAMSIZ:
-        return name
-    return "veth-" + hashlib.sha1(endpoint.encode("utf-8")).hexdigest()[:10]
-
-
-def derive_mac(network: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """Docker-style MAC for an endpoint whose MAC is not given (the same rule as the veth module's).
-
-    IPv4: ``02:42:`` + the four address bytes.  IPv6: ``02:`` + the first five bytes of
-    sha256(network name + '/' + packed address), a stable locally administered unicast MAC.
-    """
-    return _validate.derive_mac(address.compressed, salt=network)
 
 
 # --- parsed input -----------------------------------------------------------------------------------------
@@ -176,20 +150,10 @@ class _NetworkState:
 # --- small validators -------------------------------------------------------------------------------------
 
 
-def _kind(value) -> str:
-    """Builtin type name of a value (templating engines hand over subclasses of the builtins)."""
-    if value is None:
-        return "null"
-    for cls in (bool, int, float, str, bytes, Mapping, list, tuple, set):
-        if isinstance(value, cls):
-            return "dict" if cls is Mapping else cls.__name__
-    return type(value).__name__
-
-
 def _int(value, field_: str, low: int, high: int) -> int:
     """An int (or its decimal string, as INI inventories give) within low..high."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise PeerTableError(f"{field_} {value!r} must be an integer, got {_kind(value)}")
+        raise PeerTableError(f"{field_} {value!r} must be an integer, got {kind(value)}")
     if isinstance(value, str):
         if not _DECIMAL_RE.match(value.strip()):
             raise PeerTableError(f"{field_} {value!r} must be an integer")
@@ -208,16 +172,10 @@ def _mtu(value, field_: str, family: int) -> int:
 
 
 def _mac(value, field_: str) -> str:
+    """An endpoint's MAC: a unicast MAC in text form (the modules' rule, with the controller's label)."""
     if not isinstance(value, str):
-        raise PeerTableError(f"{field_} {value!r} must be a MAC address string, got {_kind(value)}")
-    text = value.strip().lower().replace("-", ":")
-    if not _MAC_RE.match(text):
-        raise PeerTableError(f"{field_} {value!r} is not a MAC address (six hex octets like 02:42:0a:d5:00:02)")
-    if text == _ZERO_MAC:
-        raise PeerTableError(f"{field_} {value} is the all-zero MAC; an endpoint needs a unicast MAC")
-    if int(text[:2], 16) & 1:
-        raise PeerTableError(f"{field_} {value} is a multicast/broadcast MAC; an endpoint needs a unicast MAC")
-    return text
+        raise PeerTableError(f"{field_} {value!r} must be a MAC address string, got {kind(value)}")
+    return check_mac(value, field_, unicast=True, error=PeerTableError)
 
 
 def closest(name: str, known) -> str | None:
@@ -232,10 +190,6 @@ def _check_keys(record: Mapping, allowed: frozenset, where: str) -> None:
         close = closest(unknown[0], allowed)
         hint = f" (did you mean {close!r}?)" if close else ""
         raise PeerTableError(f"{where}: unknown key {unknown[0]!r}{hint}; the keys are {', '.join(sorted(allowed))}")
-
-
-def _valid_name(name) -> bool:
-    return isinstance(name, str) and _NAME_RE.match(name) is not None
 
 
 def _is_list(value) -> bool:
@@ -257,7 +211,7 @@ def _refuse_scope_id(raw: str, what: str) -> None:
 
 def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if not isinstance(raw, str):
-        raise PeerTableError(f"{label} subnet {raw!r} must be a CIDR string like 10.213.0.0/24, got {_kind(raw)}")
+        raise PeerTableError(f"{label} subnet {raw!r} must be a CIDR string like 10.213.0.0/24, got {kind(raw)}")
     text = raw.strip()
     _refuse_scope_id(text, f"{label} subnet")
     if "/" not in text:
@@ -280,17 +234,17 @@ def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netw
 
 def _parse_networks(networks) -> dict[str, _Network]:
     if not _is_list(networks):
-        raise PeerTableError(f"overlay_networks must be a list of networks, got {_kind(networks)}")
+        raise PeerTableError(f"overlay_networks must be a list of networks, got {kind(networks)}")
     by_name: dict[str, tuple[int, _Network]] = {}
     by_vni: dict[int, _Network] = {}
     for index, item in enumerate(networks):
         where = f"overlay_networks[{index}]"
         if not isinstance(item, Mapping):
-            raise PeerTableError(f"{where} must be a dict describing a network, got {_kind(item)}: {item!r}")
+            raise PeerTableError(f"{where} must be a dict describing a network, got {kind(item)}: {item!r}")
         name = item.get("name")
         if name is None:
             raise PeerTableError(f"{where}: missing required key 'name'")
-        if not _valid_name(name):
+        if not valid_name(name):
             raise PeerTableError(f"{where} name {name!r} is not a valid network name: {_name_advice(name)}")
         label = f"network {name!r}"
         _check_keys(item, NETWORK_KEYS, label)
@@ -299,7 +253,7 @@ def _parse_networks(networks) -> dict[str, _Network]:
                 raise PeerTableError(f"{label}: missing required key {key!r}")
         vni = _int(item["vni"], f"{label} vni", 1, MAX_VNI)
         subnet = _parse_subnet(item["subnet"], label)
-        port = DEFAULT_PORT if item.get("port") is None else _int(item["port"], f"{label} port", 1, 65535)
+        port = DEFAULT_PORT if item.get("port") is None else _int(item["port"], f"{label} port", 1, MAX_PORT)
         mtu = None if item.get("mtu") is None else _mtu(item["mtu"], f"{label} mtu", subnet.version)
         base = int(subnet.network_address)
         last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)
@@ -322,7 +276,7 @@ def _name_advice(name) -> str:
     advice = f"use {NAME_RULE}"
     if isinstance(name, str):
         fixed = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).lstrip(".-")[:64]
-        if fixed and _valid_name(fixed):
+        if fixed and valid_name(fixed):
             advice += f", for example {fixed!r}"
     return advice
 
@@ -351,7 +305,7 @@ def _parse_vtep(raw, host: str):
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str):
-        raise PeerTableError(f"host {host}: vtep {raw!r} must be an IP address string, got {_kind(raw)}")
+        raise PeerTableError(f"host {host}: vtep {raw!r} must be an IP address string, got {kind(raw)}")
     _refuse_scope_id(raw.strip(), f"host {host}: vtep")
     try:
         vtep = ipaddress.ip_address(raw.strip())
@@ -369,7 +323,7 @@ def _text(address) -> str:
 def _parse_address(raw, network: _Network, label: str) -> int:
     """An endpoint's explicit address: bare IP or CIDR with the subnet's prefix, usable in the subnet."""
     if not isinstance(raw, str):
-        raise PeerTableError(f"{label} address {raw!r} must be an IP address string, got {_kind(raw)}")
+        raise PeerTableError(f"{label} address {raw!r} must be an IP address string, got {kind(raw)}")
     text = raw.strip()
     if network.family == 4:
         value = _v4_int(text)
@@ -405,17 +359,17 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
     if raw is None:
         return []
     if not _is_list(raw):
-        raise PeerTableError(f"host {host}: endpoints must be a list, got {_kind(raw)}")
+        raise PeerTableError(f"host {host}: endpoints must be a list, got {kind(raw)}")
     endpoints: dict[str, tuple[int, _Endpoint]] = {}
     veths: dict[str, str] = {}
     for index, item in enumerate(raw):
         where = f"host {host}: endpoints[{index}]"
         if not isinstance(item, Mapping):
-            raise PeerTableError(f"{where} must be a dict describing an endpoint, got {_kind(item)}: {item!r}")
+            raise PeerTableError(f"{where} must be a dict describing an endpoint, got {kind(item)}: {item!r}")
         name = item.get("name")
         if name is None:
             raise PeerTableError(f"{where}: missing required key 'name'")
-        if not _valid_name(name):
+        if not valid_name(name):
             raise PeerTableError(
                 f"{where} name {name!r} is not a valid endpoint name: it names a netns, so {_name_advice(name)}"
             )
@@ -453,11 +407,11 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
 
 def _parse_host(host, record, networks, netns_names) -> _Host:
     if not isinstance(host, str) or not host:
-        raise PeerTableError(f"fleet host name {host!r} must be a non-empty string, got {_kind(host)}")
+        raise PeerTableError(f"fleet host name {host!r} must be a non-empty string, got {kind(host)}")
     if record is None:
         record = {}
     if not isinstance(record, Mapping):
-        raise PeerTableError(f"host {host}: host record must be a dict, got {_kind(record)}: {record!r}")
+        raise PeerTableError(f"host {host}: host record must be a dict, got {kind(record)}: {record!r}")
     _check_keys(record, HOST_KEYS, f"host {host}")
     state = record.get("state") or "present"
     if state not in ("present", "absent"):
@@ -466,7 +420,7 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
     if reachable is None:
         reachable = True
     if not isinstance(reachable, bool):
-        raise PeerTableError(f"host {host}: reachable {reachable!r} must be true or false, got {_kind(reachable)}")
+        raise PeerTableError(f"host {host}: reachable {reachable!r} must be true or false, got {kind(reachable)}")
     vtep = _parse_vtep(record.get("vtep"), host)
     underlay = record.get("underlay_mtu")
     underlay_mtu = None if underlay is None else _int(underlay, f"host {host}: underlay_mtu", MIN_MTU[4], MAX_MTU)
@@ -483,21 +437,21 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
     current = record.get("current")
     if current is not None and not isinstance(current, Mapping):
         raise PeerTableError(
-            f"host {host}: current must be a dict of endpoint name -> {{network, ip, mac}}, got {_kind(current)}"
+            f"host {host}: current must be a dict of endpoint name -> {{network, ip, mac}}, got {kind(current)}"
         )
     current_networks = record.get("current_networks")
     if current_networks is not None and not isinstance(current_networks, Mapping):
         raise PeerTableError(
-            f"host {host}: current_networks must be a dict of network name -> netns, got {_kind(current_networks)}"
+            f"host {host}: current_networks must be a dict of network name -> netns, got {kind(current_networks)}"
         )
     peers = record.get("peers")
     if peers is not None and not isinstance(peers, Mapping):
         raise PeerTableError(
-            f"host {host}: peers must be a dict of network name -> {{vtep: hostname}}, got {_kind(peers)}"
+            f"host {host}: peers must be a dict of network name -> {{vtep: hostname}}, got {kind(peers)}"
         )
     netns = record.get("netns")
     if netns is not None and not _is_list(netns):
-        raise PeerTableError(f"host {host}: netns must be a list of the host's netns names, got {_kind(netns)}")
+        raise PeerTableError(f"host {host}: netns must be a list of the host's netns names, got {kind(netns)}")
     if endpoints and vtep is None:
         names = ", ".join(repr(endpoint.name) for endpoint in endpoints[:5])
         if not reachable:
@@ -526,7 +480,7 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
 
 def _parse_fleet(fleet, networks: dict[str, _Network]) -> list[_Host]:
     if not isinstance(fleet, Mapping):
-        raise PeerTableError(f"fleet must be a dict of hostname -> host record, got {_kind(fleet)}")
+        raise PeerTableError(f"fleet must be a dict of hostname -> host record, got {kind(fleet)}")
     netns_names = {overlay_netns(network.vni): network for network in networks.values()}
     hosts = []
     vteps: dict = {}
@@ -670,7 +624,7 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
             endpoint.ip_text = _v4_text(endpoint.ip)
         else:
             endpoint.ip_text = ipaddress.ip_address(endpoint.ip).compressed
-        endpoint.mac = endpoint.mac or _validate.derive_mac(endpoint.ip_text, salt=network.name)
+        endpoint.mac = endpoint.mac or derive_mac(endpoint.ip_text, salt=network.name)
         other = macs.get(endpoint.mac)
         if other is not None:
             raise PeerTableError(
@@ -693,10 +647,10 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
 def _network_mtu(network: _Network, host: _Host) -> int:
     if network.mtu is not None:
         return network.mtu
-    underlay = DEFAULT_UNDERLAY_MTU if host.underlay_mtu is None else host.underlay_mtu
-    overhead = VXLAN_OVERHEAD[host.vtep.version]
-    mtu = underlay - overhead
+    mtu = vxlan_mtu(host.underlay_mtu, host.vtep.version)
     if mtu < MIN_MTU[network.family]:
+        overhead = VXLAN_OVERHEAD[host.vtep.version]
+        underlay = mtu + overhead
         raise PeerTableError(
             f"host {host.name}: network {network.name!r} mtu would default to {mtu} (underlay_mtu {underlay} minus"
             f" {overhead} of VXLAN over IPv{host.vtep.version}), below the IPv{network.family} minimum"
@@ -721,14 +675,14 @@ def _vtep_order(host: _Host) -> tuple[int, int]:
 
 def _options(allow_purge, purge_limit, forget_hosts) -> tuple[bool, int, frozenset]:
     if not isinstance(allow_purge, bool):
-        raise PeerTableError(f"overlay_allow_purge {allow_purge!r} must be true or false, got {_kind(allow_purge)}")
+        raise PeerTableError(f"overlay_allow_purge {allow_purge!r} must be true or false, got {kind(allow_purge)}")
     limit = _int(purge_limit, "overlay_purge_limit", 0, 2**31 - 1)
     if forget_hosts is None:
         forget_hosts = ()
     if not _is_list(forget_hosts) or not all(isinstance(name, str) for name in forget_hosts):
         raise PeerTableError(
             f"overlay_forget_hosts {forget_hosts!r} must be a list of hostnames (or VTEP addresses), got"
-            f" {_kind(forget_hosts)}"
+            f" {kind(forget_hosts)}"
         )
     return allow_purge, limit, frozenset(name.strip() for name in forget_hosts)
 
@@ -879,9 +833,9 @@ def _check_mtu(network: _Network, host: _Host) -> None:
     """A network's explicit MTU fits the host's underlay (the kernel would refuse it half-way through the run)."""
     if network.mtu is None or host.underlay_mtu is None:
         return
-    overhead = VXLAN_OVERHEAD[host.vtep.version]
-    largest = host.underlay_mtu - overhead
+    largest = vxlan_mtu(host.underlay_mtu, host.vtep.version)
     if network.mtu > largest:
+        overhead = VXLAN_OVERHEAD[host.vtep.version]
         raise PeerTableError(
             f"host {host.name}: network {network.name!r} mtu {network.mtu} does not fit the host's underlay:"
             f" underlay_mtu {host.underlay_mtu} minus {overhead} of VXLAN over IPv{host.vtep.version} leaves at"
@@ -1033,7 +987,7 @@ def _plan_part(plan: Mapping, host: str) -> Mapping:
         version = plan.get("version") if isinstance(plan, Mapping) else None
         raise PeerTableError(
             f"the plan must be what netfleet.overlay.overlay_plan returns (version {PLAN_VERSION}), got"
-            f" {_kind(plan)}{'' if version is None else f' version {version!r}'}"
+            f" {kind(plan)}{'' if version is None else f' version {version!r}'}"
         )
     part = plan["hosts"].get(host)
     if part is None:

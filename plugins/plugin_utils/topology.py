@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
+
 # Okabe-Ito colours (told apart also with colour-blindness): (line, fill) per network, in VNI order.
 PALETTE = (
     ("#0072B2", "#D6E9F5"),
@@ -97,14 +99,6 @@ def natural_key(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(text))
 
 
-def _kind(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "dict"
-    return type(value).__name__
-
-
 def _number(where: str, value) -> int | None:
     """An int, or None for a missing value; ``where`` names the value in the message."""
     if value is None or value == "":
@@ -123,7 +117,7 @@ def _text_or_none(value) -> str | None:
 
 def _endpoint(host: str, name, entry) -> Endpoint:
     if not isinstance(entry, Mapping):
-        raise TopologyError(f"host {host}: endpoint {name!r} must be a dict, got {_kind(entry)}")
+        raise TopologyError(f"host {host}: endpoint {name!r} must be a dict, got {kind(entry)}")
     return Endpoint(
         name=str(name),
         network=_text_or_none(entry.get("network")),
@@ -139,7 +133,7 @@ def _host(host: str, facts, reachable: bool) -> tuple[Host, dict[str, set[int]]]
         return Host(host, None, None, reachable, None, "no overlay facts"), {}
     if not isinstance(facts, Mapping):
         raise TopologyError(
-            f"host {host}: the facts must be the dict that netfleet.overlay.overlay_facts returns, got {_kind(facts)}"
+            f"host {host}: the facts must be the dict that netfleet.overlay.overlay_facts returns, got {kind(facts)}"
         )
     vtep, vtep_dev = _text_or_none(facts.get("vtep")), _text_or_none(facts.get("vtep_dev"))
     if facts.get("pyroute2") is False:
@@ -148,11 +142,11 @@ def _host(host: str, facts, reachable: bool) -> tuple[Host, dict[str, set[int]]]
     networks = {} if facts.get("networks") is None else facts["networks"]
     for key, value in (("endpoints", endpoints), ("networks", networks)):
         if not isinstance(value, Mapping):
-            raise TopologyError(f"host {host}: {key} must be a dict of name -> {key[:-1]}, got {_kind(value)}")
+            raise TopologyError(f"host {host}: {key} must be a dict of name -> {key[:-1]}, got {kind(value)}")
     vnis: dict[str, set[int]] = {}
     for name, entry in networks.items():
         if not isinstance(entry, Mapping):
-            raise TopologyError(f"host {host}: network {name!r} must be a dict, got {_kind(entry)}")
+            raise TopologyError(f"host {host}: network {name!r} must be a dict, got {kind(entry)}")
         vni = _number(f"host {host}: network {name!r} vni", entry.get("vni"))
         vnis.setdefault(str(name), set()).update(() if vni is None else (vni,))
     found = sorted(
@@ -169,7 +163,7 @@ def _declared(networks) -> dict[str, Mapping]:
     if networks is None:
         return {}
     if isinstance(networks, (str, Mapping)) or not isinstance(networks, (list, tuple)):
-        raise TopologyError(f"networks must be a list like overlay_networks, got {_kind(networks)}")
+        raise TopologyError(f"networks must be a list like overlay_networks, got {kind(networks)}")
     declared = {}
     for index, item in enumerate(networks):
         if not isinstance(item, Mapping) or not item.get("name"):
@@ -205,9 +199,9 @@ def build_topology(
     ``overlay_vtep``, shown for a host whose facts have no VTEP (for example because it was not reached).
     """
     if not isinstance(facts_by_host, Mapping):
-        raise TopologyError(f"the input must be a dict of hostname -> facts, got {_kind(facts_by_host)}")
+        raise TopologyError(f"the input must be a dict of hostname -> facts, got {kind(facts_by_host)}")
     if vteps is not None and not isinstance(vteps, Mapping):
-        raise TopologyError(f"vteps must be a dict of hostname -> VTEP address, got {_kind(vteps)}")
+        raise TopologyError(f"vteps must be a dict of hostname -> VTEP address, got {kind(vteps)}")
     active = None if active_hosts is None else {str(host) for host in active_hosts}
     declared = _declared(networks)
     hosts, vnis = [], {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils import _table as t
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 
@@ -475,15 +476,15 @@ class TestValidate:
             v.interface_address("10.213.0.256/24", "address")
 
     def test_derive_mac(self):
-        assert v.derive_mac("10.213.0.2") == "02:42:0a:d5:00:02"
-        assert v.derive_mac("10.213.0.3") == "02:42:0a:d5:00:03"
-        six = v.derive_mac("fd00:213::2")
-        assert six == v.derive_mac("fd00:213:0::2"), "stable"
-        assert six != v.derive_mac("fd00:213::3")
+        assert _model.derive_mac("10.213.0.2") == "02:42:0a:d5:00:02"
+        assert _model.derive_mac("10.213.0.3") == "02:42:0a:d5:00:03"
+        six = _model.derive_mac("fd00:213::2")
+        assert six == _model.derive_mac("fd00:213:0::2"), "stable"
+        assert six != _model.derive_mac("fd00:213::3")
         first = int(six[:2], 16)
         assert first & 0x02 and not first & 0x01, "locally administered unicast"
         assert v.mac(six, "mac", unicast=True) == six
 
     def test_family(self):
-        assert v.family(D1) == 4
-        assert v.family("2001:db8::1") == 6
+        assert _model.family(D1) == 4
+        assert _model.family("2001:db8::1") == 6

@@ -10,12 +10,11 @@ import random
 
 import pytest
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import derive_mac, veth_name
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
     PeerTableError,
     compute_peer_tables,
-    derive_mac,
     summarize,
-    veth_name,
 )
 
 NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
@@ -249,9 +248,9 @@ def test_ipv6_overlay_on_ipv4_underlay():
 
 def test_ipv6_mac_depends_on_network_name_and_is_stable():
     address = ipaddress.ip_address("fd00:213::2")
-    assert derive_mac("six", address) == derive_mac("six", address)
-    assert derive_mac("six", address) != derive_mac("seven", address)
-    assert derive_mac("x", ipaddress.ip_address("10.213.0.2")) == "02:42:0a:d5:00:02"
+    assert derive_mac(address.compressed, salt="six") == derive_mac(address.compressed, salt="six")
+    assert derive_mac(address.compressed, salt="six") != derive_mac(address.compressed, salt="seven")
+    assert derive_mac(ipaddress.ip_address("10.213.0.2").compressed, salt="x") == "02:42:0a:d5:00:02"
 
 
 def test_ipv6_underlay():
@@ -909,9 +908,9 @@ def test_host_validation(record, expected):
         (ep("b", address="ten"), ["host h9: endpoint 'b' address 'ten' is not an IP address"]),
         (ep("b", address=5), ["host h9: endpoint 'b' address 5 must be an IP address string, got int"]),
         (ep("b", mac="02:42:0a:d5:00"), ["host h9: endpoint 'b' mac '02:42:0a:d5:00' is not a MAC address"]),
-        (ep("b", mac="01:00:5e:00:00:01"), ["host h9: endpoint 'b' mac 01:00:5e:00:00:01 is a multicast"]),
-        (ep("b", mac="ff:ff:ff:ff:ff:ff"), ["host h9: endpoint 'b' mac ff:ff:ff:ff:ff:ff is a multicast"]),
-        (ep("b", mac="00:00:00:00:00:00"), ["host h9: endpoint 'b' mac 00:00:00:00:00:00 is the all-zero MAC"]),
+        (ep("b", mac="01:00:5e:00:00:01"), ["host h9: endpoint 'b' mac '01:00:5e:00:00:01' is a multicast"]),
+        (ep("b", mac="ff:ff:ff:ff:ff:ff"), ["host h9: endpoint 'b' mac 'ff:ff:ff:ff:ff:ff' is a multicast"]),
+        (ep("b", mac="00:00:00:00:00:00"), ["host h9: endpoint 'b' mac '00:00:00:00:00:00' is the all-zero MAC"]),
         (ep("b", mac=5), ["host h9: endpoint 'b' mac 5 must be a MAC address string, got int"]),
         (ep("b", mtu=50), ["host h9: endpoint 'b' mtu 50 is out of range 68..65535"]),
         (ep("b", mtu="x"), ["host h9: endpoint 'b' mtu 'x' must be an integer"]),
@@ -1064,7 +1063,8 @@ def test_random_fleets_match_brute_force(seed):
         for network in record["networks"]:
             for endpoint in network["endpoints"]:
                 owned.append((hostname, network["name"], endpoint["ip"], endpoint["mac"]))
-                assert endpoint["mac"] == derive_mac(network["name"], ipaddress.ip_address(endpoint["ip"]))
+                address = ipaddress.ip_address(endpoint["ip"]).compressed
+                assert endpoint["mac"] == derive_mac(address, salt=network["name"])
     for network in networks:
         on_network = [(ip, mac) for _unused, name, ip, mac in owned if name == network["name"]]
         assert len({ip for ip, _unused in on_network}) == len(on_network)

@@ -1,0 +1,135 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private: the overlay's domain rules, shared by the modules and the controller.  May change without notice.
+"""One home for the domain: names, limits, MTU arithmetic and the MAC rule.
+
+The controller (``plugins/plugin_utils``) computes what the hosts' modules then build, so both sides must agree
+on every name and number; they import them from here.  Standard library only, no kernel access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import socket
+from collections.abc import Mapping
+
+# --- limits ---------------------------------------------------------------------------------------------------
+
+IFNAMSIZ = 15  # usable characters of a Linux interface name
+MAX_VNI = 16777215  # 24-bit VXLAN network identifier
+MAX_PORT = 65535
+DEFAULT_PORT = 4789  # IANA's VXLAN port
+NETNS_RUN_DIR = "/run/netns"  # where iproute2 (and pyroute2) bind named network namespaces
+
+# --- names ----------------------------------------------------------------------------------------------------
+
+BRIDGE = "br0"  # the bridge in every overlay netns
+VXLAN = "vxlan0"  # the vxlan device in every overlay netns
+ENDPOINT_IFNAME = "eth0"  # an endpoint's interface, inside the endpoint's netns
+# The vxlan planner creates a device under this prefix in the host namespace before moving it into its netns;
+# one left behind by an interrupted run is ours and is removed on the next create.
+TEMP_VXLAN_PREFIX = "nfvx-"
+
+# The one naming rule of networks and endpoints: an endpoint's name is its netns (a file name) and a network's name
+# is written into the kernel, so no spaces, quotes, '=' or '/'.
+NAME_RULE = "1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.' or '-'"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def valid_name(name) -> bool:
+    """Whether ``name`` follows :data:`NAME_RULE` (a network's or an endpoint's name)."""
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
+
+
+def overlay_netns(vni: int) -> str:
+    """Name of the overlay netns that holds a network's bridge and vxlan device."""
+    return f"ovl-{vni}"
+
+
+def veth_name(endpoint: str) -> str:
+    """Host-side veth name: ``veth-<endpoint>`` if it fits IFNAMSIZ, else ``veth-`` + 10 hex of sha1."""
+    name = f"veth-{endpoint}"
+    if len(name) <= IFNAMSIZ:
+        return name
+    return "veth-" + hashlib.sha1(endpoint.encode("utf-8")).hexdigest()[:10]
+
+
+def temp_vxlan_name(vni: int) -> str:
+    """The name a vxlan device has between its creation in the host namespace and its move into its netns."""
+    return f"{TEMP_VXLAN_PREFIX}{vni:06x}"
+
+
+# --- MTU ------------------------------------------------------------------------------------------------------
+
+# The kernel's MTU of a new Ethernet-like link (ETH_DATA_LEN), and so of an underlay whose MTU is not known.
+DEFAULT_MTU = 1500
+# Outer Ethernet + IP + UDP + VXLAN headers; the kernel uses the same numbers (VXLAN_HEADROOM, VXLAN6_HEADROOM).
+VXLAN_OVERHEAD = {4: 50, 6: 70}
+MIN_MTU = {4: 68, 6: 1280}  # IPv4 minimum (RFC 791), IPv6 minimum link MTU (RFC 8200)
+MAX_MTU = 65535
+
+
+def vxlan_mtu(underlay_mtu: int | None, vtep_family: int) -> int:
+    """The largest MTU of a vxlan over an underlay link of ``underlay_mtu`` (None: :data:`DEFAULT_MTU`)."""
+    return (DEFAULT_MTU if underlay_mtu is None else underlay_mtu) - VXLAN_OVERHEAD[vtep_family]
+
+
+def family(address: str) -> int:
+    """4 or 6, for the text of an address that is already known to be valid."""
+    return 6 if ":" in address else 4
+
+
+# --- MAC ------------------------------------------------------------------------------------------------------
+
+ZERO_MAC = "00:00:00:00:00:00"  # the vxlan head-end flood entry of an FDB
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def check_mac(value, label: str, *, unicast: bool = False, allow_zero: bool = False, error=ValueError) -> str:
+    """Normalise a MAC to lower-case colon form, or raise ``error`` with a message that starts with ``label``.
+
+    ``unicast`` rejects multicast/broadcast addresses (low bit of the first octet); ``allow_zero`` admits
+    :data:`ZERO_MAC`.  Each side passes its own label (the module a field, the controller a host and a field).
+    """
+    text = str(value).strip().lower().replace("-", ":")
+    if not _MAC_RE.match(text):
+        raise error(f"{label} {value!r} is not a MAC address (expected six hex octets like 02:42:0a:d5:00:02)")
+    if text == ZERO_MAC:
+        if allow_zero:
+            return text
+        raise error(f"{label} {value!r} is the all-zero MAC, which is not allowed here")
+    if unicast and int(text[:2], 16) & 1:
+        raise error(f"{label} {value!r} is a multicast/broadcast MAC; a unicast MAC is needed here")
+    return text
+
+
+def derive_mac(address: str, salt: str = "") -> str:
+    """The MAC an endpoint gets when none is given.
+
+    IPv4: ``02:42:`` followed by the four address bytes, as Docker does (10.213.0.2 -> 02:42:0a:d5:00:02).
+    IPv6: a stable locally administered unicast MAC, ``02:`` + five bytes of sha256(salt + '/' + packed address);
+    the controller salts with the network's name.
+    """
+    try:  # a dotted quad, without ipaddress's parser (the peer table derives thousands of these)
+        return "02:42:" + socket.inet_pton(socket.AF_INET, address).hex(":")
+    except (OSError, TypeError, ValueError):
+        pass
+    addr = ipaddress.ip_address(address)
+    if addr.version == 4:
+        return "02:42:" + addr.packed.hex(":")
+    digest = hashlib.sha256(salt.encode() + b"/" + addr.packed).digest()[:5]
+    return "02:" + digest.hex(":")
+
+
+# --- messages -------------------------------------------------------------------------------------------------
+
+
+def kind(value) -> str:
+    """Builtin type name of a value for messages (templating engines hand over subclasses of the builtins)."""
+    if value is None:
+        return "null"
+    for cls in (bool, int, float, str, bytes, Mapping, list, tuple, set):
+        if isinstance(value, cls):
+            return "dict" if cls is Mapping else cls.__name__
+    return type(value).__name__
