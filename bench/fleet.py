@@ -88,7 +88,7 @@ def plan_alone(inventory: dict) -> dict:
     """What the overlay_plan action runs, in plain Python on the same data (plain dicts, no Ansible, no hostvars).
 
     fleet_records + compute_plan + pack_plan + plan_summary, each timed (median of PY_REPS runs), the entries of
-    every host's neighbour table summed, and one host's expansion of the packed plan (host_record, what the
+    every host's neighbour table summed, and one host's expansion of the packed plan (host_tables, what the
     host_tables filter runs per host in apply.yml), the median over EXPAND_SAMPLE hosts.
     """
     records_mod, peer_tables = _plugin_utils()
@@ -113,7 +113,7 @@ def plan_alone(inventory: dict) -> dict:
     expand = []
     for host in sample:
         start = time.perf_counter()
-        peer_tables.host_record(packed, host)
+        peer_tables.host_tables(packed, host)
         expand.append(time.perf_counter() - start)
     found = {key: median(values) for key, values in parts.items()}
     found.update(entries=summary["neigh"], expand=median(expand))
@@ -365,7 +365,7 @@ def run(results: Results, budget: Budget, work: Path, forks: int, reserve: float
     sec["notes"].append(
         "plan alone (Python) = what the action plugin runs, on the same data as plain dicts (no Ansible, no "
         "hostvars): `fleet_records` + `compute_plan` + `pack_plan` + `plan_summary` of "
-        f"plugins/plugin_utils (median of {PY_REPS}). one host's expansion = `host_record` of one host on the "
+        f"plugins/plugin_utils (median of {PY_REPS}). one host's expansion = `host_tables` of one host on the "
         f"packed plan, what the `host_tables` filter does per host in the role's apply.yml (not part of "
         f"compute.yml), the median over {EXPAND_SAMPLE} hosts. neigh entries = every host's neighbour table "
         "summed (the FDB tables hold as many)."

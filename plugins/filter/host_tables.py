@@ -53,7 +53,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import PeerTableError, host_record
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import PeerTableError, host_tables
 
 
 def _host_tables(plan, host):
@@ -61,7 +61,7 @@ def _host_tables(plan, host):
     if not isinstance(host, str) or not host:
         raise AnsibleFilterError(f"host_tables: the host must be a hostname, got {host!r}")
     try:
-        return host_record(plan, host)
+        return host_tables(plan, host)
     except PeerTableError as exc:
         raise AnsibleFilterError(f"host_tables: {exc}") from exc
 

@@ -161,7 +161,7 @@ def _state(variables: Mapping, facts: Mapping | None, active: bool) -> str:
     return state or "present"
 
 
-def host_record(host: str, variables: Mapping, reachable: bool) -> dict:
+def fleet_record(host: str, variables: Mapping, reachable: bool) -> dict:
     """One host's record for the peer table (``state, reachable, vtep, underlay_mtu, endpoints, current``)."""
     facts = overlay_facts(host, variables)
     vtep = variables.get("overlay_vtep")
@@ -253,7 +253,7 @@ def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
         if not isinstance(variables, Mapping):
             raise FleetRecordsError(f"fleet_hosts: host {host} has no variables in hostvars (is it in the inventory?)")
         check_variable_names(host, variables)
-        records[host] = host_record(host, variables, host in active)
+        records[host] = fleet_record(host, variables, host in active)
         if host in active:
             published.append((host, variables))
     check_networks_agree(published)

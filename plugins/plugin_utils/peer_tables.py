@@ -853,7 +853,7 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
     ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
     ``{state, reachable, vtep, underlay_mtu, endpoints, current}`` and, from its facts, ``current_networks``,
     ``peers`` and ``netns``.  The plan's size is linear in the endpoints (each network lists its endpoints once,
-    not once per host), so it is cheap to hand to every host; :func:`host_record` expands one host's part into its
+    not once per host), so it is cheap to hand to every host; :func:`host_tables` expands one host's part into its
     tables.  Raises :class:`PeerTableError` naming the field, the host and the value on bad input, and when the
     run would empty a host or remove more than ``purge_limit`` endpoints (unless ``allow_purge``) or take over a
     netns that the collection did not create.  Entries that the hosts hold for hosts no longer in ``fleet`` are
@@ -964,7 +964,7 @@ def pack_plan(plan: Mapping) -> dict:
 
     Ansible walks, copies and tags every value of a task result, once per value; a plan of a few thousand hosts
     has hundreds of thousands of them, but only a few thousand strings once packed. Each host unpacks only its
-    own part and its networks (:func:`host_record` takes both forms).
+    own part and its networks (:func:`host_tables` takes both forms).
     """
     return {
         "version": plan["version"],
@@ -995,7 +995,7 @@ def _plan_part(plan: Mapping, host: str) -> Mapping:
     return _unpacked(part)
 
 
-def host_record(plan: Mapping, host: str) -> dict:
+def host_tables(plan: Mapping, host: str) -> dict:
     """One host's record (see the ``peer_tables`` filter) from a plan of :func:`compute_plan`.
 
     Linear in the host's own tables: each of its networks' lists without the host's own entries.
@@ -1053,11 +1053,12 @@ def compute_peer_tables(networks, fleet, **options) -> dict:
     :func:`compute_plan` expanded for every host (``options`` are its keyword arguments).
     """
     plan = compute_plan(networks, fleet, **options)
-    return {host: host_record(plan, host) for host in plan["hosts"]}
+    return {host: host_tables(plan, host) for host in plan["hosts"]}
 
 
 def plan_summary(plan: Mapping) -> dict:
-    """The counts of :func:`summarize` for a plan, without expanding it (linear in the plan)."""
+    """Counts for display: hosts (and how many are present/absent/skipped), networks, endpoints and the entries
+    of every host's neighbour and FDB tables, without expanding them (linear in the plan, packed or not)."""
     counts = dict.fromkeys(
         ("hosts", "hosts_present", "hosts_absent", "hosts_skipped", "networks", "endpoints", "neigh", "fdb"), 0
     )
@@ -1078,24 +1079,5 @@ def plan_summary(plan: Mapping) -> dict:
             remote = len(networks_by_name[mine["name"]]["neigh"]) - owners[mine["name"]].get(host, 0)
             counts["neigh"] += remote
             counts["fdb"] += remote
-    counts["networks"] = len(networks)
-    return counts
-
-
-def summarize(result: Mapping) -> dict:
-    """Counts for display: hosts (and how many are present/absent/skipped), networks, endpoints, entries."""
-    counts = dict.fromkeys(
-        ("hosts", "hosts_present", "hosts_absent", "hosts_skipped", "networks", "endpoints", "neigh", "fdb"), 0
-    )
-    networks = set()
-    for record in result.values():
-        counts["hosts"] += 1
-        counts["hosts_skipped"] += bool(record["skip"])
-        counts["hosts_present" if record["state"] == "present" else "hosts_absent"] += 1
-        for network in record["networks"]:
-            networks.add(network["name"])
-            counts["endpoints"] += len(network["endpoints"])
-            counts["neigh"] += len(network["neigh"])
-            counts["fdb"] += len(network["fdb"])
     counts["networks"] = len(networks)
     return counts

@@ -19,7 +19,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records imp
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
     PeerTableError,
     compute_plan,
-    host_record,
+    host_tables,
     kept_warnings,
 )
 
@@ -248,7 +248,7 @@ def test_a_vanished_host_is_kept_preserved_and_named():
     assert plan["networks"]["overlay_network"]["preserve"] == ["198.18.1.3"]
     assert plan["networks"]["overlay_network"]["preserve_hosts"] == ["h3"]
     assert plan["networks"]["backend"]["preserve"] == []
-    record = host_record(plan, "h1")
+    record = host_tables(plan, "h1")
     assert record["preserve_vteps"] == ["198.18.1.3"] and "198.18.1.3" in record["allowlist"]
     assert record["networks"][0]["peer_hosts"] == {"198.18.1.2": "h2", "198.18.1.3": "h3"}
     (warning,) = kept_warnings(plan["kept"], "all")
@@ -265,7 +265,7 @@ def test_a_vanished_host_without_a_recorded_name_is_named_by_its_vtep():
     (warning,) = kept_warnings(plan["kept"])
     assert warning.startswith("the host with VTEP 198.18.1.3 (its name is not recorded) is not in the fleet group")
     assert """overlay_forget_hosts": ["198.18.1.3"]""" in warning
-    assert host_record(plan, "h2")["networks"][0]["peer_hosts"]["198.18.1.3"] is None
+    assert host_tables(plan, "h2")["networks"][0]["peer_hosts"]["198.18.1.3"] is None
 
 
 @pytest.mark.parametrize("options", [{"forget_hosts": ["h3", "198.18.1.3"]}, {"allow_purge": True}])

@@ -11,10 +11,9 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
     PeerTableError,
     compute_peer_tables,
     compute_plan,
-    host_record,
+    host_tables,
     pack_plan,
     plan_summary,
-    summarize,
 )
 
 NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
@@ -47,14 +46,14 @@ def fleet():
 def test_expanding_the_plan_for_every_host_is_the_peer_table():
     plan = compute_plan(NETWORKS, fleet())
     expected = compute_peer_tables(NETWORKS, fleet())
-    assert {host: host_record(plan, host) for host in plan["hosts"]} == expected
+    assert {host: host_tables(plan, host) for host in plan["hosts"]} == expected
     assert list(plan["hosts"]) == list(expected)  # fleet order
 
 
 def test_the_plan_survives_json_as_ansible_passes_it_to_every_host():
     plan = compute_plan(NETWORKS, fleet())
     again = json.loads(json.dumps(plan))
-    assert {host: host_record(again, host) for host in again["hosts"]} == compute_peer_tables(NETWORKS, fleet())
+    assert {host: host_tables(again, host) for host in again["hosts"]} == compute_peer_tables(NETWORKS, fleet())
 
 
 def test_each_network_lists_its_endpoints_once_and_hosts_hold_no_tables():
@@ -93,23 +92,34 @@ def test_the_plan_grows_linearly_with_the_fleet():
 
 def test_plan_summary_counts_what_the_expanded_tables_hold():
     plan = compute_plan(NETWORKS, fleet())
-    assert plan_summary(plan) == summarize(compute_peer_tables(NETWORKS, fleet()))
+    records = compute_peer_tables(NETWORKS, fleet()).values()
+    expanded = [network for record in records for network in record["networks"]]
+    assert plan_summary(plan) == {
+        "hosts": len(records),
+        "hosts_present": sum(record["state"] == "present" for record in records),
+        "hosts_absent": sum(record["state"] == "absent" for record in records),
+        "hosts_skipped": sum(bool(record["skip"]) for record in records),
+        "networks": len({network["name"] for network in expanded}),
+        "endpoints": sum(len(network["endpoints"]) for network in expanded),
+        "neigh": sum(len(network["neigh"]) for network in expanded),
+        "fdb": sum(len(network["fdb"]) for network in expanded),
+    }
 
 
-def test_host_record_names_what_is_wrong():
+def test_host_tables_names_what_is_wrong():
     plan = compute_plan(NETWORKS, fleet())
     with pytest.raises(PeerTableError, match=r"^host h9 is not in the plan"):
-        host_record(plan, "h9")
+        host_tables(plan, "h9")
     with pytest.raises(PeerTableError, match=r"overlay_plan returns \(version 1\), got dict"):
-        host_record({"hosts": {}}, "h1")
+        host_tables({"hosts": {}}, "h1")
     with pytest.raises(PeerTableError, match=r"got list"):
-        host_record([], "h1")
+        host_tables([], "h1")
 
 
 def test_skipped_and_absent_hosts_get_empty_records():
     plan = compute_plan(NETWORKS, fleet())
     for name, state, skip in (("h3", "present", True), ("h5", "absent", False), ("h6", "present", False)):
-        record = host_record(plan, name)
+        record = host_tables(plan, name)
         assert (record["state"], record["skip"], record["networks"]) == (state, skip, [])
 
 
@@ -118,7 +128,7 @@ def test_a_packed_plan_expands_to_the_same_records_and_summary():
     packed = json.loads(json.dumps(pack_plan(plan)))
     assert packed["packed"] is True
     assert all(isinstance(value, str) for value in [*packed["networks"].values(), *packed["hosts"].values()])
-    assert {host: host_record(packed, host) for host in packed["hosts"]} == compute_peer_tables(NETWORKS, fleet())
+    assert {host: host_tables(packed, host) for host in packed["hosts"]} == compute_peer_tables(NETWORKS, fleet())
     assert plan_summary(packed) == plan_summary(plan)
 
 

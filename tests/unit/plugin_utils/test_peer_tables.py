@@ -14,7 +14,8 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import der
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
     PeerTableError,
     compute_peer_tables,
-    summarize,
+    compute_plan,
+    plan_summary,
 )
 
 NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
@@ -119,8 +120,8 @@ def test_seed_topology_vice_versa():
     assert h2["peers"] == ["198.18.1.1"]
 
 
-def test_summarize_seed():
-    assert summarize(compute_peer_tables([NET], seed_fleet())) == {
+def test_plan_summary_seed():
+    assert plan_summary(compute_plan([NET], seed_fleet())) == {
         "hosts": 2,
         "hosts_present": 2,
         "hosts_absent": 0,
@@ -646,7 +647,7 @@ def test_unreachable_host_with_facts_keeps_its_entries():
     assert h1["peers"] == ["198.18.1.2"]
     assert result["h1"]["allowlist"] == ["198.18.1.2"]
     assert result["h1"]["preserve_vteps"] == []
-    assert summarize(result)["hosts_skipped"] == 1
+    assert plan_summary(compute_plan([NET], fleet))["hosts_skipped"] == 1
 
 
 def test_unreachable_host_facts_mac_wins_and_missing_mac_is_derived():
@@ -768,7 +769,7 @@ def test_absent_host():
     }
     assert endpoint_ips(result) == {("h1", "a"): "10.213.0.2", ("h3", "c"): "10.213.0.3"}
     assert network_of(result, "h1", "overlay_network")["peers"] == ["198.18.1.3"]
-    assert summarize(result)["hosts_absent"] == 1
+    assert plan_summary(compute_plan([NET], fleet))["hosts_absent"] == 1
 
 
 def test_absent_host_configuration_is_not_checked_and_its_vtep_may_be_reused():
@@ -975,7 +976,7 @@ def test_large_fleet_produces_the_right_number_of_entries():
         fleet[f"host{k:04d}"] = host(f"198.18.{k // 250}.{k % 250 + 1}", *endpoints)
     result = compute_peer_tables(networks, fleet)
 
-    counts = summarize(result)
+    counts = plan_summary(compute_plan(networks, fleet))
     assert counts["hosts"] == 2000
     assert counts["endpoints"] == 10000
     assert counts["networks"] == 1001
