@@ -12,8 +12,8 @@ description:
     the kernel and what it supports, and every overlay network and endpoint that this collection created on the
     host, with the IP and MAC actually in the kernel.
   - What the collection owns is read from its ownership record, C(/run/netfleet-overlay/ownership.json), which
-    M(netfleet.overlay.overlay_host) writes, and looked for only where the collection builds: a network's overlay
-    netns, and an endpoint's netns, whose interface must be the peer of the endpoint's veth in the overlay netns.
+    M(netfleet.overlay.overlay_host) writes, and looked for only where the collection builds (a network's overlay
+    netns, and an endpoint's netns, whose interface must be the peer of the endpoint's veth in the overlay netns).
     Interface aliases are never trusted. A record that cannot be read, or that is not what the collection writes,
     fails the module with a message naming the file, the field and the value.
   - On a host that release 0.1.0 converged (no record yet), the networks and endpoints are read from the aliases
