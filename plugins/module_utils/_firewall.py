@@ -5,8 +5,16 @@
 The table holds two named sets, ``vteps`` (the remote VTEPs that may send VXLAN here) and ``ports`` (the
 overlay UDP ports), and one input chain::
 
-    ip daddr <vtep> udp dport @ports ip saddr @vteps accept
-    ip daddr <vtep> udp dport @ports counter drop
+    udp dport @ports ip daddr <vtep> ip saddr @vteps accept
+    udp dport @ports counter drop
+
+The kernel binds a VXLAN device's socket to the wildcard address, and ``vxlan_rcv`` never compares a packet's
+outer destination with the device's ``local``: a packet to the overlay port on *any* address of the host (loopback,
+a second address, the subnet broadcast, a multicast group, IPv6) is decapsulated like one to the VTEP. So the drop
+matches the port alone, whatever the destination, family or input interface: not ``fib daddr type local``, which
+would let broadcast and multicast through. The input hook sees every packet delivered locally, loopback included.
+Its priority does not matter for the guard: an ``accept`` in another table's chain ends only that chain (every
+base chain of the hook still sees the packet), and a ``drop`` anywhere is final.
 
 Only this one table is ever read or written: the current table is read with ``nft -j list table``, reduced to a
 canonical form (handles and counter values dropped, rules rendered as text) and compared with the wanted one.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 
@@ -31,6 +40,8 @@ PORT_SET = "ports"
 # Keys of nft's JSON objects that say where an object is, not what it is.
 _LOCATION_KEYS = frozenset(("family", "name", "table", "chain", "handle", "elem", "expr"))
 _MISSING_MARKERS = ("No such file or directory", "does not exist")
+# The accept rule as wanted() writes it: the guarded VTEP is read back from it.
+_ACCEPT_RE = re.compile(rf"^udp dport @{PORT_SET} ip6? daddr (\S+) ip6? saddr @{VTEP_SET} accept$")
 
 
 class FirewallError(Exception):
@@ -60,7 +71,6 @@ def wanted(vtep, allow, ports) -> dict:
     if not numbers:
         raise v.InputError("ports: the list is empty; give the UDP ports of the overlay networks (4789 by default)")
     proto = "ip" if family == 4 else "ip6"
-    guard = f"{proto} daddr {address.compressed} udp dport @{PORT_SET}"
     return {
         "sets": {
             PORT_SET: {"type": "inet_service", "elements": numbers},
@@ -70,7 +80,12 @@ def wanted(vtep, allow, ports) -> dict:
             },
         },
         "chains": {CHAIN: CHAIN_SPEC},
-        "rules": {CHAIN: [f"{guard} {proto} saddr @{VTEP_SET} accept", f"{guard} counter drop"]},
+        "rules": {
+            CHAIN: [
+                f"udp dport @{PORT_SET} {proto} daddr {address.compressed} {proto} saddr @{VTEP_SET} accept",
+                f"udp dport @{PORT_SET} counter drop",  # every other address, family and interface
+            ]
+        },
     }
 
 
@@ -235,6 +250,27 @@ class Nft:
                 f"nft could not apply table {QUALIFIED} (nothing was changed, the transaction is atomic): "
                 f"{err.strip() or out.strip()}"
             )
+
+
+def status(nft: Nft) -> dict:
+    """Whether the table is on the host (``present``) and exactly what :func:`wanted` makes of the VTEP, allowlist
+    and ports it holds (``intact``), with those three.
+
+    One ``nft`` call, for overlay_facts: a run sees that the allowlist was flushed (``nft flush ruleset``, which a
+    reload of Debian's nftables.service does), edited by hand, or written by a release that guarded the VTEP
+    address only. The converge then replaces it.
+    """
+    table = nft.read()
+    if table is None:
+        return {"present": False, "intact": False, "vtep": None, "allow": [], "ports": []}
+    shown = summary(table)
+    match = next((m for rule in table["rules"].get(CHAIN, [])[:1] if (m := _ACCEPT_RE.match(rule))), None)
+    vtep = match.group(1) if match else None
+    try:
+        intact = vtep is not None and table == wanted(vtep, shown["allow"], shown["ports"])
+    except v.InputError:  # e.g. a set emptied of its ports, an element of the other family
+        intact = False
+    return {"present": True, "intact": intact, "vtep": vtep, "allow": shown["allow"], "ports": shown["ports"]}
 
 
 def converge(nft: Nft, table: dict | None, check_mode: bool) -> dict:

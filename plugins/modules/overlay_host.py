@@ -161,8 +161,8 @@ firewall:
       ports: [4789]
       rules:
         input:
-          - ip daddr 198.18.1.1 udp dport @ports ip saddr @vteps accept
-          - ip daddr 198.18.1.1 udp dport @ports counter drop
+          - udp dport @ports ip daddr 198.18.1.1 ip saddr @vteps accept
+          - udp dport @ports counter drop
 ansible_facts:
   description: C(netfleet_overlay), the host's overlay facts after the run, as M(netfleet.overlay.overlay_facts)
     returns them (not in check mode).

@@ -9,15 +9,21 @@ short_description: Accept VXLAN on a host's VTEP only from known VTEPs
 version_added: 0.1.0
 description:
   - Keeps one nftables table, C(inet netfleet_overlay), in the namespace the module runs in (the host's own, the
-    underlay, where the VXLAN sockets live). On the VTEP address O(vtep) it accepts UDP to O(ports) only from the
-    addresses of O(allow), and drops (and counts) the rest of UDP to those ports on that address.
-  - Without it, anyone who can reach the VTEP's UDP port can inject frames into an overlay network by sending a
-    VXLAN packet with its VNI (the kernel's VXLAN device accepts them from any source).
+    underlay, where the VXLAN sockets live). It accepts UDP to O(ports) only from the addresses of O(allow) to the
+    VTEP address O(vtep), and drops (and counts) UDP to those ports on every other local address, IPv4 and IPv6,
+    loopback, broadcast and multicast included.
+  - Without it, anyone who can send UDP to the overlay port on any address of the host can inject frames into an
+    overlay network by sending a VXLAN packet with its VNI. The kernel binds VXLAN sockets to the wildcard address
+    and never compares a packet's outer destination with the device's local address, so guarding the VTEP address
+    alone is not enough.
   - The allowlist is the named set C(vteps) and the ports are the named set C(ports), so
     C(nft list set inet netfleet_overlay vteps) shows who may send.
   - The current table is read with C(nft -j list table inet netfleet_overlay) and compared with the wanted one.
     When they differ, the whole table is replaced in one C(nft -f -) transaction. Only this table is ever read
     or written; every other table of the host is left alone.
+  - Nothing puts the table back after C(nft flush ruleset) (a reload of Debian's C(nftables.service) does that)
+    until the next run; M(netfleet.overlay.overlay_facts) reports it as C(firewall.present) and
+    C(firewall.intact). docs/security.md says how to make it persistent.
   - The role C(netfleet.overlay.overlay) keeps this table through M(netfleet.overlay.overlay_host) (role variable
     C(overlay_firewall)); use this module for hand-built topologies.
 author:
@@ -26,7 +32,8 @@ extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
 options:
   vtep:
-    description: The host's VTEP address, the destination address that is guarded. Required with O(state=present).
+    description: The host's VTEP address, the only address that accepts O(ports), from O(allow). Required with
+      O(state=present).
     type: str
   allow:
     description: The remote VTEPs that may send to O(ports), of the same address family as O(vtep).
@@ -96,8 +103,8 @@ after:
       type: dict
       sample:
         input:
-          - ip daddr 198.18.1.1 udp dport @ports ip saddr @vteps accept
-          - ip daddr 198.18.1.1 udp dport @ports counter drop
+          - udp dport @ports ip daddr 198.18.1.1 ip saddr @vteps accept
+          - udp dport @ports counter drop
 commands:
   description: The nft statements of the change, applied in this order as one C(nft -f -) transaction.
   returned: always

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _lock
+
 pytestmark = [
     pytest.mark.kernel,
     pytest.mark.skipif(shutil.which("nft") is None, reason="nft not installed (make deps installs nftables)"),
@@ -28,11 +30,11 @@ FOREIGN = (
 )
 V1, V2, V3 = "198.18.1.1", "198.18.1.2", "198.18.1.3"
 RULES = [
-    f"ip daddr {V1} udp dport @ports ip saddr @vteps accept",
-    f"ip daddr {V1} udp dport @ports counter drop",
+    f"udp dport @ports ip daddr {V1} ip saddr @vteps accept",
+    "udp dport @ports counter drop",
 ]
-# where the host lock (plugins/module_utils/_lock.py) would be made: /run/lock, or /run without it
-HOST_LOCK_FILES = (Path("/run/lock/netfleet-overlay.lock"), Path("/run/netfleet-overlay.lock"))
+# where the host lock (plugins/module_utils/_lock.py) is made, and where releases before 0.2 made it
+HOST_LOCK_FILES = (Path(_lock.LOCK_PATH), Path("/run/lock/netfleet-overlay.lock"))
 
 
 def host_locks() -> dict:
@@ -88,7 +90,7 @@ def test_vtep_firewall(lab, nf):
             nf.Call("vtep_firewall", absent),
             nf.Call("vtep_firewall", {"vtep": V1, "allow": ["2001:db8::2"]}),
             nf.Call("vtep_firewall", {"allow": [V2]}),
-            nf.Cmd("cat /run/lock/netfleet-overlay.lock"),
+            nf.Cmd(f"cat {_lock.LOCK_PATH}"),
         ],
         private_run=True,
     )

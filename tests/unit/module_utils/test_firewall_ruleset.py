@@ -25,17 +25,24 @@ LISTING = json.loads(
  {"chain": {"family": "inet", "table": "netfleet_overlay", "name": "input", "handle": 3, "type": "filter",
             "hook": "input", "prio": 0, "policy": "accept"}},
  {"rule": {"family": "inet", "table": "netfleet_overlay", "chain": "input", "handle": 4, "expr": [
-   {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "198.18.1.1"}},
    {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": "@ports"}},
+   {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "198.18.1.1"}},
    {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@vteps"}},
    {"accept": null}]}},
  {"rule": {"family": "inet", "table": "netfleet_overlay", "chain": "input", "handle": 5, "expr": [
-   {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "198.18.1.1"}},
    {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": "@ports"}},
    {"counter": {"packets": 0, "bytes": 0}},
    {"drop": null}]}}
 ]}"""
 )
+# The drop rule of releases that guarded the VTEP address only (issue 12, finding 1): UDP to the overlay port on
+# loopback, a second address or the subnet broadcast passed it.
+VTEP_ONLY_DROP = [
+    {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "198.18.1.1"}},
+    {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": "@ports"}},
+    {"counter": {"packets": 0, "bytes": 0}},
+    {"drop": None},
+]
 V1, V2, V3 = "198.18.1.1", "198.18.1.2", "198.18.1.3"
 
 
@@ -52,7 +59,7 @@ def test_listing_of_the_applied_script_equals_the_wanted_table():
 
 def test_counter_values_and_handles_do_not_matter():
     listing = copy.deepcopy(LISTING)
-    items(listing, "rule")[1]["expr"][2]["counter"] = {"packets": 42, "bytes": 4242}
+    items(listing, "rule")[1]["expr"][1]["counter"] = {"packets": 42, "bytes": 4242}
     for kind in ("set", "chain", "rule"):
         for obj in items(listing, kind):
             obj["handle"] += 100
@@ -69,9 +76,20 @@ def test_counter_values_and_handles_do_not_matter():
         lambda lst: items(lst, "table")[0].update(flags=["dormant"]),
         lambda lst: lst["nftables"].pop(),  # the drop rule deleted
         lambda lst: items(lst, "rule")[0]["expr"].insert(0, {"meta": {"key": "mark"}}),
+        lambda lst: items(lst, "rule")[1].update(expr=copy.deepcopy(VTEP_ONLY_DROP)),
         lambda lst: lst["nftables"].append({"map": {"family": "inet", "name": "m", "table": "netfleet_overlay"}}),
     ],
-    ids=["extra-element", "flushed-set", "policy", "priority", "dormant", "rule-deleted", "rule-edited", "map"],
+    ids=[
+        "extra-element",
+        "flushed-set",
+        "policy",
+        "priority",
+        "dormant",
+        "rule-deleted",
+        "rule-edited",
+        "vtep-only-drop",
+        "map",
+    ],
 )
 def test_any_drift_is_a_difference(drift):
     listing = copy.deepcopy(LISTING)
@@ -89,7 +107,20 @@ def test_wanted_normalises_and_sorts():
     assert table["sets"]["ports"] == {"type": "inet_service", "elements": [4789, 8472]}
     six = f.wanted("2001:db8::1", ["2001:DB8:0::2"], [4789])
     assert six["sets"]["vteps"] == {"type": "ipv6_addr", "elements": ["2001:db8::2"]}
-    assert six["rules"]["input"][0] == "ip6 daddr 2001:db8::1 udp dport @ports ip6 saddr @vteps accept"
+    assert six["rules"]["input"] == [
+        "udp dport @ports ip6 daddr 2001:db8::1 ip6 saddr @vteps accept",
+        "udp dport @ports counter drop",
+    ]
+
+
+@pytest.mark.parametrize("vtep", [V1, "2001:db8::1"])
+def test_the_drop_guards_every_local_address(vtep):
+    """VXLAN sockets are bound to the wildcard address: the drop must not name a destination, family or interface,
+    so loopback, a second address, the broadcast and multicast addresses and the other family are dropped too."""
+    accept, drop = f.wanted(vtep, [], [4789])["rules"]["input"]
+    assert accept.endswith(" saddr @vteps accept") and f"daddr {vtep} " in accept
+    assert drop == "udp dport @ports counter drop"
+    assert f.wanted(vtep, [], [4789])["chains"]["input"].startswith("type filter hook input ")
 
 
 @pytest.mark.parametrize(
@@ -171,6 +202,51 @@ def test_missing_nft():
     assert f.converge(nft, None, check_mode=False) == {"changed": False, "before": {}, "after": {}, "commands": []}
     with pytest.raises(f.FirewallError, match="nft not found on the host: install nftables"):
         f.converge(nft, f.wanted(V1, [V2], [4789]), check_mode=False)
+
+
+# --- status: the flush check of overlay_facts ---------------------------------------------------------------------
+
+
+def test_status_of_the_table_as_written():
+    fake = FakeNft(copy.deepcopy(LISTING))
+    assert f.status(f.Nft(fake, "nft")) == {
+        "present": True,
+        "intact": True,
+        "vtep": V1,
+        "allow": [V2],
+        "ports": [4789],
+    }
+    assert fake.applied == []  # a read, never a write
+
+
+def test_status_after_nft_flush_ruleset():
+    assert f.status(f.Nft(FakeNft(None), "nft")) == {
+        "present": False,
+        "intact": False,
+        "vtep": None,
+        "allow": [],
+        "ports": [],
+    }
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        lambda lst: items(lst, "rule")[1].update(expr=copy.deepcopy(VTEP_ONLY_DROP)),  # an older release's table
+        lambda lst: lst["nftables"].pop(),  # the drop rule deleted
+        lambda lst: items(lst, "set")[0].pop("elem"),  # no ports left
+        lambda lst: items(lst, "chain")[0].update(policy="drop"),
+        lambda lst: items(lst, "rule")[0]["expr"][1]["match"].update(right="198.18.7.7"),  # another VTEP: read back
+    ],
+    ids=["vtep-only-drop", "drop-deleted", "ports-flushed", "policy", "other-vtep"],
+)
+def test_status_of_a_table_that_is_not_as_written(drift):
+    listing = copy.deepcopy(LISTING)
+    drift(listing)
+    state = f.status(f.Nft(FakeNft(listing), "nft"))
+    assert state["present"] is True
+    # a table for another VTEP is intact (whether it is the host's VTEP is the converge's question), the rest not
+    assert state["intact"] is (state["vtep"] == "198.18.7.7")
 
 
 def test_nft_errors_are_reported():
