@@ -80,6 +80,22 @@ def family(address: str) -> int:
     return 6 if ":" in address else 4
 
 
+# --- addresses ------------------------------------------------------------------------------------------------
+
+
+def no_scope_id(value, label: str, *, error=ValueError) -> str:
+    """The stripped text of an address, refused (``error``, message starting with ``label``) with an IPv6 scope ID.
+
+    Python's ``ipaddress`` accepts ``fe80::2%<any text>`` (3.9+), and that text would reach nft scripts and the
+    returned command lines.  A VTEP, a subnet, a peer or an endpoint is a global address: a zone never belongs in
+    one, on the controller or on a host.
+    """
+    text = str(value).strip()
+    if "%" in text:
+        raise error(f"{label} {value!r} has an IPv6 scope ID ('%...'), which is not allowed here")
+    return text
+
+
 # --- MAC ------------------------------------------------------------------------------------------------------
 
 ZERO_MAC = "00:00:00:00:00:00"  # the vxlan head-end flood entry of an FDB

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     IFNAMSIZ,
     MAX_MTU,
@@ -33,15 +34,8 @@ def mac(value, field: str, *, unicast: bool = False, allow_zero: bool = False) -
 
 
 def no_scope_id(value, field: str) -> str:
-    """The text of an address, refused when it carries an IPv6 scope ID.
-
-    Python's ``ipaddress`` accepts ``fe80::2%<any text>`` (3.9+), and that text would reach nft scripts and the
-    returned command lines.  A VTEP, a peer or an endpoint is a global address: a zone never belongs in one.
-    """
-    text = str(value).strip()
-    if "%" in text:
-        raise InputError(f"{field}: {value!r} has an IPv6 scope ID ('%...'), which is not allowed here")
-    return text
+    """The text of an address, refused when it carries an IPv6 scope ID (see :func:`._model.no_scope_id`)."""
+    return _model.no_scope_id(value, f"{field}:", error=InputError)
 
 
 def ip(value, field: str, *, family: int | None = None) -> str:

@@ -33,6 +33,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     check_mac,
     derive_mac,
     kind,
+    no_scope_id,
     overlay_netns,
     valid_name,
     veth_name,
@@ -199,21 +200,11 @@ def _is_list(value) -> bool:
 # --- parsing ----------------------------------------------------------------------------------------------
 
 
-def _refuse_scope_id(raw: str, what: str) -> None:
-    """``ipaddress`` accepts ``fe80::2%<any text>``; that text would reach nft scripts and command lines.
-
-    A VTEP, a subnet or an endpoint address is a global address: a zone never belongs in one (the hosts' modules
-    refuse it too, in ``_validate.no_scope_id``).
-    """
-    if "%" in raw:
-        raise PeerTableError(f"{what} {raw!r} has an IPv6 scope ID ('%...'); give the address without it")
-
-
 def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if not isinstance(raw, str):
         raise PeerTableError(f"{label} subnet {raw!r} must be a CIDR string like 10.213.0.0/24, got {kind(raw)}")
     text = raw.strip()
-    _refuse_scope_id(text, f"{label} subnet")
+    no_scope_id(text, f"{label} subnet", error=PeerTableError)
     if "/" not in text:
         raise PeerTableError(f"{label} subnet {raw!r} needs a prefix length, like 10.213.0.0/24")
     try:
@@ -306,7 +297,7 @@ def _parse_vtep(raw, host: str):
         return None
     if not isinstance(raw, str):
         raise PeerTableError(f"host {host}: vtep {raw!r} must be an IP address string, got {kind(raw)}")
-    _refuse_scope_id(raw.strip(), f"host {host}: vtep")
+    no_scope_id(raw.strip(), f"host {host}: vtep", error=PeerTableError)
     try:
         vtep = ipaddress.ip_address(raw.strip())
     except ValueError:
@@ -329,7 +320,7 @@ def _parse_address(raw, network: _Network, label: str) -> int:
         value = _v4_int(text)
         if value is not None and network.first <= value <= network.last and value != network.gateway:
             return value  # usable in the subnet; anything else takes the path below, which says what is wrong
-    _refuse_scope_id(text, f"{label} address")
+    no_scope_id(text, f"{label} address", error=PeerTableError)
     try:
         iface = ipaddress.ip_interface(text)
     except ValueError:
