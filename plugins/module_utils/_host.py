@@ -119,8 +119,12 @@ class HostConverger:
 
     def _peers(self, net: dict, before: dict) -> dict:
         """The remote VTEPs the network's FDB holds entries for, with the host each belongs to (null: unknown)."""
-        vteps = {entry["dst"] for entry in net["fdb"] if entry.get("dst")} | set(net["peer_hosts"])
-        vteps.update(vtep for vtep in self.p["preserve_vteps"] or [] if vtep in before)
+        # as the record reads them back (normalised), so that an unchanged record is never written again
+        dsts = {entry.get("dst") for entry in net["fdb"]} - {None, ""}  # a few VTEPs, many entries each
+        vteps = {v.ip(dst, "fdb.dst") for dst in dsts} | set(net["peer_hosts"])
+        vteps.update(
+            vtep for vtep in (v.ip(x, "preserve_vteps") for x in self.p["preserve_vteps"] or []) if vtep in before
+        )
         vteps.discard(self.p["vtep"])
         return {vtep: net["peer_hosts"].get(vtep, before.get(vtep)) for vtep in sorted(vteps)}
 
