@@ -73,10 +73,10 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability impo
 )
 
 
-def _reachability_matrix(plan, outputs):
-    """Compare the ping outputs with the plan and draw the matrix."""
+def _reachability_matrix(ping_plan, outputs):
+    """Compare the ping outputs with the ping plan and draw the matrix."""
     try:
-        return reachability_matrix(plan, outputs)
+        return reachability_matrix(ping_plan, outputs)
     except ReachabilityError as exc:
         raise AnsibleFilterError(f"reachability_matrix: {exc}") from exc
 

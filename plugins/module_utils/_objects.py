@@ -125,20 +125,20 @@ class LinkObject:
             self.validated = True
         before = self.read()
         predicted = self.predict(before)
-        plan = self.steps(before, predicted)
-        commands = [s.command for s in plan]
+        steps = self.steps(before, predicted)
+        commands = [s.command for s in steps]
         done: list[str] = []
-        if plan and not self.check_mode:
+        if steps and not self.check_mode:
             try:
-                for step in plan:
+                for step in steps:
                     step.run()
                     done.append(step.command)
                 after = self.read()
             except nl.NetlinkOpError as exc:
                 raise ObjectError(str(exc), commands, done) from exc
         else:
-            after = predicted if plan else before
-        result = {"changed": bool(plan), "before": before or {}, "after": after or {}, "commands": commands}
+            after = predicted if steps else before
+        result = {"changed": bool(steps), "before": before or {}, "after": after or {}, "commands": commands}
         result.update(self.result)
         return result
 

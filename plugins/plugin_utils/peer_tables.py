@@ -7,6 +7,9 @@ plain data out, standard library only) so it can be unit-tested on plain data.
 The work is linear in the number of endpoints: endpoints are indexed by network and then by host, and a
 host's tables are filtered from its networks' pre-sorted lists.  The only super-linear part is the output
 itself (every host on a network gets an entry for every remote endpoint on it).
+
+A *plan* here is always the fleet plan of :func:`compute_plan` (what ``overlay_plan`` returns); the hosts' table
+planner (``module_utils._table``) plans one table's changes and :mod:`.reachability` a *ping plan*.
 """
 
 from __future__ import annotations
@@ -805,13 +808,13 @@ def _check_purge(removed: Mapping, by_name: Mapping, limit: int) -> None:
         )
 
 
-def _check_takeover(host: _Host, planned: list[tuple[str, str, str]]) -> None:
-    """No planned netns is one that exists on the host and that the collection did not create."""
+def _check_takeover(host: _Host, wanted_netns: list[tuple[str, str, str]]) -> None:
+    """No netns that the run wants is one that exists on the host and that the collection did not create."""
     if host.netns is None:
         return  # facts of an older release: not known
     owned = {entry.get("netns") for entry in (host.current or {}).values() if isinstance(entry, Mapping)}
     owned.update((host.current_networks or {}).values())
-    for netns, what, rename in planned:
+    for netns, what, rename in wanted_netns:
         if netns in host.netns and netns not in owned:
             raise PeerTableError(
                 f"host {host.name}: {what} would take over netns {netns!r}, which exists on the host and was not"
@@ -909,17 +912,19 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
         own: dict[str, list[_Endpoint]] = {}
         for endpoint in host.endpoints:
             own.setdefault(endpoint.network.name, []).append(endpoint)
-        planned = [(endpoint.name, f"endpoint {endpoint.name!r}", "Rename the endpoint") for endpoint in host.endpoints]
+        wanted_netns = [
+            (endpoint.name, f"endpoint {endpoint.name!r}", "Rename the endpoint") for endpoint in host.endpoints
+        ]
         for network_name in own:
             network = parsed_networks[network_name]
-            planned.append(
+            wanted_netns.append(
                 (
                     overlay_netns(network.vni),
                     f"network {network.name!r}",
                     f"Give the network another vni than {network.vni}",
                 )
             )
-        _check_takeover(host, planned)
+        _check_takeover(host, wanted_netns)
         for network_name in sorted(own, key=lambda n: parsed_networks[n].vni):
             network = parsed_networks[network_name]
             _check_mtu(network, host)

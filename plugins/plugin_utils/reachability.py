@@ -150,20 +150,20 @@ def _cell(expect: bool, replied: bool | None) -> tuple[str, str | None]:
     return WRONG, ("no reply, expected one (same network)" if expect else "reply across networks")
 
 
-def reachability_matrix(plan: Mapping, outputs: Mapping) -> dict:
+def reachability_matrix(ping_plan: Mapping, outputs: Mapping) -> dict:
     """Compare every ping's answer with its expectation and draw the matrix.
 
-    ``plan`` is what :func:`plan_pings` returned, ``outputs`` maps hostname -> that host's ping output.
+    ``ping_plan`` is what :func:`plan_pings` returned, ``outputs`` maps hostname -> that host's ping output.
     Returns ``{ok, text, lines, wrong, missing, counts}``: ``wrong`` lists ``{src, dst, ip, expect,
     replied, why}`` of every wrong cell, ``text`` is the matrix with its legend and the wrong cells spelled out.
     """
-    if not isinstance(plan, Mapping) or "endpoints" not in plan or "pings" not in plan:
+    if not isinstance(ping_plan, Mapping) or "endpoints" not in ping_plan or "pings" not in ping_plan:
         raise ReachabilityError("plan must be what the ping_plan filter returned (with endpoints and pings)")
     if not isinstance(outputs, Mapping):
         raise ReachabilityError(f"outputs must be a dict of hostname -> ping output, got {type(outputs).__name__}")
-    endpoints = plan["endpoints"]
+    endpoints = ping_plan["endpoints"]
     results = parse_results(outputs)
-    by_pair = {(p["src"], p["dst"]): p for host_pings in plan["pings"].values() for p in host_pings}
+    by_pair = {(p["src"], p["dst"]): p for host_pings in ping_plan["pings"].values() for p in host_pings}
     wrong = []
     rows = []
     counts = {"endpoints": len(endpoints), "pings": 0, "replies": 0, "wrong": 0}
@@ -194,7 +194,7 @@ def reachability_matrix(plan: Mapping, outputs: Mapping) -> dict:
             cells.append(symbol)
         rows.append(cells)
     counts["wrong"] = len(wrong)
-    missing = list(plan.get("missing") or [])
+    missing = list(ping_plan.get("missing") or [])
     lines = _draw(endpoints, rows, counts, wrong, missing)
     return {
         "ok": not wrong and not missing,
