@@ -226,6 +226,19 @@ def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netw
     return subnet
 
 
+def _record_name(item, where: str, a_what: str, why: str = "") -> str:
+    """The name of one network or endpoint record (``a_what``: "a network"), checked against the naming rule."""
+    if not isinstance(item, Mapping):
+        raise PeerTableError(f"{where} must be a dict describing {a_what}, got {kind(item)}: {item!r}")
+    name = item.get("name")
+    if name is None:
+        raise PeerTableError(f"{where}: missing required key 'name'")
+    if not valid_name(name):
+        what = a_what.split(" ", 1)[1]
+        raise PeerTableError(f"{where} name {name!r} is not a valid {what} name: {why}{_name_advice(name)}")
+    return name
+
+
 def _parse_networks(networks) -> dict[str, _Network]:
     if not _is_list(networks):
         raise PeerTableError(f"overlay_networks must be a list of networks, got {kind(networks)}")
@@ -233,13 +246,7 @@ def _parse_networks(networks) -> dict[str, _Network]:
     by_vni: dict[int, _Network] = {}
     for index, item in enumerate(networks):
         where = f"overlay_networks[{index}]"
-        if not isinstance(item, Mapping):
-            raise PeerTableError(f"{where} must be a dict describing a network, got {kind(item)}: {item!r}")
-        name = item.get("name")
-        if name is None:
-            raise PeerTableError(f"{where}: missing required key 'name'")
-        if not valid_name(name):
-            raise PeerTableError(f"{where} name {name!r} is not a valid network name: {_name_advice(name)}")
+        name = _record_name(item, where, "a network")
         label = f"network {name!r}"
         _check_keys(item, NETWORK_KEYS, label)
         for key in NETWORK_REQUIRED:
@@ -357,16 +364,7 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
     endpoints: dict[str, tuple[int, _Endpoint]] = {}
     veths: dict[str, str] = {}
     for index, item in enumerate(raw):
-        where = f"host {host}: endpoints[{index}]"
-        if not isinstance(item, Mapping):
-            raise PeerTableError(f"{where} must be a dict describing an endpoint, got {kind(item)}: {item!r}")
-        name = item.get("name")
-        if name is None:
-            raise PeerTableError(f"{where}: missing required key 'name'")
-        if not valid_name(name):
-            raise PeerTableError(
-                f"{where} name {name!r} is not a valid endpoint name: it names a netns, so {_name_advice(name)}"
-            )
+        name = _record_name(item, f"host {host}: endpoints[{index}]", "an endpoint", "it names a netns, so ")
         label = f"host {host}: endpoint {name!r}"
         _check_keys(item, ENDPOINT_KEYS, label)
         if item.get("network") is None:
