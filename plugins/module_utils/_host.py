@@ -459,9 +459,10 @@ class HostConverger:
 
 def run_module(module) -> None:
     nft = _firewall.Nft(module.run_command, _discover.nft_binary())
+    converger = HostConverger(module.params, module.check_mode, nft)
     try:
         with _lock.host_lock(module.params["lock_timeout"]):
-            result = HostConverger(module.params, module.check_mode, nft).run()
+            result = converger.run()
     except (v.InputError, _lock.LockTimeout, _firewall.FirewallError, _records.RecordError) as exc:
         module.fail_json(msg=str(exc), changed=False, commands_done=[])
     except _statedir.StateDirError as exc:
@@ -469,6 +470,8 @@ def run_module(module) -> None:
     except (nl.NetlinkOpError, _table.TableApplyError) as exc:  # reading, before any change
         module.fail_json(msg=str(exc), changed=False, commands_done=[])
     except HostApplyError as exc:
+        for warning in converger.warnings:  # what was (not) taken over is worth knowing in a failed run too
+            module.warn(warning)
         module.fail_json(
             msg=str(exc), changed=exc.changed, commands_done=exc.done, not_done=exc.not_done, summary=exc.summary
         )
