@@ -24,6 +24,10 @@ description:
   - C(netns) lists every named netns of the host (C(ip netns list)), owned or not, so the controller can refuse
     a plan that would take over a namespace that the collection did not make.
   - C(nft) is the path of the C(nft) binary, or null when it is not installed (the VTEP allowlist needs it).
+  - C(firewall) says whether the VTEP allowlist, C(table inet netfleet_overlay), is on the host (C(present)), and
+    whether it is exactly the table this release writes for the VTEP, allowlist and ports it holds (C(intact));
+    null without C(nft), or when nft cannot read it (a warning says why). After C(nft flush ruleset) (a reload of
+    Debian's C(nftables.service) does that) it is not present until the next converge puts it back.
   - Reads the kernel over raw netlink and never needs or imports pyroute2 (only the modules that write use it).
     C(pyroute2) says whether pyroute2 is installed for the Python that runs the modules, that is whether its
     package is found where that Python imports from (it is not imported here, so a broken install shows up at
@@ -118,6 +122,7 @@ ansible_facts:
         pyroute2: true
         pyroute2_version: "0.9.7"
         nft: /usr/sbin/nft
+        firewall: {present: true, intact: true, vtep: 198.18.1.1, allow: [198.18.1.2, 198.18.1.3], ports: [4789]}
         kernel: {release: 6.1.0-18-amd64, version: [6, 1], vxlan: true}
         networks:
           overlay_network: {name: overlay_network, netns: ovl-256, vni: 256, port: 4789, local: 198.18.1.1,
@@ -140,7 +145,13 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _records, _requirements, _statedir
+from ansible_collections.netfleet.overlay.plugins.module_utils import (
+    _discover,
+    _firewall,
+    _records,
+    _requirements,
+    _statedir,
+)
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
@@ -185,6 +196,11 @@ def main():
     facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
     facts["pyroute2_version"] = _pyroute2_version()
     facts["nft"] = _discover.nft_binary()
+    try:
+        facts["firewall"] = _firewall.status(_firewall.Nft(module.run_command, facts["nft"])) if facts["nft"] else None
+    except _firewall.FirewallError as exc:  # e.g. no nf_tables in the kernel: only the allowlist needs it
+        facts["firewall"] = None
+        module.warn(str(exc))
     vtep = module.params["vtep"]
     try:
         if vtep:
