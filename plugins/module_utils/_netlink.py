@@ -27,6 +27,13 @@ import threading
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk, _nlread
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC
+from ansible_collections.netfleet.overlay.plugins.module_utils._nlbulk import (
+    AF_INET,
+    AF_INET6,
+    NTF_SELF,
+    NUD_NOARP,
+    NUD_PERMANENT,
+)
 
 
 def _lean_pyroute2() -> None:
@@ -98,13 +105,10 @@ def _pyroute2() -> dict:
     return _PYROUTE2
 
 
-AF_INET, AF_INET6, AF_BRIDGE = 2, 10, 7
-IFF_UP = 0x1
-# linux/neighbour.h, linux/if_addr.h (what pyroute2 calls them)
-NTF_SELF, NUD_NOARP, NUD_PERMANENT, IFA_F_NODAD = 0x02, 0x40, 0x80, 0x02
-# errno values that mean "the thing is already in the state you asked for"
+IFA_F_NODAD = 0x02  # linux/if_addr.h (what pyroute2 calls it)
 # Bumped by every change to links (and by removing a namespace): Namespace caches its link dump until then.
 _LINK_WRITES = [0]
+# errno values that mean "the thing is already in the state you asked for"
 _ALREADY = {"add": {errno.EEXIST}, "del": {errno.ENOENT, errno.ENODEV, errno.ESRCH}}
 
 

@@ -34,7 +34,10 @@ import socket
 import struct
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR
-from ansible_collections.netfleet.overlay.plugins.module_utils._nlbulk import (
+from ansible_collections.netfleet.overlay.plugins.module_utils._nlbulk import (  # the nlmsghdr/nlattr structs too
+    _ATTR,
+    _ERR,
+    _HDR3,
     AF_INET,
     AF_INET6,
     AF_UNSPEC,
@@ -66,9 +69,6 @@ RT_TABLE_MAIN = 254
 RT_SCOPE_LINK = 253
 IFF_UP = 0x1
 
-_HDR3 = struct.Struct("=IHH")
-_ERR = struct.Struct("=i")
-_ATTR = struct.Struct("=HH")
 _U8 = struct.Struct("=B")
 _U32 = struct.Struct("=I")
 _I32 = struct.Struct("=i")
