@@ -105,11 +105,7 @@ def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None
         if spec.name == "fdb":
             key = v.mac(raw["mac"], f"{where}.mac", unicast=True, allow_zero=True)
             member = v.ip(member, f"{where}.dst") if member not in (None, "") else None
-            if member and local and family(member) != family(local):
-                raise v.InputError(
-                    f"{where}.dst: {member} is IPv{family(member)} but the vxlan device's local "
-                    f"address {local} is IPv{family(local)}; they must be the same family"
-                )
+            check_dst_family(where, member, local)
         else:
             key = v.ip(raw["ip"], f"{where}.ip")
             member = v.mac(member, f"{where}.mac", unicast=True) if member not in (None, "") else None
@@ -120,6 +116,15 @@ def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None
         seen[dup_key] = i
         out.append(spec.entry(key, member))
     return out
+
+
+def check_dst_family(where: str, dst: str | None, local: str | None) -> None:
+    """An FDB destination (normalised) is of the family of the vxlan device's own address ``local``."""
+    if dst and local and family(dst) != family(local):
+        raise v.InputError(
+            f"{where}.dst: {dst} is IPv{family(dst)} but the vxlan device's local "
+            f"address {local} is IPv{family(local)}; they must be the same family"
+        )
 
 
 # --- planning -----------------------------------------------------------------------------------------------
@@ -453,8 +458,9 @@ def run_module(module, spec: TableSpec) -> None:
             if link is None:
                 raise v.InputError(f"dev: device {p['dev']} not found in {ns.label}")
             local = (link.get("vxlan") or {}).get("local")
-            if spec.name == "fdb" and local:
-                wanted = normalize_entries(spec, p["entries"], state=state, local=local)
+            if spec.name == "fdb":  # the entries were normalised above, before the kernel was read
+                for i, entry in enumerate(wanted):
+                    check_dst_family(f"entries[{i}]", entry["dst"], local)
             with _lock.host_lock():  # one writer at a time on the host, as overlay_host
                 result = reconcile(ns, spec, dev=p["dev"], state=state, wanted=wanted, check_mode=module.check_mode)
     except (v.InputError, _lock.LockTimeout) as exc:
