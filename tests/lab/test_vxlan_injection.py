@@ -47,7 +47,7 @@ H1, H2 = "198.18.1.1", "198.18.1.2"
 
 # (sender, destination); sender "local" runs on h1 as nobody, "container" in netns nflctr on h1 as nobody,
 # "rogue" in netns nflrogue on the switch, "peer" on h2 (a member: the positive control).
-VECTORS = [
+VECTORS = (
     ("local", "127.0.0.1"),
     ("local", "127.9.9.9"),
     ("local", "::1"),
@@ -62,7 +62,7 @@ VECTORS = [
     ("rogue", SECOND),
     ("rogue", "224.0.0.1"),
     ("rogue", "ff02::1%eth0"),
-]
+)
 PEER = ("peer", H1)
 SENDERS = {
     "local": "a local process on h1 as nobody",
