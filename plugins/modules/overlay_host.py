@@ -35,7 +35,7 @@ description:
     host's namespace, as M(netfleet.overlay.vtep_firewall) does. The table is put in place before the first
     network is created and removed after the last one is gone (O(state=absent), no networks, or
     O(firewall=false)). No other table is ever touched.
-  - The whole run holds an exclusive lock on the host (C(flock) on C(/run/lock/netfleet-overlay.lock)), so two
+  - The whole run holds an exclusive lock on the host (C(flock) on C(/run/netfleet-overlay/host.lock)), so two
     runs that converge the same host at the same time take turns instead of interleaving. See O(lock_timeout).
   - This is what the role C(netfleet.overlay.overlay) runs; you rarely call it directly.
 author:

@@ -6,7 +6,7 @@
 * :func:`run_tasks` runs several module calls as one ``ansible-playbook`` run inside a host namespace
   (``nsenter --net``); :func:`run_module` runs one.  Results come back as dicts.  With ``private_run`` the run
   also gets a mount namespace of its own with an empty tmpfs on ``/run`` (as a lab host has), so what a module
-  writes there, such as the host lock ``/run/lock/netfleet-overlay.lock``, stays out of the machine's ``/run``.
+  writes there, such as the host lock ``/run/netfleet-overlay/host.lock``, stays out of the machine's ``/run``.
 * :class:`Kernel` reads state independently of the collection, with ``ip -j`` and ``bridge -j``.  A
   :class:`Snap` task takes the same snapshot in the middle of a playbook, so the four steps of an idempotence
   check cost a single Ansible start.
@@ -566,6 +566,21 @@ def _sweep_session_namespaces():
     """Last line of defence: nothing with this session's prefix survives the run."""
     yield
     delete_netns(netns_names(SESSION_PREFIX))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_state_dir_left_behind():
+    """Every module that writes takes the host lock in the collection's state directory. The modules run here in
+    the machine's mount namespace (their namespaces must be visible in /run/netns), so the lock file lands in the
+    machine's /run: remove the directory again if this session made it. A private /run would hide /run/netns."""
+    from ansible_collections.netfleet.overlay.plugins.module_utils._statedir import STATE_DIR
+
+    existed = os.path.lexists(STATE_DIR)
+    yield
+    if not existed and os.path.isdir(STATE_DIR) and not os.path.islink(STATE_DIR):
+        left = sorted(os.listdir(STATE_DIR))
+        shutil.rmtree(STATE_DIR)
+        assert left in ([], ["host.lock"]), f"the modules left more than the host lock in {STATE_DIR}: {left}"
 
 
 @pytest.fixture
