@@ -98,7 +98,7 @@ class Bridge(LinkObject):
     def steps(self, before, after):
         p = self.params
         name, netns = p["name"], p["netns"]
-        ns = self.ns(netns)
+        ns = self.handles(netns)
         if after is None:
             if before is None:
                 return []
@@ -151,7 +151,7 @@ class Vxlan(LinkObject):
     def _underlay_checks(self):
         """Resolve dev and check that local is one of the host's addresses, before any change."""
         p = self.params
-        under = self.ns(None)
+        under = self.handles(None)
         self.dev_index = None
         if p["dev"]:
             self.dev_index = under.link_index(p["dev"])
@@ -172,7 +172,7 @@ class Vxlan(LinkObject):
         x = link["vxlan"]
         dev = None
         if x["dev_index"]:
-            under = self.ns(None)
+            under = self.handles(None)
             dev = under._link_name(x["dev_index"]) or f"#{x['dev_index']}"
         return {
             "name": p["name"],
@@ -191,7 +191,7 @@ class Vxlan(LinkObject):
 
     def _default_mtu(self):
         p = self.params
-        underlay = self.ns(None).link(p["dev"])["mtu"] if p["dev"] else None
+        underlay = self.handles(None).link(p["dev"])["mtu"] if p["dev"] else None
         return _model.vxlan_mtu(underlay, _model.family(p["local"]) if p["local"] else 4)
 
     def predict(self, before):
@@ -199,8 +199,8 @@ class Vxlan(LinkObject):
         if p["state"] == "absent":
             return None
         self._underlay_checks()
-        if p["master"] and self.ns(p["netns"]).link_index(p["master"]) is None:
-            raise v.InputError(f"master: bridge {p['master']} not found in {self.ns(p['netns']).label}")
+        if p["master"] and self.handles(p["netns"]).link_index(p["master"]) is None:
+            raise v.InputError(f"master: bridge {p['master']} not found in {self.handles(p['netns']).label}")
         keep = before if before and not self._reason(before) else None
         mtu = p["mtu"] or (keep["mtu"] if keep else self._default_mtu())
         return {
@@ -225,7 +225,7 @@ class Vxlan(LinkObject):
     def steps(self, before, after):
         p = self.params
         name, netns = p["name"], p["netns"]
-        ns = self.ns(netns)
+        ns = self.handles(netns)
         self.result["recreated"] = False
         steps = []
         if after is None:
@@ -254,7 +254,7 @@ class Vxlan(LinkObject):
     def _create(self, want):
         """Create in the underlay namespace, then move into netns under the final name."""
         p = self.params
-        under = self.ns(None)
+        under = self.handles(None)
         tmp = _model.temp_vxlan_name(p["vni"]) if p["netns"] else p["name"]
         words = ["id", p["vni"], "dstport", p["port"]]
         if p["local"]:
@@ -271,7 +271,7 @@ class Vxlan(LinkObject):
         def add():
             if p["netns"]:
                 # a device left under its temporary name by an interrupted run is ours by that name
-                for ns in (under, self.ns(p["netns"])):
+                for ns in (under, self.handles(p["netns"])):
                     stale = ns.link(tmp)
                     if stale and stale["kind"] == "vxlan":
                         ns.link_del(tmp, stale["index"])
@@ -294,7 +294,7 @@ class Vxlan(LinkObject):
                     lambda: under.link_set(tmp, under.link_index(tmp), net_ns_fd=p["netns"]),
                 )
             )
-            ns = self.ns(p["netns"])
+            ns = self.handles(p["netns"])
             steps.append(
                 Step(
                     ip_cmd(p["netns"], "link", "set", tmp, "name", p["name"]),
@@ -335,7 +335,7 @@ class Veth(LinkObject):
         p = self.params
         if not p["peer_netns"] or not nl.netns_exists(p["peer_netns"]):
             return None
-        peer = self.ns(p["peer_netns"]).link(p["peer_name"])
+        peer = self.handles(p["peer_netns"]).link(p["peer_name"])
         if peer is None or peer["kind"] != "veth" or peer["link_index"] != near["index"]:
             return None
         return peer
@@ -359,7 +359,7 @@ class Veth(LinkObject):
         if peer is None:
             state["peer"] = "missing"
             return state
-        peer_ns = self.ns(p["peer_netns"])
+        peer_ns = self.handles(p["peer_netns"])
         addrs = [f"{a['address']}/{a['prefixlen']}" for a in peer_ns.addresses(peer["index"])]
         lo = peer_ns.link("lo")
         state.update(
@@ -375,8 +375,8 @@ class Veth(LinkObject):
         p = self.params
         if p["state"] == "absent":
             return None
-        if p["master"] and self.ns(p["netns"]).link_index(p["master"]) is None:
-            raise v.InputError(f"master: bridge {p['master']} not found in {self.ns(p['netns']).label}")
+        if p["master"] and self.handles(p["netns"]).link_index(p["master"]) is None:
+            raise v.InputError(f"master: bridge {p['master']} not found in {self.handles(p['netns']).label}")
         intact = before and "peer" not in before
         mtu = p["mtu"] or (before["mtu"] if intact else _model.DEFAULT_MTU)
         after = {
@@ -399,7 +399,7 @@ class Veth(LinkObject):
     def steps(self, before, after):
         p = self.params
         name, netns, peer, peer_netns = p["name"], p["netns"], p["peer_name"], p["peer_netns"]
-        ns = self.ns(netns)
+        ns = self.handles(netns)
         steps = []
         if before is not None and (after is None or "peer" in before):
             steps.append(self._delete_step())
@@ -428,7 +428,7 @@ class Veth(LinkObject):
             }
 
         def pns():
-            return self.ns(peer_netns)
+            return self.handles(peer_netns)
 
         def pidx(ifname=peer):
             return pns().link_index(ifname)

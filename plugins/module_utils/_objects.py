@@ -69,7 +69,7 @@ class LinkObject:
 
     def __init__(self, params: dict, handles: Handles, check_mode: bool = False):
         self.params = dict(params)
-        self.ns = handles
+        self.handles = handles  # opens a namespace by name (Handles), not a namespace
         self.check_mode = check_mode
         self.result: dict = {}
         self.validated = False
@@ -98,7 +98,7 @@ class LinkObject:
         kind (the bridge module has always said ``None`` there).
         """
         name = self.params["name"]
-        ns = self.ns(self.params["netns"])
+        ns = self.handles(self.params["netns"])
         link = ns.link(name)
         if link is not None and link["kind"] != kind:
             raise v.InputError(
@@ -110,7 +110,7 @@ class LinkObject:
     def _delete_step(self) -> Step:
         """``ip link del`` of the link ``name`` in ``netns``."""
         name, netns = self.params["name"], self.params["netns"]
-        ns = self.ns(netns)
+        ns = self.handles(netns)
         return Step(ip_cmd(netns, "link", "del", name), lambda: ns.link_del(name, ns.link_index(name)))
 
     # -- the transaction ---------------------------------------------------------------------------------------
