@@ -69,6 +69,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, overlay_facts
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability import ReachabilityError, plan_pings
 
@@ -76,9 +77,9 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability impo
 def _ping_plan(hostvars, hosts):
     """Read every host's facts and declared endpoints from hostvars, then plan the pings."""
     if not isinstance(hostvars, Mapping):
-        raise AnsibleFilterError(f"ping_plan: the input must be hostvars, got {type(hostvars).__name__}")
+        raise AnsibleFilterError(f"ping_plan: the input must be hostvars, got {kind(hostvars)}")
     if isinstance(hosts, (str, Mapping)) or not isinstance(hosts, (list, tuple)):
-        raise AnsibleFilterError(f"ping_plan: hosts must be a list of hostnames, got {type(hosts).__name__}")
+        raise AnsibleFilterError(f"ping_plan: hosts must be a list of hostnames, got {kind(hosts)}")
     endpoints, declared = {}, {}
     try:
         for host in hosts:

@@ -86,20 +86,21 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, overlay_facts
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.topology import TopologyError, topology_dot
 
 
 def _host_list(value, argument: str) -> list[str]:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
-        raise AnsibleFilterError(f"topology_dot: {argument} must be a list of hostnames, got {type(value).__name__}")
+        raise AnsibleFilterError(f"topology_dot: {argument} must be a list of hostnames, got {kind(value)}")
     return [str(host) for host in value]
 
 
 def _topology_dot(hostvars, hosts, networks=None, active_hosts=None, title=None):
     """Read every host's facts from hostvars, then draw the graph."""
     if not isinstance(hostvars, Mapping):
-        raise AnsibleFilterError(f"topology_dot: the input must be hostvars, got {type(hostvars).__name__}")
+        raise AnsibleFilterError(f"topology_dot: the input must be hostvars, got {kind(hostvars)}")
     hosts = _host_list(hosts, "hosts")
     active = None if active_hosts is None else _host_list(active_hosts, "active_hosts")
     if title is not None and not isinstance(title, str):
