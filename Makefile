@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration sanity compat lab lab-up lab-up-ssh lab-down molecule demo topology bench
+.PHONY: help venv deps test lint unit integration sanity compat reliability-doc lab lab-up lab-up-ssh lab-down molecule demo topology bench
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -122,6 +122,9 @@ topology: venv deps ## draw the lab's overlay (after make demo) into TOPOLOGY_DI
 	@test -f $(LAB_DIR)/inventory.yml || { echo "No lab in $(LAB_DIR): run make demo first." >&2; exit 1; }
 	$(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml -i $(REPO)/inventories/lab $(REPO)/playbooks/topology.yml \
 	  -e topology_dir=$(TOPOLOGY_DIR)
+
+reliability-doc: venv ## write docs/reliability.md from the results of the last lab run (tests/output/reliability)
+	$(BIN)/python tools/reliability_doc.py --check
 
 bench: venv deps ## benchmarks (root, < 10 min): print the tables, write docs/performance.md and .png
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.txt

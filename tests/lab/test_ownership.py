@@ -139,6 +139,8 @@ def test_a_user_netns_is_never_taken_over(fleet):
         ],
         True,
         time.monotonic() - started,
+        what="an endpoint named like a netns that the user made (ip netns add myapp, an address on lo)",
+        guard="no takeover of a netns the collection did not create (overlay_plan from the facts; overlay_host again)",
     )
 
 
@@ -217,6 +219,8 @@ def test_forged_and_bad_aliases_delete_and_adopt_nothing(fleet):
         ],
         True,
         time.monotonic() - started,
+        what="forged ownership aliases in an endpoint netns",
+        guard="ownership record (overlay_host, overlay_facts)",
         tried=5,
         got_through=0,
     )
@@ -263,13 +267,15 @@ def test_a_failed_apply_reports_what_it_did_and_did_not(fleet):
         "mistake",
         "apply-fails-half-way",
         [
-            "a run that repaired an ARP entry, then met a bridge called eth0 in endpoint netns web1, fails with the kernel's"
-            " message and reports changed=true, the command it applied (commands_done) and not_done (backend)",
+            "a run that repaired an ARP entry, then met a bridge called eth0 in endpoint netns web1, fails with the"
+            " kernel's message and reports changed=true, the command it applied (commands_done) and not_done (backend)",
             "the summary line is printed for the failed host; the record keeps both endpoints",
             "once that bridge is gone the next run repairs web1 (~1 endpoint); the one after changes nothing",
         ],
         True,
         time.monotonic() - started,
+        what="an apply that the kernel refuses half-way",
+        guard="honest reporting: changed, commands_done and not_done in the failed result (overlay_host)",
     )
 
 
@@ -317,6 +323,8 @@ def test_a_hostile_network_name_round_trips(fleet):
         ],
         True,
         time.monotonic() - started,
+        what="a network named with spaces, quotes and '=' given to overlay_host directly",
+        guard="ownership record: names round-trip (overlay_host)",
     )
     fleet.converge()
 
