@@ -90,15 +90,18 @@ options:
     type: dict
     required: true
   allow_purge:
+    version_added: 0.2.0
     description: Let through a computation that empties a host or removes more than O(purge_limit) endpoints, and
       drop the entries held for hosts that are not in O(fleet).
     type: bool
     default: false
   purge_limit:
+    version_added: 0.2.0
     description: The most endpoints that may be removed across the fleet (absent hosts aside).
     type: int
     default: 10
   forget_hosts:
+    version_added: 0.2.0
     description: Hosts (names, or VTEP addresses) not in O(fleet) whose entries are dropped rather than kept.
     type: list
     elements: str

@@ -77,17 +77,20 @@ options:
     type: list
     elements: str
   allow_purge:
+    version_added: 0.2.0
     description:
       - Let through a run that would remove a host's whole overlay or more than O(purge_limit) endpoints.
       - Also removes the entries that hosts hold for hosts that are no longer in the fleet group.
     type: bool
     default: false
   purge_limit:
+    version_added: 0.2.0
     description: The most endpoints that one run may remove across the fleet without O(allow_purge), absent hosts
       aside.
     type: int
     default: 10
   forget_hosts:
+    version_added: 0.2.0
     description:
       - Hosts that were decommissioned on purpose, by name, or by VTEP address when their name is not recorded. The
         entries that the hosts of the run hold for them are removed.
