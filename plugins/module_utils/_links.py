@@ -2,14 +2,14 @@
 # Private: the kernel objects (netns, bridge, vxlan, veth) as planners.  May change without notice.
 """One class per kernel object.  Each reads its object as a canonical dict, predicts the result, and lists the
 steps that get there.  The single-object modules and the composite ``host`` module both drive them through
-:class:`~._objects.LinkObject`."""
+:class:`~._objects.KernelObject`."""
 
 from __future__ import annotations
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import LinkObject, Step, ip_cmd
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import KernelObject, Step, ip_cmd
 
 
 def alias_steps(ns, netns, name, before, after) -> list[Step]:
@@ -52,7 +52,7 @@ def port_steps(ns, netns, name, before, after) -> list[Step]:
     return steps + alias_steps(ns, netns, name, before, after)
 
 
-class Netns(LinkObject):
+class Netns(KernelObject):
     def validate(self):
         v.netns_name(self.params["name"], "name")
 
@@ -72,7 +72,7 @@ class Netns(LinkObject):
         return []
 
 
-class Bridge(LinkObject):
+class Bridge(KernelObject):
     def validate(self):
         p = self.params
         v.interface(p["name"], "name")
@@ -127,7 +127,7 @@ class Bridge(LinkObject):
         return steps
 
 
-class Vxlan(LinkObject):
+class Vxlan(KernelObject):
     def validate(self):
         p = self.params
         v.interface(p["name"], "name")
@@ -304,7 +304,7 @@ class Vxlan(LinkObject):
         return steps
 
 
-class Veth(LinkObject):
+class Veth(KernelObject):
     def validate(self):
         p = self.params
         v.interface(p["name"], "name")

@@ -64,7 +64,7 @@ class ObjectError(Exception):
         self.done = done
 
 
-class LinkObject:
+class KernelObject:
     """Subclasses implement :meth:`validate`, :meth:`read`, :meth:`predict` and :meth:`steps`."""
 
     def __init__(self, params: dict, handles: Handles, check_mode: bool = False):
