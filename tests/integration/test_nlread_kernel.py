@@ -163,9 +163,20 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
+host, ep = sys.argv[2], sys.argv[3]
+# the ownership record that overlay_host would have written for the fixture's objects
+record = {
+    "version": 1,
+    "networks": {
+        "n0": {"netns": host, "vni": 256, "bridge": "br0", "vxlan": "vxlan0"},
+        "n6": {"netns": host, "vni": 16777215, "bridge": "br1", "vxlan": "vxlan6"},
+    },
+    "endpoints": {"a": {"network": "n0", "netns": ep, "veth": "veth-a", "ifname": "eth0", "netns_created": True}},
+    "peers": {},
+}
 with Handles() as handles:
-    under = _discover.underlay(handles(sys.argv[2]), None)
-    owned = _discover.owned(handles)
+    under = _discover.underlay(handles(host), None)
+    owned = _discover.owned(handles, record)
 print(json.dumps({"underlay": under, "owned": owned, "has": nl.HAS_PYROUTE2,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] == "pyroute2")}))
 """
@@ -174,7 +185,7 @@ print(json.dumps({"underlay": under, "owned": owned, "has": nl.HAS_PYROUTE2,
 def test_no_change_reads_never_import_pyroute2(fleet):
     host, _peer, ep = fleet
     proc = subprocess.run(
-        [sys.executable, "-c", NO_PYROUTE2, str(COLLECTIONS), host], capture_output=True, text=True, check=True
+        [sys.executable, "-c", NO_PYROUTE2, str(COLLECTIONS), host, ep], capture_output=True, text=True, check=True
     )
     out = json.loads(proc.stdout)
     assert out["loaded"] == [] and out["has"] is True
@@ -189,6 +200,7 @@ def test_no_change_reads_never_import_pyroute2(fleet):
     assert eps["a"] == {
         "name": "a", "netns": ep, "veth": "veth-a", "overlay_netns": host, "network": "n0",
         "ip": "10.213.0.2", "prefixlen": 24, "mac": "02:42:0a:d5:00:02", "mtu": 1450, "ifname": "eth0",
+        "netns_created": True,
     }  # fmt: skip
     with nl.Namespace(host) as ns:  # the same through this process (pyroute2 may be loaded here: no matter)
         assert _discover.underlay(ns, None) == out["underlay"]
