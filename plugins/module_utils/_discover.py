@@ -22,10 +22,10 @@ import shutil
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _records
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import BRIDGE, ENDPOINT_IFNAME, overlay_netns_vni
 
 ALIAS_PREFIX = "netfleet.overlay "
 NETWORK_ALIAS = ALIAS_PREFIX + "network="
-OVERLAY_NETNS_RE = re.compile(r"^ovl-([1-9][0-9]{0,7})$")
 _ENDPOINT_ALIAS_RE = re.compile(r"^netfleet\.overlay endpoint=(\S+) netns=(\S+)$")
 
 
@@ -216,14 +216,13 @@ def adopt_legacy(handles, warnings: list) -> dict:
     """
     record = _records.empty()
     for netns in nl.netns_list():
-        match = OVERLAY_NETNS_RE.match(netns)
-        if not match:
+        vni = overlay_netns_vni(netns)
+        if vni is None:
             continue
         try:
             links = handles(netns).links()
         except nl.NetlinkOpError:
             continue
-        vni = int(match.group(1))
         by_index = {link["index"]: link for link in links}
         network = None
         for link in links:
@@ -244,7 +243,7 @@ def adopt_legacy(handles, warnings: list) -> dict:
                 )
                 continue
             master = by_index.get(link["master_index"]) if link["master_index"] else None
-            bridge = master["ifname"] if master and master["kind"] == "bridge" else "br0"
+            bridge = master["ifname"] if master and master["kind"] == "bridge" else BRIDGE
             record["networks"][name] = {"netns": netns, "vni": vni, "bridge": bridge, "vxlan": link["ifname"]}
             network = name
             break
@@ -275,12 +274,18 @@ def _legacy_endpoint(handles, netns: str, network: str, link: dict, alias: str):
         _interface(link["ifname"], "veth")
     except v.InputError as exc:
         return f"not adopted ({exc})"
-    if OVERLAY_NETNS_RE.match(ep_netns) or not ep_netns.isprintable():
+    if overlay_netns_vni(ep_netns) is not None or not ep_netns.isprintable():
         return f"not adopted (netns {ep_netns!r} is not an endpoint's)"
-    far = (_links(handles, ep_netns) or {}).get("eth0")
+    far = (_links(handles, ep_netns) or {}).get(ENDPOINT_IFNAME)
     if not is_pair(link, far):
-        return f"not adopted: its peer is not eth0 in netns {ep_netns}"
-    entry = {"network": network, "netns": ep_netns, "veth": link["ifname"], "ifname": "eth0", "netns_created": True}
+        return f"not adopted: its peer is not {ENDPOINT_IFNAME} in netns {ep_netns}"
+    entry = {
+        "network": network,
+        "netns": ep_netns,
+        "veth": link["ifname"],
+        "ifname": ENDPOINT_IFNAME,
+        "netns_created": True,
+    }
     return name, entry
 
 

@@ -31,6 +31,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge, Netns, Veth, Vxlan
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import DEFAULT_PORT
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles, ObjectError
 
 
@@ -316,7 +317,7 @@ class HostConverger:
         allow = p.get("allow")
         if allow is None:  # default: every remote VTEP of the host's networks, and the preserved ones
             allow = [vtep for net in wanted for vtep in net.get("peers", [])] + list(p["preserve_vteps"] or [])
-        ports = p.get("ports") or sorted({int(net.get("port") or 4789) for net in wanted})
+        ports = p.get("ports") or sorted({int(net.get("port") or DEFAULT_PORT) for net in wanted})
         return _firewall.wanted(p["vtep"], allow, ports)
 
     def firewall(self, table: dict | None) -> dict:

@@ -2,8 +2,9 @@
 # Private: what overlay_host checks before it changes anything.  May change without notice.
 """Checks of ``overlay_host``'s input and of the host, run before the first change.
 
-``networks`` normally comes from the peer_tables filter, which has validated it; :func:`check_input` catches
-hand-written input, so a missing key or a bad value fails by name instead of half-way through the run.
+``networks`` normally comes from the fleet plan (overlay_plan, expanded by the host_tables filter), which has
+validated it; :func:`check_input` catches hand-written input, so a missing key or a bad value fails by name instead
+of half-way through the run.
 :func:`check_foreign_vxlan` and :func:`check_netns_owned` catch what no filter can see: a vxlan device that this
 collection did not make and that already uses a network's UDP port on the VTEP, and a namespace that the plan wants
 but that someone else made (the collection never adopts or deletes it).
@@ -17,16 +18,10 @@ import platform
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _records, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import ENDPOINT_IFNAME, TEMP_VXLAN_PREFIX, kind
 
 NETWORK_KEYS = ("name", "vni", "port", "mtu", "netns", "bridge", "vxlan", "endpoints", "neigh", "fdb")
 ENDPOINT_KEYS = ("name", "netns", "veth", "address", "mac", "mtu")
-# The vxlan planner creates a device under this name in the host namespace before moving it (see _links.Vxlan);
-# one left behind by an interrupted run is ours and is removed on the next create.
-TEMP_VXLAN_PREFIX = "nfvx-"
-
-
-def _kind(value) -> str:
-    return "null" if value is None else type(value).__name__
 
 
 def check_input(params: dict) -> None:
@@ -38,7 +33,7 @@ def check_input(params: dict) -> None:
     for i, net in enumerate(params["networks"]):
         where = f"networks[{i}]"
         if not isinstance(net, dict):
-            raise v.InputError(f"{where}: expected a network as the peer_tables filter returns it, got {_kind(net)}")
+            raise v.InputError(f"{where}: expected a network as the host_tables filter returns it, got {kind(net)}")
         missing = [key for key in NETWORK_KEYS if key not in net]
         if missing:
             raise v.InputError(f"{where} ({net.get('name', '?')}): missing key(s) {', '.join(missing)}")
@@ -57,17 +52,17 @@ def check_input(params: dict) -> None:
             seen[key, value] = where
         for field in ("endpoints", "neigh", "fdb"):
             if not isinstance(net[field], list):
-                raise v.InputError(f"{where}.{field}: expected a list, got {_kind(net[field])}")
+                raise v.InputError(f"{where}.{field}: expected a list, got {kind(net[field])}")
         for j, ep in enumerate(net["endpoints"]):
             at = f"{where}.endpoints[{j}]"
             if not isinstance(ep, dict):
-                raise v.InputError(f"{at}: expected a dict, got {_kind(ep)}")
+                raise v.InputError(f"{at}: expected a dict, got {kind(ep)}")
             missing = [key for key in ENDPOINT_KEYS if key not in ep]
             if missing:
                 raise v.InputError(f"{at} ({ep.get('name', '?')}): missing key(s) {', '.join(missing)}")
             _records.name(ep["name"], f"{at}.name")
             v.netns_name(ep["netns"], f"{at}.netns")
-            ep["ifname"] = v.interface(ep.get("ifname") or "eth0", f"{at}.ifname")
+            ep["ifname"] = v.interface(ep.get("ifname") or ENDPOINT_IFNAME, f"{at}.ifname")
             v.interface(ep["veth"], f"{at}.veth")
             v.interface_address(ep["address"], f"{at}.address")
             ep["mac"] = v.mac(ep["mac"], f"{at}.mac", unicast=True)
@@ -86,7 +81,7 @@ def _peer_hosts(value, field: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise v.InputError(f"{field}: expected a dict of VTEP -> hostname, got {_kind(value)}")
+        raise v.InputError(f"{field}: expected a dict of VTEP -> hostname, got {kind(value)}")
     return {
         v.ip(vtep, f"{field}[{vtep!r}]"): None if host is None else _records.name(host, f"{field}[{vtep!r}]")
         for vtep, host in value.items()
@@ -102,12 +97,12 @@ def check_netns_owned(wanted: list[dict], record: dict) -> None:
         uses = [(net["netns"], f"the overlay netns of network {net['name']!r} (vni {net['vni']})", "network")]
         uses += [(ep["netns"], f"the netns of endpoint {ep['name']!r} (network {net['name']!r})", "endpoint")
                  for ep in net["endpoints"]]  # fmt: skip
-        for netns, role, kind in uses:
+        for netns, role, what in uses:
             if netns in ours or not nl.netns_exists(netns):
                 continue
             fix = (
                 "rename the endpoint (its name is its netns)"
-                if kind == "endpoint"
+                if what == "endpoint"
                 else f"give network {net['name']!r} another vni"
             )
             raise v.InputError(

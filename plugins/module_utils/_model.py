@@ -47,6 +47,15 @@ def overlay_netns(vni: int) -> str:
     return f"ovl-{vni}"
 
 
+def overlay_netns_vni(name: str) -> int | None:
+    """The VNI whose overlay netns is called ``name`` (the inverse of :func:`overlay_netns`), or None."""
+    prefix, _sep, digits = name.partition("-")
+    if prefix != "ovl" or not digits.isdigit() or not digits.isascii() or digits[0] == "0":
+        return None
+    vni = int(digits)
+    return vni if vni <= MAX_VNI else None
+
+
 def veth_name(endpoint: str) -> str:
     """Host-side veth name: ``veth-<endpoint>`` if it fits IFNAMSIZ, else ``veth-`` + 10 hex of sha1."""
     name = f"veth-{endpoint}"

@@ -8,8 +8,9 @@ module: overlay_host
 short_description: Converge one host's whole overlay state in one run
 version_added: 0.1.0
 description:
-  - Takes one host's part of the fleet's peer tables, as computed by the filter R(netfleet.overlay.peer_tables,
-    ansible_collections.netfleet.overlay.peer_tables_filter), and converges the host to it in one module run.
+  - Takes one host's part of the fleet plan, as M(netfleet.overlay.overlay_plan) computes it and the filter
+    R(netfleet.overlay.host_tables,ansible_collections.netfleet.overlay.host_tables_filter) expands it, and
+    converges the host to it in one module run.
   - It first purges what the collection owns on the host but is no longer wanted (endpoints, then networks). Then,
     per network, it creates the overlay netns, the bridge, the vxlan device and the endpoints, and finally sets
     the ARP and FDB tables of the vxlan device (C(overridden)).
