@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab_helpers import REPO, run_ansible
+from lab_helpers import REPO, ansible_env, build_lab, run_ansible
 
 LAB_VARS = REPO / "inventories" / "lab"
 PLAYBOOKS = REPO / "playbooks"
@@ -257,6 +257,22 @@ class Results:
 
 
 PRISTINE_CHECK = "every host's snapshot after teardown.yml equals the one from before the first site.yml"
+
+
+def lab_fleet(tmp_path_factory, name: str, *, converge: bool = True, hosts: int = 3):
+    """Generator for a module-scoped fixture: a lab of ``hosts`` with the demo fleet, a :class:`Fleet` that records
+    into ``Results(name)`` (written when the lab is gone), its snapshot from before anything ran (``pristine``), and
+    one converge unless ``converge`` is false."""
+    tmp = tmp_path_factory.mktemp(f"nfl-{name}")
+    results = Results(name)
+    for lab in build_lab(tmp / "lab", hosts):
+        fleet = Fleet(lab, ansible_env(tmp), tmp)
+        fleet.results = results
+        fleet.pristine = fleet.snapshot()
+        if converge:
+            fleet.converge()
+        yield fleet
+    results.write()
 
 
 def check_teardown_leaves_no_residue(fleet: Fleet, case: str, check: str = PRISTINE_CHECK) -> None:

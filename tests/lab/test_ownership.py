@@ -22,13 +22,12 @@ import re
 import time
 
 import pytest
-from lab_helpers import ansible_env, build_lab, needs_root, run_ansible
+from lab_helpers import needs_root, run_ansible
 from reliability_helpers import (
     HOSTS,
-    Fleet,
-    Results,
     check_teardown_leaves_no_residue,
     fatal_text,
+    lab_fleet,
     snapshot_diff,
 )
 
@@ -40,15 +39,7 @@ ADHOC_RE = re.compile(r"^(\S+) \| (SUCCESS|CHANGED|FAILED!) => (\{.*?^\})", re.M
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-own")
-    results = Results("ownership")
-    for lab in build_lab(tmp / "lab", 3):
-        fleet = Fleet(lab, ansible_env(tmp), tmp)
-        fleet.results = results
-        fleet.pristine = fleet.snapshot()
-        fleet.converge()
-        yield fleet
-    results.write()
+    yield from lab_fleet(tmp_path_factory, "ownership")
 
 
 def adhoc(fleet, host: str, module: str, args: dict, *extra: str) -> tuple[str, dict, str]:

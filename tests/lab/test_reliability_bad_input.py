@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from lab_helpers import ansible_env, build_lab, needs_root
-from reliability_helpers import Fleet, Results, check_teardown_leaves_no_residue, fatal_text, snapshot_diff
+from lab_helpers import needs_root
+from reliability_helpers import check_teardown_leaves_no_residue, fatal_text, lab_fleet, snapshot_diff
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -508,16 +508,9 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-bad")
-    results = Results("bad_input")
-    for lab in build_lab(tmp / "lab", 3):
-        fleet = Fleet(lab, ansible_env(tmp), tmp)
-        fleet.results = results
-        fleet.pristine = fleet.snapshot()
-        fleet.converge()
+    for fleet in lab_fleet(tmp_path_factory, "bad_input"):
         fleet.last = None
         yield fleet
-    results.write()
 
 
 def test_the_good_topology_converges(fleet):

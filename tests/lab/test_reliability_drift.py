@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from lab_helpers import ansible_env, build_lab, needs_root
-from reliability_helpers import HOSTS, Fleet, Results, check_teardown_leaves_no_residue, host_diff, snapshot_diff
+from lab_helpers import needs_root
+from reliability_helpers import HOSTS, check_teardown_leaves_no_residue, host_diff, lab_fleet, snapshot_diff
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -136,18 +136,11 @@ def essentials(snap: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-drift")
-    results = Results("drift")
-    for lab in build_lab(tmp / "lab", 3):
-        fleet = Fleet(lab, ansible_env(tmp), tmp)
-        fleet.results = results
-        fleet.pristine = fleet.snapshot()
-        fleet.converge()
+    for fleet in lab_fleet(tmp_path_factory, "drift"):
         recap, changed = fleet.converge()[1:]
         assert changed == [], recap
         fleet.converged = fleet.snapshot()
         yield fleet
-    results.write()
 
 
 @pytest.mark.parametrize("drift", DRIFTS, ids=[d.id for d in DRIFTS])

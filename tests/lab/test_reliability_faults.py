@@ -31,16 +31,15 @@ import threading
 import time
 
 import pytest
-from lab_helpers import REPO, TOOL, ansible_env, build_lab, needs_root, run_ansible
+from lab_helpers import REPO, TOOL, needs_root, run_ansible
 from reliability_helpers import (
     CHANGED_RE,
     HOSTS,
     PRISTINE_CHECK,
     RECAP_RE,
     VTEP,
-    Fleet,
-    Results,
     check_teardown_leaves_no_residue,
+    lab_fleet,
     snapshot_diff,
 )
 
@@ -107,15 +106,7 @@ def table_problems(snap: dict, fleet_map: dict, hosts=HOSTS) -> tuple[list[str],
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-faults")
-    results = Results("faults")
-    for lab in build_lab(tmp / "lab", 3):
-        fleet = Fleet(lab, ansible_env(tmp), tmp)
-        fleet.results = results
-        fleet.pristine = fleet.snapshot()
-        fleet.converge()
-        yield fleet
-    results.write()
+    yield from lab_fleet(tmp_path_factory, "faults")
 
 
 # --- SIGKILL in the middle of a 20k-entry table ----------------------------------------------------------------
