@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit integration sanity compat reliability-doc lab lab-up lab-up-ssh lab-down molecule demo topology bench
+.PHONY: help venv deps test lint unit kernel sanity compat reliability-doc lab lab-up lab-up-ssh lab-down molecule demo topology bench
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -50,8 +50,8 @@ lint: venv ## ruff (lint + format check) and ansible-lint (production profile)
 unit: venv ## pure unit tests (no root needed)
 	$(PYTEST) tests/unit
 
-integration: venv deps ## kernel integration tests of every module, in throwaway namespaces (root)
-	$(PYTEST) tests/integration
+kernel: venv deps ## kernel tests of every module, in throwaway namespaces (root)
+	$(PYTEST) tests/kernel
 
 # Outside the checkout: inside it, ansible-test would list files through this git repo and find none.
 # SANITY_BIN picks the ansible-test (and so the ansible-core) to run; compat sets it to an older core's venv.

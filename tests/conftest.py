@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Make ``ansible_collections.netfleet.overlay`` importable for every test, and the shared helpers of this
-directory (``nlread_reference``).
+directory (``support/``).
 
 The repo root is the collection root, so a directory ``<repo>/.venv/collections/ansible_collections/netfleet``
 holds a symlink ``overlay -> <repo>``; it is created here when missing.

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the pyroute2-based Namespace made of pyroute2's messages before the raw reads (_nlread).
 
-The raw parsers must give exactly this: tests/unit/module_utils/test_nlread.py checks them on built messages,
-tests/integration/test_nlread_kernel.py on live namespaces. (tests/conftest.py puts this directory on sys.path.)
+The raw parsers must give exactly this: tests/unit/plugins/module_utils/test_nlread.py checks them on built messages,
+tests/kernel/test_nlread_kernel.py on live namespaces. (tests/conftest.py puts this directory on sys.path.)
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import socket
 import struct
 
 import pytest
-from nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
+from support.nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk as b

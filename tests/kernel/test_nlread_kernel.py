@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
+from support.nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _discover
 from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl

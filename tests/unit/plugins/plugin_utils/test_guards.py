@@ -23,7 +23,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
     kept_warnings,
 )
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
 BACK = {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24"}
 NETS = [NET, BACK]
