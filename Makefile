@@ -128,7 +128,7 @@ reliability-doc: venv ## write docs/reliability.md from the results of the last 
 
 bench: venv deps ## benchmarks (root, < 10 min): print the tables, write docs/performance.md and .png
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.txt
-	cd $(REPO) && $(BIN)/python -m bench
+	cd $(REPO)/tools && $(BIN)/python -m bench
 
 test: venv deps lint ## install everything and run every test: unit, kernel, lab, molecule, lint and sanity
 	$(PYTEST) tests

@@ -353,7 +353,7 @@ def write_markdown(results: Results) -> Path:
         "`bridge -j fdb show dev vxlan0` / `ip -j neigh show dev vxlan0` process on the same device.",
         "- (c): generated inventories (`ansible_connection: local`, nothing runs on a host) with 5 endpoints "
         "per host, explicit addresses, and hosts/20 networks of 100 endpoints (50 networks at 1000 hosts), so a "
-        "host's tables do not grow with the fleet. `bench/playbooks/compute.yml` imports the role's own "
+        "host's tables do not grow with the fleet. `tools/bench/playbooks/compute.yml` imports the role's own "
         "`roles/overlay/tasks/compute.yml`, its one run_once `netfleet.overlay.overlay_plan` task; `noop.yml` is "
         "a play over the same hosts with no task; the two alternate, up to three pairs where they are cheap, "
         "and each figure is a median. `naive.yml` is the Jinja loop over `hostvars` (a set_fact per host). "
@@ -363,7 +363,7 @@ def write_markdown(results: Results) -> Path:
         "- (d)/(e): `tools/netfleet-lab up --hosts 30` in a directory of this run (always taken down), 3 "
         "networks and 2 endpoints per host, `ansible-playbook -i LAB/inventory.yml -i VARS playbooks/site.yml`. "
         "(e) is the first run on the fresh lab, (d) the next two (they must change nothing) against "
-        "`bench/playbooks/ping.yml` (`ansible.builtin.ping` on every host).",
+        "`tools/bench/playbooks/ping.yml` (`ansible.builtin.ping` on every host).",
         "",
     ]
     DOC.write_text("\n".join(out), encoding="utf-8")

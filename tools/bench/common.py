@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".venv" / "bin"
 COLLECTIONS = REPO / ".venv" / "collections"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"

@@ -3,7 +3,7 @@
 
 The role computes the fleet in one run_once task on the controller, ``netfleet.overlay.overlay_plan`` (an action
 plugin: fleet_records + compute_plan + pack_plan in Python, registered as ``_overlay_plan``); each host expands
-its own part later, in apply.yml. bench/playbooks/compute.yml imports the role's compute.yml, that one task.
+its own part later, in apply.yml. tools/bench/playbooks/compute.yml imports the role's compute.yml, that one task.
 
 Every host has ``ansible_connection: local`` (nothing is ever executed on it: the plays run only controller-side
 tasks), an ``overlay_vtep`` and 5 ``overlay_endpoints`` with explicit addresses. The networks grow with the
@@ -345,7 +345,7 @@ def run(results: Results, budget: Budget, work: Path, forks: int, reserve: float
             "loop) run first and the others only while the 10-minute budget lasts."
         )
     sec["notes"].append(
-        "no-op play = bench/playbooks/noop.yml: the same inventory and a play over the same hosts with no task "
+        "no-op play = tools/bench/playbooks/noop.yml: the same inventory and a play over the same hosts with no task "
         "(ansible-playbook's start, the inventory, the play): the floor of any play. compute.yml play = the same "
         "play with the role's compute step, its one run_once task `netfleet.overlay.overlay_plan`. The two "
         f"alternate (no-op, compute, no-op, ...), up to {PAIRS} pairs where a pair takes under {CHEAP_PAIR:.0f} s "
@@ -357,7 +357,7 @@ def run(results: Results, budget: Budget, work: Path, forks: int, reserve: float
         "adds (CPU) = the same difference in CPU time (user + system of ansible-playbook and of the workers it "
         "reaped, from wait4), which the other processes on the machine move far less than wall time; it is "
         "shown for information, the target is on wall time. compute step (timer) = that one task timed inside "
-        "the run by bench/callback/bench_timer.py, from its start to the end of the play: the worker's fork, the "
+        "the run by tools/bench/callback/bench_timer.py, from its start to the end of the play: the worker's fork, the "
         "templated arguments, the read of every host's variables, the plan and the result registered on every "
         "host (median of the runs). 1000 and 2000 hosts run round-robin (no-op 1000, compute 1000, no-op 2000, "
         "compute 2000, ...), so a change of the machine's load hits both sizes alike."
@@ -371,7 +371,7 @@ def run(results: Results, budget: Budget, work: Path, forks: int, reserve: float
         "summed (the FDB tables hold as many)."
     )
     sec["notes"].append(
-        f"naive loop adds: the Jinja hostvars loop of bench/playbooks/naive.yml run on the first {NAIVE_SAMPLE} "
+        f"naive loop adds: the Jinja hostvars loop of tools/bench/playbooks/naive.yml run on the first {NAIVE_SAMPLE} "
         f"hosts (--limit) of the N-host inventory, minus the no-op play on the same hosts, times N/{NAIVE_SAMPLE}. "
         "Each host's template walks all N hosts' hostvars whatever the limit, so its per-host work is the full "
         "run's; the sample keeps the quadratic loop inside the time budget."
