@@ -7,7 +7,7 @@ VENV      := $(REPO)/.venv
 BIN       := $(VENV)/bin
 PYTHON    ?= $(shell command -v python3.11 || command -v python3)
 COLLROOT  := $(VENV)/collections
-# Ansible finds this checkout as netfleet.overlay through a symlink inside the venv.
+# Ansible finds this checkout as netfleet.overlay through a symlink inside the venv (tools/devenv.py makes it).
 export ANSIBLE_COLLECTIONS_PATH := $(COLLROOT)
 export ANSIBLE_PYTHON_INTERPRETER := $(BIN)/python
 export ANSIBLE_LOCALHOST_WARNING := 0
@@ -31,8 +31,7 @@ venv: $(VENV)/.stamp ## create .venv with every Python dependency (a quick no-op
 $(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt
-	@mkdir -p $(COLLROOT)/ansible_collections/netfleet
-	@ln -sfn ../../../.. $(COLLROOT)/ansible_collections/netfleet/overlay
+	$(BIN)/python $(REPO)/tools/devenv.py
 	@touch $@
 
 deps: ## install the Debian packages the tests need, when missing (root)

@@ -1,32 +1,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Make ``ansible_collections.netfleet.overlay`` importable for every test, and the shared helpers of this
-directory (``support/``).
+"""Make ``ansible_collections.netfleet.overlay`` importable for every test, with the shared helpers of this
+directory (``support/``) and the developer tooling of ``tools/`` (``devenv``, ``netfleet_lab``).
 
-The repo root is the collection root, so a directory ``<repo>/.venv/collections/ansible_collections/netfleet``
-holds a symlink ``overlay -> <repo>``; it is created here when missing.
+``tools/devenv.py`` bootstraps the collection link (``.venv/collections/ansible_collections/netfleet/overlay``
+-> the checkout) and builds the environment of every Ansible subprocess the tests start.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-COLLECTIONS = REPO / ".venv" / "collections"
-_LINK = COLLECTIONS / "ansible_collections" / "netfleet" / "overlay"
+_TESTS = Path(__file__).resolve().parent
+for _path in (str(_TESTS), str(_TESTS.parent / "tools")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    if _LINK.is_symlink():  # dangling: the repo moved
-        _LINK.unlink()
-    with contextlib.suppress(FileExistsError):  # a concurrent test run made it first
-        _LINK.symlink_to(os.path.relpath(REPO, _LINK.parent), target_is_directory=True)
+import devenv  # noqa: E402  (found through the line above)
 
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-_TESTS = str(Path(__file__).resolve().parent)
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
+devenv.import_collection()

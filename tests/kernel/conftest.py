@@ -16,7 +16,6 @@ Nothing here touches the machine's own namespace: every ``ip`` call names a name
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -27,10 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from devenv import VENV_BIN, ansible_env
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
-COLLECTIONS = REPO / ".venv" / "collections"
 NETNS_DIR = Path("/run/netns")
 SESSION_PREFIX = "nft" + secrets.token_hex(2)
 IP = shutil.which("ip") or "/usr/sbin/ip"
@@ -41,32 +38,6 @@ PRIVATE_RUN = (
     "mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev netfleet-test-run /run"
     ' && mkdir -m 0755 /run/netns && mkdir -m 1777 /run/lock && exec "$@"'
 )
-
-
-def _ensure_collection_link() -> None:
-    link = COLLECTIONS / "ansible_collections" / "netfleet" / "overlay"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink():
-            link.unlink()
-        with contextlib.suppress(FileExistsError):  # a concurrent run made it first
-            link.symlink_to(os.path.relpath(REPO, link.parent), target_is_directory=True)
-
-
-def ansible_env(**extra) -> dict:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-        ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python"),
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-    )
-    env.update(extra)
-    return env
 
 
 # --- ip / bridge, run in a named namespace --------------------------------------------------------------------
@@ -322,7 +293,6 @@ def run_tasks(
     """
     assert netns_exists(hostns), f"host namespace {hostns} missing"
     assert not (private_run and any(isinstance(t, Snap) for t in tasks)), "a Snap needs the machine's /run/netns"
-    _ensure_collection_link()
     with tempfile.TemporaryDirectory(prefix=f"{SESSION_PREFIX}-pb-", dir=tmp) as work:
         # the results file must be outside /run: a private /run hides it from this process
         assert not private_run or not Path(work).resolve().is_relative_to("/run"), work

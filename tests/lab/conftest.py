@@ -8,7 +8,8 @@ checks before it kills a holder, so labs of concurrent test runs never touch eac
 from __future__ import annotations
 
 import pytest
-from lab_helpers import IS_ROOT, Lab, ansible_env, build_lab
+from devenv import ansible_env
+from lab_helpers import IS_ROOT, Lab, build_lab
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -12,27 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from devenv import BIN, REPO
 
-REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "netfleet-lab"
-COLLECTIONS = REPO / ".venv" / "collections"
-_LINK = COLLECTIONS / "ansible_collections" / "netfleet" / "overlay"
-VENV_BIN = REPO / ".venv" / "bin"
-BIN = VENV_BIN if (VENV_BIN / "ansible").exists() else Path(sys.executable).parent
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="the lab needs root (it creates namespaces); run as root")
-
-
-def ensure_collection_link() -> None:
-    """ANSIBLE_COLLECTIONS_PATH=.venv/collections, holding ansible_collections/netfleet/overlay -> repo."""
-    if _LINK.exists():
-        return
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    if _LINK.is_symlink():  # dangling
-        _LINK.unlink()
-    with contextlib.suppress(FileExistsError):  # a concurrent run made it first
-        _LINK.symlink_to(os.path.relpath(REPO, _LINK.parent), target_is_directory=True)
 
 
 def proc_state(pid: int) -> str | None:
@@ -98,21 +82,6 @@ class Lab:
 
     def pids(self) -> list[int]:
         return [p for rec in self.state()["holders"].values() for p in (rec["unshare"], rec["pid"])]
-
-
-def ansible_env(tmp: Path) -> dict[str, str]:
-    ensure_collection_link()
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-local"),
-        ANSIBLE_HOME=str(tmp / "ansible-home"),
-    )
-    return env
 
 
 def run_ansible(env: dict[str, str], *args: str, tool: str = "ansible", timeout: float = 300):

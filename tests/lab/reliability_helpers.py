@@ -17,7 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab_helpers import REPO, ansible_env, build_lab, run_ansible
+from devenv import ansible_env
+from lab_helpers import REPO, build_lab, run_ansible
 
 LAB_VARS = REPO / "inventories" / "lab"
 PLAYBOOKS = REPO / "playbooks"

@@ -14,7 +14,8 @@ import sys
 import time
 
 import pytest
-from lab_helpers import BIN, TOOL, ansible_env, build_lab, needs_root
+from devenv import ansible_env
+from lab_helpers import BIN, TOOL, build_lab, needs_root
 from test_role import CHANGED_RE, LAB_VARS, PLAYBOOKS, RECAP_RE, VTEP, Fleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]

@@ -15,7 +15,8 @@ import shutil
 import sys
 
 import pytest
-from lab_helpers import ansible_env, build_lab, needs_root
+from devenv import ansible_env
+from lab_helpers import build_lab, needs_root
 from test_role import CHANGED_RE, VTEP, Fleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]

@@ -11,7 +11,8 @@ import ipaddress
 import json
 
 import pytest
-from lab_helpers import REPO, ansible_env, build_lab, needs_root, run_ansible
+from devenv import ansible_env
+from lab_helpers import REPO, build_lab, needs_root, run_ansible
 
 pytestmark = [pytest.mark.lab, needs_root]
 

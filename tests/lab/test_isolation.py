@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab_helpers import ansible_env, build_lab, needs_root
+from devenv import ansible_env
+from lab_helpers import build_lab, needs_root
 from test_role import Fleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]

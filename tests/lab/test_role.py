@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from lab_helpers import REPO, ansible_env, build_lab, needs_root, run_ansible
+from devenv import ansible_env
+from lab_helpers import REPO, build_lab, needs_root, run_ansible
 
 pytestmark = [pytest.mark.lab, needs_root]
 

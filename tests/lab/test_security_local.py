@@ -22,7 +22,8 @@ import time
 import uuid
 
 import pytest
-from lab_helpers import TOOL, ansible_env, build_lab, needs_root, run_ansible
+from devenv import ansible_env
+from lab_helpers import TOOL, build_lab, needs_root, run_ansible
 from reliability_helpers import Results
 
 pytestmark = [pytest.mark.lab, needs_root]

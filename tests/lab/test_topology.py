@@ -14,7 +14,8 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from lab_helpers import REPO, ansible_env, build_lab, needs_root, run_ansible
+from devenv import ansible_env
+from lab_helpers import REPO, build_lab, needs_root, run_ansible
 
 pytestmark = [pytest.mark.lab, needs_root]
 

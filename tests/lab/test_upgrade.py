@@ -22,7 +22,8 @@ import tarfile
 import time
 
 import pytest
-from lab_helpers import REPO, ansible_env, build_lab, needs_root, run_ansible
+from devenv import ansible_env
+from lab_helpers import REPO, build_lab, needs_root, run_ansible
 from reliability_helpers import HOSTS, Fleet, Results, check_teardown_leaves_no_residue, snapshot_diff
 
 pytestmark = [pytest.mark.lab, needs_root]

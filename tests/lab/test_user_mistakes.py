@@ -16,7 +16,8 @@ import time
 
 import pytest
 import yaml
-from lab_helpers import ansible_env, build_lab, needs_root, run_ansible
+from devenv import ansible_env
+from lab_helpers import build_lab, needs_root, run_ansible
 from reliability_helpers import (
     LAB_VARS,
     PLAYBOOKS,

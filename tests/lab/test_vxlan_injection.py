@@ -31,7 +31,8 @@ import sys
 import time
 
 import pytest
-from lab_helpers import TOOL, ansible_env, build_lab, needs_root
+from devenv import ansible_env
+from lab_helpers import TOOL, build_lab, needs_root
 from reliability_helpers import Fleet, Results
 
 pytestmark = [pytest.mark.lab, needs_root]

@@ -1,45 +1,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helpers of the packaging tests: build and install the collection, and run tools isolated from the checkout.
 
-Every tool runs with :func:`isolated_env` from a working directory outside the repo, so neither the repo's
-``ansible.cfg`` nor the ``.venv/collections`` symlink to the checkout can make a broken package look fine.
+Every tool runs with ``devenv.ansible_env(tmp, isolated=True)`` from a working directory outside the repo, so
+neither the repo's ``ansible.cfg`` nor the ``.venv/collections`` symlink to the checkout can make a broken
+package look fine.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
-BIN = VENV_BIN if (VENV_BIN / "ansible-galaxy").exists() else Path(sys.executable).parent
-
-# Variables that could point Ansible back at the checkout or at someone's configuration.
-_LEAKY = ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS", "ANSIBLE_INVENTORY")
-
-
-def isolated_env(tmp: Path, collections: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a tool that must see only ``collections`` (or no collection at all)."""
-    env = {k: v for k, v in os.environ.items() if k not in _LEAKY}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-        ANSIBLE_HOME=str(tmp / "ansible-home"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-local"),
-        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-    )
-    if collections is not None:
-        env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
-    env.update(extra)
-    return env
+from devenv import BIN, REPO, ansible_env
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -56,7 +29,9 @@ def build(src: Path, dest: Path, tmp: Path) -> Path:
     """``ansible-galaxy collection build`` of the collection at ``src`` into ``dest``; returns the tarball."""
     dest.mkdir(parents=True, exist_ok=True)
     res = run(
-        [tool("ansible-galaxy"), "collection", "build", "--output-path", str(dest), str(src)], isolated_env(tmp), tmp
+        [tool("ansible-galaxy"), "collection", "build", "--output-path", str(dest), str(src)],
+        ansible_env(tmp, isolated=True),
+        tmp,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     (tarball,) = dest.glob("netfleet-overlay-*.tar.gz")
@@ -67,7 +42,7 @@ def install(tarball_or_requirements: Path, dest: Path, tmp: Path, *, requirement
     """Offline install (no dependencies to fetch) into ``dest``; returns the installed collection's root."""
     src = ["-r", str(tarball_or_requirements)] if requirements else [str(tarball_or_requirements)]
     cmd = [tool("ansible-galaxy"), "collection", "install", *src, "-p", str(dest), "--offline", "--no-deps", "--force"]
-    res = run(cmd, isolated_env(tmp), tmp)
+    res = run(cmd, ansible_env(tmp, isolated=True), tmp)
     assert res.returncode == 0, res.stdout + res.stderr
     root = dest / "ansible_collections" / "netfleet" / "overlay"
     assert (root / "MANIFEST.json").is_file(), res.stdout

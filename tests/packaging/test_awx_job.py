@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging_helpers import REPO, install, isolated_env, tool
+from devenv import ansible_env
+from packaging_helpers import REPO, install, tool
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 from lab_helpers import build_lab, needs_root
@@ -92,7 +93,7 @@ class Job:
         self.project = root / "project"
         self.collections = self.project / "collections"
         self.facts = root / "fact_store"  # AWX's database of host facts
-        self.env = isolated_env(root)
+        self.env = ansible_env(root, isolated=True)
         self._lay_out(tarball)
 
     def _lay_out(self, tarball: Path) -> None:

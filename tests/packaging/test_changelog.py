@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 import yaml
-from packaging_helpers import REPO, isolated_env, tool
+from devenv import ansible_env
+from packaging_helpers import REPO, tool
 
 pytestmark = pytest.mark.packaging
 
@@ -25,7 +26,7 @@ def antsibull(tmp, *args: str, cwd=REPO):
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=isolated_env(tmp),
+        env=ansible_env(tmp, isolated=True),
         timeout=120,
         check=False,
     )

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging_helpers import REPO, build, isolated_env, run, tool
+from devenv import ansible_env
+from packaging_helpers import REPO, build, run, tool
 
 pytestmark = pytest.mark.packaging
 
@@ -136,7 +137,7 @@ def test_build_ignore_keeps_local_state_out(tmp_path):
 
 
 def ansible_doc(installed, *args: str) -> subprocess.CompletedProcess:
-    env = isolated_env(installed.tmp, installed.collections)
+    env = ansible_env(installed.tmp, isolated=True, collections=installed.collections)
     return run([tool("ansible-doc"), *args], env, installed.tmp)
 
 
@@ -184,7 +185,7 @@ def test_site_playbook_is_addressable_by_fqcn(installed):
     """``import_playbook: netfleet.overlay.site`` resolves to the installed collection's playbooks/site.yml."""
     play = installed.tmp / "fqcn-playbook.yml"
     play.write_text("- ansible.builtin.import_playbook: netfleet.overlay.site\n", encoding="utf-8")
-    env = isolated_env(installed.tmp, installed.collections)
+    env = ansible_env(installed.tmp, isolated=True, collections=installed.collections)
     res = run([tool("ansible-playbook"), "-i", "localhost,", "--list-tasks", str(play)], env, installed.tmp)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Converge the overlay networks" in res.stdout

@@ -13,7 +13,8 @@ import shutil
 import pytest
 import yaml
 from ansible_builder.ee_schema import validate_schema
-from packaging_helpers import REPO, isolated_env, run, tool
+from devenv import ansible_env
+from packaging_helpers import REPO, run, tool
 
 pytestmark = pytest.mark.packaging
 
@@ -21,7 +22,9 @@ GALAXY = yaml.safe_load((REPO / "galaxy.yml").read_text(encoding="utf-8"))
 
 
 def introspect(collections, tmp):
-    res = run([tool("ansible-builder"), "introspect", "--sanitize", str(collections)], isolated_env(tmp), tmp)
+    res = run(
+        [tool("ansible-builder"), "introspect", "--sanitize", str(collections)], ansible_env(tmp, isolated=True), tmp
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return yaml.safe_load(res.stdout[res.stdout.index("---") :])
 
@@ -68,7 +71,7 @@ def test_example_ee_makes_a_build_context(tarball, tmp_path):
         "--output-filename",
         "Containerfile",
     ]
-    res = run(cmd, isolated_env(tmp_path), tmp_path)
+    res = run(cmd, ansible_env(tmp_path, isolated=True), tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     context = work / "context"
     assert (context / "_build" / "collections" / tarball.name).is_file()

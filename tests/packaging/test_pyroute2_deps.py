@@ -15,7 +15,8 @@ import subprocess
 import sys
 
 import pytest
-from packaging_helpers import REPO, isolated_env, run, tool
+from devenv import ansible_env
+from packaging_helpers import REPO, run, tool
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 from lab_helpers import build_lab, needs_root
@@ -60,7 +61,7 @@ def setup(installed, tmp_path_factory):
     (tmp / "inv" / "group_vars" / "all.yml").write_text(GROUP_VARS, encoding="utf-8")
     (tmp / "play.yml").write_text(PLAY.format(fake=fake), encoding="utf-8")
     for lab in build_lab(tmp / "lab", 1):
-        yield lab, tmp, isolated_env(tmp, installed.collections)
+        yield lab, tmp, ansible_env(tmp, isolated=True, collections=installed.collections)
 
 
 def play(setup, *args: str):

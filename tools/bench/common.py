@@ -17,9 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / ".venv" / "bin"
-COLLECTIONS = REPO / ".venv" / "collections"
+from devenv import BIN, ansible_env
+
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 CALLBACKS = Path(__file__).resolve().parent / "callback"
 IP = shutil.which("ip") or "/usr/sbin/ip"
@@ -226,21 +225,9 @@ def fmt_s(seconds: float | None, *, lower_bound: bool = False) -> str:
     return f"{sign}{seconds:.2f} s"
 
 
-def ansible_env(forks: int, timer_out: Path | None = None) -> dict:
+def playbook_env(forks: int, timer_out: Path | None = None) -> dict:
     """The environment `make` gives ansible-playbook, plus the forks and the per-task timer callback."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-        ANSIBLE_PYTHON_INTERPRETER=str(BIN / "python"),
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_FORKS=str(forks),
-        ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
-    )
+    env = ansible_env(ANSIBLE_FORKS=str(forks), ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS))
     if timer_out is not None:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "bench_timer"
         env["NETFLEET_BENCH_TIMER"] = str(timer_out)

@@ -16,21 +16,21 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import json
-import sys
 import time
 from pathlib import Path
 
+from devenv import import_collection
+
 from bench.common import (
     BIN,
-    COLLECTIONS,
     PLAYBOOKS,
     Budget,
     Check,
     Results,
-    ansible_env,
     fmt_s,
     log,
     median,
+    playbook_env,
     read_timer,
     run_timed,
 )
@@ -78,8 +78,7 @@ def generate(hosts: int) -> dict:
 
 
 def _plugin_utils():
-    if str(COLLECTIONS) not in sys.path:
-        sys.path.insert(0, str(COLLECTIONS))
+    import_collection()
     base = "ansible_collections.netfleet.overlay.plugins.plugin_utils."
     return importlib.import_module(base + "fleet_records"), importlib.import_module(base + "peer_tables")
 
@@ -126,7 +125,7 @@ def _play(playbook: str, inventory: Path, work: Path, forks: int, *, timeout: fl
     argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOKS / f"{playbook}.yml")]
     if limit:
         argv += ["--limit", limit]
-    run = run_timed(argv, timeout=timeout, env=ansible_env(forks, timer))
+    run = run_timed(argv, timeout=timeout, env=playbook_env(forks, timer))
     if run.returncode not in (0, None):
         tail = (run.stdout + run.stderr).strip().splitlines()[-15:]
         raise RuntimeError(f"ansible-playbook {playbook}.yml on {inventory.name} failed:\n" + "\n".join(tail))

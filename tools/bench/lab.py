@@ -12,7 +12,9 @@ import re
 import shutil
 from pathlib import Path
 
-from bench.common import BIN, PLAYBOOKS, REPO, Budget, Check, Results, ansible_env, fmt_s, log, median, read_timer
+from devenv import REPO
+
+from bench.common import BIN, PLAYBOOKS, Budget, Check, Results, fmt_s, log, median, playbook_env, read_timer
 from bench.common import run_timed as timed
 
 HOSTS = 30
@@ -66,7 +68,7 @@ def run(results: Results, budget: Budget, work: Path, share: float) -> int:
         out = work / f"timer-{timer}.json" if timer else None
         timeout = max(30.0, min(limit, deadline - budget.elapsed()))
         result = timed(
-            [str(BIN / "ansible-playbook"), *inventory, str(playbook)], timeout=timeout, env=ansible_env(forks, out)
+            [str(BIN / "ansible-playbook"), *inventory, str(playbook)], timeout=timeout, env=playbook_env(forks, out)
         )
         hosts = recap(result.stdout)
         bad = [h for h, (ok, changed, unreach, failed) in hosts.items() if unreach or failed]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.common import REPO, Results, fmt_s
+from devenv import REPO
+
+from bench.common import Results, fmt_s
 
 DOC = REPO / "docs" / "performance.md"
 PNG = REPO / "docs" / "performance.png"

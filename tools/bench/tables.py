@@ -18,12 +18,13 @@ import os
 import pstats
 import resource
 import secrets
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BRIDGE, COLLECTIONS, IP, Budget, Check, Results, fmt_s, log, median, sh
+from devenv import import_collection
+
+from bench.common import BRIDGE, IP, Budget, Check, Results, fmt_s, log, median, sh
 from bench.report import md_table
 
 SIZES = (1000, 5000, 10000, 20000)
@@ -38,8 +39,7 @@ CHEAP = 2.0
 
 def _engine():
     """The collection's _netlink and _table, imported the way Ansible finds them (.venv/collections)."""
-    if str(COLLECTIONS) not in sys.path:
-        sys.path.insert(0, str(COLLECTIONS))
+    import_collection()
     base = "ansible_collections.netfleet.overlay.plugins.module_utils."
     return importlib.import_module(base + "_netlink"), importlib.import_module(base + "_table")
 
