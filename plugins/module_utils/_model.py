@@ -22,6 +22,36 @@ MAX_PORT = 65535
 DEFAULT_PORT = 4789  # IANA's VXLAN port
 NETNS_RUN_DIR = "/run/netns"  # where iproute2 (and pyroute2) bind named network namespaces
 
+_DECIMAL_RE = re.compile(r"^[+-]?[0-9]+$")
+
+
+def check_int(value, label: str, low: int, high: int, what: str = "", *, error=ValueError) -> int:
+    """An int, or its decimal text (as INI inventories give), within ``low..high``; else ``error`` (``label`` first).
+
+    ``what`` names the range in the message ("UDP port").  A bool or a float is not an integer.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise error(f"{label} {value!r} is not an integer (got {kind(value)})")
+    if isinstance(value, str):
+        if not _DECIMAL_RE.match(value.strip()):
+            raise error(f"{label} {value!r} is not an integer")
+        value = int(value.strip())
+    number = int(value)
+    if not low <= number <= high:
+        raise error(f"{label} {number} is outside {low}..{high}{f' ({what})' if what else ''}")
+    return number
+
+
+def check_vni(value, label: str, *, error=ValueError) -> int:
+    """A VXLAN network identifier, 1..:data:`MAX_VNI`."""
+    return check_int(value, label, 1, MAX_VNI, "24-bit VXLAN network identifier", error=error)
+
+
+def check_port(value, label: str, *, error=ValueError) -> int:
+    """A UDP port, 1..:data:`MAX_PORT`."""
+    return check_int(value, label, 1, MAX_PORT, "UDP port", error=error)
+
+
 # --- names ----------------------------------------------------------------------------------------------------
 
 BRIDGE = "br0"  # the bridge in every overlay netns
@@ -84,6 +114,14 @@ def vxlan_mtu(underlay_mtu: int | None, vtep_family: int) -> int:
     return (DEFAULT_MTU if underlay_mtu is None else underlay_mtu) - VXLAN_OVERHEAD[vtep_family]
 
 
+def check_mtu(value, label: str, family: int = 4, *, error=ValueError) -> int:
+    """A link MTU (:func:`check_int` within :data:`MAX_MTU`) that carries IPv``family`` (at least its minimum)."""
+    mtu = check_int(value, label, MIN_MTU[4], MAX_MTU, "link MTU", error=error)
+    if mtu < MIN_MTU[family]:
+        raise error(f"{label} {mtu} is below {MIN_MTU[family]}, the minimum MTU for an IPv{family} subnet")
+    return mtu
+
+
 def family(address: str) -> int:
     """4 or 6, for the text of an address that is already known to be valid."""
     return 6 if ":" in address else 4
@@ -117,7 +155,9 @@ def check_mac(value, label: str, *, unicast: bool = False, allow_zero: bool = Fa
     ``unicast`` rejects multicast/broadcast addresses (low bit of the first octet); ``allow_zero`` admits
     :data:`ZERO_MAC`.  Each side passes its own label (the module a field, the controller a host and a field).
     """
-    text = str(value).strip().lower().replace("-", ":")
+    if not isinstance(value, str):
+        raise error(f"{label} {value!r} must be a MAC address string, got {kind(value)}")
+    text = value.strip().lower().replace("-", ":")
     if not _MAC_RE.match(text):
         raise error(f"{label} {value!r} is not a MAC address (expected six hex octets like 02:42:0a:d5:00:02)")
     if text == ZERO_MAC:

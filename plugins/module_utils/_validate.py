@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private: the modules' input checks, on the rules of _model.  May change without notice.
-"""Validators that normalise user input or raise :class:`InputError` naming the field and the value.
+"""The host side's argument-shape checks: normalise a module's input or raise :class:`InputError` naming the field.
 
-They run before any kernel access, so bad input never causes a partial change.
+The rules (limits, the integer, MTU and MAC rules) are :mod:`._model`'s, which the controller applies too; this
+file gives them the modules' labels (``field: value ...``) and error class, and adds the shapes only modules take
+(interface and netns names).  They run before any kernel access, so bad input never causes a partial change.
 """
 
 from __future__ import annotations
@@ -10,14 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
-    IFNAMSIZ,
-    MAX_MTU,
-    MAX_PORT,
-    MAX_VNI,
-    MIN_MTU,
-    check_mac,
-)
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import IFNAMSIZ, check_mac
 
 
 class InputError(ValueError):
@@ -69,27 +64,20 @@ def netns_name(value, field: str) -> str:
 
 
 def int_range(value, field: str, low: int, high: int, what: str = "") -> int:
-    try:
-        number = int(value)
-        if isinstance(value, bool) or str(number) != str(value).strip():
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InputError(f"{field}: {value!r} is not an integer") from None
-    if not low <= number <= high:
-        raise InputError(f"{field}: {value} is outside {low}..{high}{' (' + what + ')' if what else ''}")
-    return number
+    """An integer within ``low..high`` (see :func:`._model.check_int`)."""
+    return _model.check_int(value, f"{field}:", low, high, what, error=InputError)
 
 
 def vni(value, field: str = "vni") -> int:
-    return int_range(value, field, 1, MAX_VNI, "24-bit VXLAN network identifier")
+    return _model.check_vni(value, f"{field}:", error=InputError)
 
 
 def port(value, field: str = "port") -> int:
-    return int_range(value, field, 1, MAX_PORT, "UDP port")
+    return _model.check_port(value, f"{field}:", error=InputError)
 
 
 def mtu(value, field: str = "mtu") -> int:
-    return int_range(value, field, MIN_MTU[4], MAX_MTU, "link MTU")
+    return _model.check_mtu(value, f"{field}:", error=InputError)
 
 
 def interface_address(value, field: str) -> tuple[str, int]:

@@ -26,14 +26,15 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     BRIDGE,
     DEFAULT_PORT,
     ENDPOINT_IFNAME,
-    MAX_MTU,
-    MAX_PORT,
-    MAX_VNI,
     MIN_MTU,
     NAME_RULE,
     VXLAN,
     VXLAN_OVERHEAD,
+    check_int,
     check_mac,
+    check_mtu,
+    check_port,
+    check_vni,
     derive_mac,
     kind,
     no_scope_id,
@@ -57,8 +58,6 @@ ENDPOINT_REQUIRED = ("name", "network")
 ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu"))
 # A run that removes more endpoints than this across the fleet (absent hosts aside) needs allow_purge.
 DEFAULT_PURGE_LIMIT = 10
-
-_DECIMAL_RE = re.compile(r"^[+-]?[0-9]+$")
 
 
 def _v4_int(text: str) -> int | None:
@@ -154,34 +153,6 @@ class _NetworkState:
 # --- small validators -------------------------------------------------------------------------------------
 
 
-def _int(value, field_: str, low: int, high: int) -> int:
-    """An int (or its decimal string, as INI inventories give) within low..high."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise PeerTableError(f"{field_} {value!r} must be an integer, got {kind(value)}")
-    if isinstance(value, str):
-        if not _DECIMAL_RE.match(value.strip()):
-            raise PeerTableError(f"{field_} {value!r} must be an integer")
-        value = int(value.strip())
-    number = int(value)
-    if not low <= number <= high:
-        raise PeerTableError(f"{field_} {number} is out of range {low}..{high}")
-    return number
-
-
-def _mtu(value, field_: str, family: int) -> int:
-    mtu = _int(value, field_, MIN_MTU[4], MAX_MTU)
-    if mtu < MIN_MTU[family]:
-        raise PeerTableError(f"{field_} {mtu} is below {MIN_MTU[family]}, the minimum MTU for an IPv{family} subnet")
-    return mtu
-
-
-def _mac(value, field_: str) -> str:
-    """An endpoint's MAC: a unicast MAC in text form (the modules' rule, with the controller's label)."""
-    if not isinstance(value, str):
-        raise PeerTableError(f"{field_} {value!r} must be a MAC address string, got {kind(value)}")
-    return check_mac(value, field_, unicast=True, error=PeerTableError)
-
-
 def closest(name: str, known) -> str | None:
     """The known name closest to a misspelt one (difflib), or None when none is close: for "did you mean"."""
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
@@ -252,10 +223,18 @@ def _parse_networks(networks) -> dict[str, _Network]:
         for key in NETWORK_REQUIRED:
             if item.get(key) is None:
                 raise PeerTableError(f"{label}: missing required key {key!r}")
-        vni = _int(item["vni"], f"{label} vni", 1, MAX_VNI)
+        vni = check_vni(item["vni"], f"{label} vni", error=PeerTableError)
         subnet = _parse_subnet(item["subnet"], label)
-        port = DEFAULT_PORT if item.get("port") is None else _int(item["port"], f"{label} port", 1, MAX_PORT)
-        mtu = None if item.get("mtu") is None else _mtu(item["mtu"], f"{label} mtu", subnet.version)
+        port = (
+            DEFAULT_PORT
+            if item.get("port") is None
+            else check_port(item["port"], f"{label} port", error=PeerTableError)
+        )
+        mtu = (
+            None
+            if item.get("mtu") is None
+            else check_mtu(item["mtu"], f"{label} mtu", subnet.version, error=PeerTableError)
+        )
         base = int(subnet.network_address)
         last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)
         network = _Network(name, vni, port, subnet, mtu, gateway=base + 1, first=base + 2, last=last)
@@ -391,8 +370,16 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
             raise PeerTableError(f"host {host}: endpoints {veths[veth]!r} and {name!r} both get veth name {veth}")
         veths[veth] = name
         explicit = None if item.get("address") in (None, "") else _parse_address(item["address"], network, label)
-        mac = None if item.get("mac") in (None, "") else _mac(item["mac"], f"{label} mac")
-        mtu = None if item.get("mtu") is None else _mtu(item["mtu"], f"{label} mtu", network.family)
+        mac = (
+            None
+            if item.get("mac") in (None, "")
+            else check_mac(item["mac"], f"{label} mac", unicast=True, error=PeerTableError)
+        )
+        mtu = (
+            None
+            if item.get("mtu") is None
+            else check_mtu(item["mtu"], f"{label} mtu", network.family, error=PeerTableError)
+        )
         endpoints[name] = (index, _Endpoint(host, name, network, explicit, mac, mtu))
     return [endpoint for _unused, (_unused2, endpoint) in sorted(endpoints.items())]
 
@@ -415,7 +402,7 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
         raise PeerTableError(f"host {host}: reachable {reachable!r} must be true or false, got {kind(reachable)}")
     vtep = _parse_vtep(record.get("vtep"), host)
     underlay = record.get("underlay_mtu")
-    underlay_mtu = None if underlay is None else _int(underlay, f"host {host}: underlay_mtu", MIN_MTU[4], MAX_MTU)
+    underlay_mtu = None if underlay is None else check_mtu(underlay, f"host {host}: underlay_mtu", error=PeerTableError)
     present = state == "present"
     if not present:
         # An absent host only tears down: its endpoints are not looked at and its facts only name what goes, so
@@ -518,7 +505,7 @@ def _observed(host: _Host, endpoint: _Endpoint):
     if not network.first <= value <= network.last:
         return None
     try:
-        mac = _mac(entry.get("mac"), "mac")
+        mac = check_mac(entry.get("mac"), "mac", unicast=True, error=PeerTableError)
     except PeerTableError:
         mac = None
     return value, mac
@@ -668,7 +655,7 @@ def _vtep_order(host: _Host) -> tuple[int, int]:
 def _options(allow_purge, purge_limit, forget_hosts) -> tuple[bool, int, frozenset]:
     if not isinstance(allow_purge, bool):
         raise PeerTableError(f"overlay_allow_purge {allow_purge!r} must be true or false, got {kind(allow_purge)}")
-    limit = _int(purge_limit, "overlay_purge_limit", 0, 2**31 - 1)
+    limit = check_int(purge_limit, "overlay_purge_limit", 0, 2**31 - 1, error=PeerTableError)
     if forget_hosts is None:
         forget_hosts = ()
     if not _is_list(forget_hosts) or not all(isinstance(name, str) for name in forget_hosts):

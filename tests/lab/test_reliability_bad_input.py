@@ -126,19 +126,19 @@ CASES = [
     role(
         "networks-vni-0",
         "vni 0",
-        ["fatal: [h1]", "network 'overlay_network' vni 0 is out of range"],
+        ["fatal: [h1]", "network 'overlay_network' vni 0 is outside 1..16777215"],
         extra=nets((0, {"vni": 0})),
     ),
     role(
         "networks-vni-text",
         "vni 'abc'",
-        ["fatal: [h1]", "network 'overlay_network' vni 'abc' must be an integer"],
+        ["fatal: [h1]", "network 'overlay_network' vni 'abc' is not an integer"],
         extra=nets((0, {"vni": "abc"})),
     ),
     role(
         "networks-port",
         "port 70000",
-        ["fatal: [h1]", "network 'overlay_network' port 70000 is out of range 1..65535"],
+        ["fatal: [h1]", "network 'overlay_network' port 70000 is outside 1..65535"],
         extra=nets((0, {"port": 70000})),
     ),
     role(
@@ -353,7 +353,7 @@ CASES = [
     role(
         "purge-limit-negative",
         "overlay_purge_limit -1",
-        ["fatal: [h1]", "overlay_purge_limit -1 is out of range"],
+        ["fatal: [h1]", "overlay_purge_limit -1 is outside 0..2147483647"],
         extra={"overlay_purge_limit": -1},
     ),
     role(

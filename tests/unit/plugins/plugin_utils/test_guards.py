@@ -221,7 +221,7 @@ def test_hosts_outside_the_run_or_without_facts_never_count():
 
 def test_the_guard_options_are_checked():
     for options, words in (
-        ({"purge_limit": -1}, "overlay_purge_limit -1 is out of range"),
+        ({"purge_limit": -1}, "overlay_purge_limit -1 is outside 0..2147483647"),
         ({"allow_purge": "yes"}, "overlay_allow_purge 'yes' must be true or false"),
         ({"forget_hosts": "h3"}, "overlay_forget_hosts 'h3' must be a list"),
     ):
