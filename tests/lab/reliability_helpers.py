@@ -19,12 +19,11 @@ from pathlib import Path
 
 from devenv import ansible_env
 from lab_helpers import REPO, build_lab, run_ansible
+from support.demo_fleet import LAB_VARS, VTEP
 
-LAB_VARS = REPO / "inventories" / "lab"
 PLAYBOOKS = REPO / "playbooks"
 RESULTS_DIR = REPO / "tests" / "output" / "reliability"
-HOSTS = ("h1", "h2", "h3")
-VTEP = {"h1": "198.18.1.1", "h2": "198.18.1.2", "h3": "198.18.1.3"}
+HOSTS = tuple(VTEP)
 
 RECAP_RE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"

@@ -16,7 +16,8 @@ import time
 import pytest
 from devenv import ansible_env
 from lab_helpers import BIN, TOOL, build_lab, needs_root
-from test_role import CHANGED_RE, LAB_VARS, PLAYBOOKS, RECAP_RE, VTEP, Fleet, assert_tables
+from support.demo_fleet import LAB_VARS, VTEP
+from test_role import CHANGED_RE, PLAYBOOKS, RECAP_RE, Fleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]
 

@@ -17,13 +17,15 @@ import sys
 import pytest
 from devenv import ansible_env
 from lab_helpers import build_lab, needs_root
-from test_role import CHANGED_RE, VTEP, Fleet, assert_tables
+from support.demo_fleet import DEMO, VTEP, mac_of
+from test_role import CHANGED_RE, Fleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]
 
 TABLE = ("inet", "netfleet_overlay")
 ROGUE_NS, ROGUE_ADDR = "rogue", "198.18.9.9"
-HOSTA_MAC, HOSTA_IP = "02:42:0a:d5:00:02", "10.213.0.2"
+HOSTA_IP = DEMO[("h1", "hosta")][1]
+HOSTA_MAC = mac_of(HOSTA_IP)
 FRAMES = 20
 FOREIGN = """
 table inet site_admin {

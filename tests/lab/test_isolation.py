@@ -16,14 +16,19 @@ import json
 import pytest
 from devenv import ansible_env
 from lab_helpers import build_lab, needs_root
+from support.demo_fleet import DEMO, mac_of
 from test_role import Fleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]
 
-HOSTA = {"host": "h1", "ns": "hosta", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"}
-HOSTB = {"host": "h2", "ns": "hostb", "ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}
-WEB1 = {"host": "h1", "ns": "web1", "ip": "10.214.0.2", "mac": "02:42:0a:d6:00:02"}  # same host as hosta
-WEB2 = {"host": "h2", "ns": "web2", "ip": "10.214.0.3", "mac": "02:42:0a:d6:00:03"}
+
+def endpoint(host: str, ns: str) -> dict:
+    ip = DEMO[(host, ns)][1]
+    return {"host": host, "ns": ns, "ip": ip, "mac": mac_of(ip)}
+
+
+HOSTA, HOSTB = endpoint("h1", "hosta"), endpoint("h2", "hostb")  # overlay_network
+WEB1, WEB2 = endpoint("h1", "web1"), endpoint("h2", "web2")  # backend; web1 is on the same host as hosta
 OTHERS = (WEB1, WEB2)
 
 

@@ -23,13 +23,7 @@ import time
 
 import pytest
 from lab_helpers import needs_root, run_ansible
-from reliability_helpers import (
-    HOSTS,
-    check_teardown_leaves_no_residue,
-    fatal_text,
-    lab_fleet,
-    snapshot_diff,
-)
+from reliability_helpers import HOSTS, check_teardown_leaves_no_residue, fatal_text, lab_fleet, snapshot_diff
 
 pytestmark = [pytest.mark.lab, needs_root]
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import pytest
 from lab_helpers import needs_root
 from reliability_helpers import HOSTS, check_teardown_leaves_no_residue, host_diff, lab_fleet, snapshot_diff
+from support.demo_fleet import DEMO, VTEP, mac_of
 
 pytestmark = [pytest.mark.lab, needs_root]
 
 HOST = "h2"
-HOSTC_MAC, HOSTC_IP = "02:42:0a:d5:00:04", "10.213.0.4"  # h3's hostc, as h2's tables know it
+HOSTC_IP = DEMO[("h3", "hostc")][1]  # h3's hostc, as h2's tables know it
+HOSTC_MAC = mac_of(HOSTC_IP)
+HOSTC_FDB = f"{HOSTC_MAC} dev vxlan0 dst {VTEP['h3']}"  # its FDB entry on h2
 
 
 @dataclass
@@ -34,8 +37,8 @@ DRIFTS = [
     Drift(
         "fdb-entry-deleted",
         "an FDB entry deleted",
-        f"bridge -n ovl-256 fdb del {HOSTC_MAC} dev vxlan0 dst 198.18.1.3 self",
-        [("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3 self permanent")],
+        f"bridge -n ovl-256 fdb del {HOSTC_FDB} self",
+        [("+", f"{HOSTC_FDB} self permanent")],
     ),
     Drift(
         "fdb-dst-changed",
@@ -43,7 +46,7 @@ DRIFTS = [
         f"bridge -n ovl-256 fdb replace {HOSTC_MAC} dev vxlan0 dst 198.18.1.9 self permanent",
         [
             ("-", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.9 self permanent"),
-            ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3"),
+            ("+", HOSTC_FDB),
         ],
     ),
     Drift(
@@ -62,7 +65,7 @@ DRIFTS = [
         "vxlan0-deleted",
         "vxlan0 deleted",
         "ip -n ovl-256 link del vxlan0",
-        [("-", '"vxlan": null'), ("+", '"vni": 256'), ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3")],
+        [("-", '"vxlan": null'), ("+", '"vni": 256'), ("+", HOSTC_FDB)],
     ),
     Drift(
         "vxlan0-other-vni",
@@ -71,7 +74,7 @@ DRIFTS = [
         " && ip link add vxdrift type vxlan id 999 dstport 4789 local 198.18.1.2 dev eth0 nolearning proxy"
         " && ip link set vxdrift netns ovl-256 && ip -n ovl-256 link set vxdrift name vxlan0"
         " && ip -n ovl-256 link set vxlan0 master br0 up",
-        [("-", '"vni": 999'), ("+", '"vni": 256'), ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3")],
+        [("-", '"vni": 999'), ("+", '"vni": 256'), ("+", HOSTC_FDB)],
     ),
     Drift(
         "veth-deleted",
@@ -83,7 +86,7 @@ DRIFTS = [
         "netns-deleted",
         "the overlay netns deleted",
         "ip netns del ovl-256",
-        [("-", '"netns": null'), ("+", '"netns": "ovl-256"'), ("+", f"{HOSTC_MAC} dev vxlan0 dst 198.18.1.3")],
+        [("-", '"netns": null'), ("+", '"netns": "ovl-256"'), ("+", HOSTC_FDB)],
     ),
     Drift(
         "learning-on",

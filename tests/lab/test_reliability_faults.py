@@ -20,7 +20,6 @@ host: from right after its restart).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import queue
@@ -37,24 +36,14 @@ from reliability_helpers import (
     HOSTS,
     PRISTINE_CHECK,
     RECAP_RE,
-    VTEP,
     check_teardown_leaves_no_residue,
     lab_fleet,
     snapshot_diff,
 )
+from support.demo_fleet import DEMO, VNI, VTEP, mac_of
 
 pytestmark = [pytest.mark.lab, needs_root]
 
-VNI = {"overlay_network": 256, "backend": 300}
-DEMO = {
-    ("h1", "hosta"): ("overlay_network", "10.213.0.2"),
-    ("h2", "hostb"): ("overlay_network", "10.213.0.3"),
-    ("h3", "hostc"): ("overlay_network", "10.213.0.4"),
-    ("h3", "hostd"): ("overlay_network", "10.213.0.5"),
-    ("h1", "web1"): ("backend", "10.214.0.2"),
-    ("h2", "web2"): ("backend", "10.214.0.3"),
-    ("h3", "db"): ("backend", "10.214.0.10"),
-}
 H1_WITH_EXTRA = """
 overlay_endpoints:
   - {name: hosta, network: overlay_network}
@@ -65,10 +54,6 @@ WITH_EXTRA = {**DEMO, ("h1", "extra1"): ("overlay_network", "10.213.0.6")}
 
 ENTRIES = 20000
 KILL_NS, KILL_DEV = "killtest", "vxk"
-
-
-def mac_of(ip: str) -> str:
-    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed)
 
 
 def expected_entries(host: str, fleet_map: dict) -> set[tuple]:

@@ -7,30 +7,17 @@ test that changes the inventory converges the demo fleet first, so each can also
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 
 import pytest
 from devenv import ansible_env
 from lab_helpers import REPO, build_lab, needs_root, run_ansible
+from support.demo_fleet import DEMO, LAB_VARS, VNI, VTEP, mac_of
 
 pytestmark = [pytest.mark.lab, needs_root]
 
-LAB_VARS = REPO / "inventories" / "lab"
 PLAYBOOKS = REPO / "playbooks"
-VTEP = {"h1": "198.18.1.1", "h2": "198.18.1.2", "h3": "198.18.1.3"}
-VNI = {"overlay_network": 256, "backend": 300}
-# What IPAM gives the demo fleet: (host, endpoint) -> (network, ip). db has an explicit address.
-DEMO = {
-    ("h1", "hosta"): ("overlay_network", "10.213.0.2"),
-    ("h2", "hostb"): ("overlay_network", "10.213.0.3"),
-    ("h3", "hostc"): ("overlay_network", "10.213.0.4"),
-    ("h3", "hostd"): ("overlay_network", "10.213.0.5"),
-    ("h1", "web1"): ("backend", "10.214.0.2"),
-    ("h2", "web2"): ("backend", "10.214.0.3"),
-    ("h3", "db"): ("backend", "10.214.0.10"),
-}
 RECAP_RE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
     r"\s+failed=(?P<failed>\d+)",
@@ -49,10 +36,6 @@ for ns in $(ip netns list | cut -d' ' -f1 | grep '^ovl-'); do
   echo "@neigh $ns"; ip -n "$ns" neigh show dev vxlan0
 done
 """
-
-
-def mac_of(ip: str) -> str:
-    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed)
 
 
 class Fleet:

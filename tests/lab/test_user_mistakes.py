@@ -19,7 +19,6 @@ import yaml
 from devenv import ansible_env
 from lab_helpers import build_lab, needs_root, run_ansible
 from reliability_helpers import (
-    LAB_VARS,
     PLAYBOOKS,
     RECAP_RE,
     Fleet,
@@ -28,6 +27,7 @@ from reliability_helpers import (
     fatal_text,
     snapshot_diff,
 )
+from support.demo_fleet import LAB_VARS
 
 pytestmark = [pytest.mark.lab, needs_root]
 

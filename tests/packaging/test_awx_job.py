@@ -20,7 +20,6 @@ cached facts of h2 and h3 give h1 its full peer table back, and nothing of h2/h3
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import shutil
 import subprocess
@@ -34,22 +33,10 @@ from packaging_helpers import REPO, install, tool
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 from lab_helpers import build_lab, needs_root
+from support.demo_fleet import DEMO, LAB_VARS, VNI, VTEP, mac_of
 
 pytestmark = [pytest.mark.packaging, pytest.mark.lab, needs_root]
 
-LAB_VARS = REPO / "inventories" / "lab"
-VTEP = {"h1": "198.18.1.1", "h2": "198.18.1.2", "h3": "198.18.1.3"}
-VNI = {"overlay_network": 256, "backend": 300}
-# What IPAM gives the demo fleet (inventories/lab): (host, endpoint) -> (network, ip)
-DEMO = {
-    ("h1", "hosta"): ("overlay_network", "10.213.0.2"),
-    ("h2", "hostb"): ("overlay_network", "10.213.0.3"),
-    ("h3", "hostc"): ("overlay_network", "10.213.0.4"),
-    ("h3", "hostd"): ("overlay_network", "10.213.0.5"),
-    ("h1", "web1"): ("backend", "10.214.0.2"),
-    ("h2", "web2"): ("backend", "10.214.0.3"),
-    ("h3", "db"): ("backend", "10.214.0.10"),
-}
 # The project's playbook: the collection's site playbook, by its FQCN.
 CONVERGE = """---
 - name: Converge the overlay of the fleet
@@ -66,10 +53,6 @@ for ns in $(ip netns list | cut -d' ' -f1 | grep '^ovl-' | sort); do
   echo "@neigh $ns"; ip -n "$ns" -j neigh show dev vxlan0
 done
 """
-
-
-def mac_of(ip: str) -> str:
-    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed)
 
 
 def expected(host: str) -> dict[str, tuple[set, set]]:
