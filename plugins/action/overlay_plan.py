@@ -1,9 +1,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of ``netfleet.overlay.overlay_plan``: the whole fleet's overlay, computed once on the controller.
 
-It reads ``hostvars`` in Python (``plugin_utils.fleet_records``), computes the plan (``plugin_utils.peer_tables``)
-and returns it. Nothing runs on a host. The plan is linear in the endpoints; each host expands its own part
-with the ``netfleet.overlay.host_tables`` filter, so no host ever carries the whole fleet's tables.
+It reads ``hostvars`` in Python (``plugin_utils.fleet_records``), computes the fleet plan (``compute_plan`` of
+``plugin_utils.peer_tables``) and returns it packed, as ``plan``. Nothing runs on a host. The plan is linear in
+the endpoints; each host expands its own part with the ``netfleet.overlay.host_tables`` filter, so no host ever
+carries the whole fleet's tables.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _removed_text(removed) -> str:
 
 
 class ActionModule(ActionBase):
-    """Compute the fleet's overlay plan from every host's variables and facts."""
+    """Compute the fleet plan from every host's variables and facts."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -138,14 +139,14 @@ class ActionModule(ActionBase):
         gc.disable()
         try:
             records = fleet_records(_FleetVars(task_vars["hostvars"]), list(fleet), active)
-            plan = compute_plan(
+            fleet_plan = compute_plan(
                 args["networks"],
                 records,
                 allow_purge=args["allow_purge"],
                 purge_limit=args["purge_limit"],
                 forget_hosts=args["forget_hosts"],
             )
-            result.update(changed=False, plan=pack_plan(plan), summary=plan_summary(plan))
+            result.update(changed=False, plan=pack_plan(fleet_plan), summary=plan_summary(fleet_plan))
         except (FleetRecordsError, PeerTableError) as exc:
             # A failed result, not an exception: Ansible prints an exception's message twice (an error banner with
             # its origin, then the result), and a chained one a third time.
@@ -154,12 +155,12 @@ class ActionModule(ActionBase):
         finally:
             if collecting:
                 gc.enable()
-        result["removed"] = plan["removed"]
-        result["kept"] = plan["kept"]
-        warnings = kept_warnings(plan["kept"], group)
+        result["removed"] = fleet_plan["removed"]
+        result["kept"] = fleet_plan["kept"]
+        warnings = kept_warnings(fleet_plan["kept"], group)
         if warnings:
             result["warnings"] = [*result.get("warnings", []), *warnings]
-        if self._task.diff and plan["removed"]:
+        if self._task.diff and fleet_plan["removed"]:
             # callbacks show a diff only for a changed result: the hosts are about to change, as the diff says
-            result.update(changed=True, diff={"prepared": _removed_text(plan["removed"])})
+            result.update(changed=True, diff={"prepared": _removed_text(fleet_plan["removed"])})
         return result

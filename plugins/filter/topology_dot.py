@@ -104,7 +104,7 @@ def _topology_dot(hostvars, hosts, networks=None, active_hosts=None, title=None)
     hosts = _host_list(hosts, "hosts")
     active = None if active_hosts is None else _host_list(active_hosts, "active_hosts")
     if title is not None and not isinstance(title, str):
-        raise AnsibleFilterError(f"topology_dot: title must be a string, got {type(title).__name__}")
+        raise AnsibleFilterError(f"topology_dot: title must be a string, got {kind(title)}")
     facts, vteps = {}, {}
     try:
         for host in hosts:

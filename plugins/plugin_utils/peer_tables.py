@@ -8,8 +8,9 @@ The work is linear in the number of endpoints: endpoints are indexed by network 
 host's tables are filtered from its networks' pre-sorted lists.  The only super-linear part is the output
 itself (every host on a network gets an entry for every remote endpoint on it).
 
-A *plan* here is always the fleet plan of :func:`compute_plan` (what ``overlay_plan`` returns); the hosts' table
-planner (``module_utils._table``) plans one table's changes and :mod:`.reachability` a *ping plan*.
+Three things are called a plan in the collection; here it is always the *fleet plan*: what :func:`compute_plan`
+returns, and :func:`pack_plan` packs into what ``overlay_plan`` returns as ``plan``.  The hosts' table planner
+(``module_utils._table``) plans one table's operations, and :mod:`.reachability` makes the *ping plan*.
 """
 
 from __future__ import annotations
@@ -827,7 +828,7 @@ PLAN_VERSION = 1
 
 
 def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURGE_LIMIT, forget_hosts=()) -> dict:
-    """Compute the fleet's overlay once, compactly: what every network holds and what every host owns.
+    """The fleet plan: the fleet's overlay computed once, compactly: what every network holds and every host owns.
 
     ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
     ``{state, reachable, vtep, underlay_mtu, endpoints, current}`` and, from its facts, ``current_networks``,
@@ -940,18 +941,18 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
     return {"version": PLAN_VERSION, "networks": plan_networks, "hosts": plan_hosts, "removed": removed, "kept": kept}
 
 
-def pack_plan(plan: Mapping) -> dict:
-    """The plan with each network and each host as one JSON string, for handing it to Ansible.
+def pack_plan(fleet_plan: Mapping) -> dict:
+    """The fleet plan with each network and each host as one JSON string: what ``overlay_plan`` returns as ``plan``.
 
     Ansible walks, copies and tags every value of a task result, once per value; a plan of a few thousand hosts
     has hundreds of thousands of them, but only a few thousand strings once packed. Each host unpacks only its
     own part and its networks (:func:`host_tables` takes both forms).
     """
     return {
-        "version": plan["version"],
+        "version": fleet_plan["version"],
         "packed": True,
-        "networks": {name: _dumps(net) for name, net in plan["networks"].items()},
-        "hosts": {name: _dumps(part) for name, part in plan["hosts"].items()},
+        "networks": {name: _dumps(net) for name, net in fleet_plan["networks"].items()},
+        "hosts": {name: _dumps(part) for name, part in fleet_plan["hosts"].items()},
     }
 
 
@@ -963,30 +964,31 @@ def _unpacked(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _plan_part(plan: Mapping, host: str) -> Mapping:
-    if not isinstance(plan, Mapping) or plan.get("version") != PLAN_VERSION:
-        version = plan.get("version") if isinstance(plan, Mapping) else None
+def _host_part(fleet_plan: Mapping, host: str) -> Mapping:
+    """One host's part of a fleet plan (packed or not), checked to be one that this release computed."""
+    if not isinstance(fleet_plan, Mapping) or fleet_plan.get("version") != PLAN_VERSION:
+        version = fleet_plan.get("version") if isinstance(fleet_plan, Mapping) else None
         raise PeerTableError(
             f"the plan must be what netfleet.overlay.overlay_plan returns (version {PLAN_VERSION}), got"
-            f" {kind(plan)}{'' if version is None else f' version {version!r}'}"
+            f" {kind(fleet_plan)}{'' if version is None else f' version {version!r}'}"
         )
-    part = plan["hosts"].get(host)
+    part = fleet_plan["hosts"].get(host)
     if part is None:
         raise PeerTableError(f"host {host} is not in the plan: it is not a host of the fleet group the plan covers")
     return _unpacked(part)
 
 
-def host_tables(plan: Mapping, host: str) -> dict:
-    """One host's record (see the ``peer_tables`` filter) from a plan of :func:`compute_plan`.
+def host_tables(fleet_plan: Mapping, host: str) -> dict:
+    """One host's record (see the ``peer_tables`` filter) from a fleet plan of :func:`compute_plan`, packed or not.
 
     Linear in the host's own tables: each of its networks' lists without the host's own entries.
     """
-    part = _plan_part(plan, host)
+    part = _host_part(fleet_plan, host)
     me = part["vtep"]
     networks = []
     allowlist, ports, preserved = set(), set(), set()
     for mine in part["networks"]:
-        net = _unpacked(plan["networks"][mine["name"]])
+        net = _unpacked(fleet_plan["networks"][mine["name"]])
         peers = [vtep for vtep in net["vteps"] if vtep != me]
         peer_hosts = {vtep: name for vtep, name in zip(net["vteps"], net["hosts"], strict=True) if vtep != me}
         peer_hosts.update(zip(net["preserve"], net["preserve_hosts"], strict=True))
@@ -1033,23 +1035,23 @@ def compute_peer_tables(networks, fleet, **options) -> dict:
     :class:`PeerTableError` naming the field, the host and the value on bad input.  This is
     :func:`compute_plan` expanded for every host (``options`` are its keyword arguments).
     """
-    plan = compute_plan(networks, fleet, **options)
-    return {host: host_tables(plan, host) for host in plan["hosts"]}
+    fleet_plan = compute_plan(networks, fleet, **options)
+    return {host: host_tables(fleet_plan, host) for host in fleet_plan["hosts"]}
 
 
-def plan_summary(plan: Mapping) -> dict:
+def plan_summary(fleet_plan: Mapping) -> dict:
     """Counts for display: hosts (and how many are present/absent/skipped), networks, endpoints and the entries
     of every host's neighbour and FDB tables, without expanding them (linear in the plan, packed or not)."""
     counts = dict.fromkeys(
         ("hosts", "hosts_present", "hosts_absent", "hosts_skipped", "networks", "endpoints", "neigh", "fdb"), 0
     )
-    networks_by_name = {name: _unpacked(net) for name, net in plan["networks"].items()}
+    networks_by_name = {name: _unpacked(net) for name, net in fleet_plan["networks"].items()}
     owners = {name: {} for name in networks_by_name}
     for name, net in networks_by_name.items():
         for entry in net["neigh"]:
             owners[name][entry[2]] = owners[name].get(entry[2], 0) + 1
     networks = set()
-    for host, packed in plan["hosts"].items():
+    for host, packed in fleet_plan["hosts"].items():
         part = _unpacked(packed)
         counts["hosts"] += 1
         counts["hosts_skipped"] += bool(part["skip"])

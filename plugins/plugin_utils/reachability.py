@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
+
 # Cell symbols of the matrix (row pings column).
 REPLY = "✓"
 SILENT = "·"
@@ -47,9 +49,7 @@ class _Endpoint:
 def _endpoints(endpoints_by_host: Mapping) -> list[_Endpoint]:
     """Every endpoint of the fleet, sorted by (network, host, name) so each network is one block."""
     if not isinstance(endpoints_by_host, Mapping):
-        raise ReachabilityError(
-            f"endpoints must be a dict of hostname -> endpoints, got {type(endpoints_by_host).__name__}"
-        )
+        raise ReachabilityError(f"endpoints must be a dict of hostname -> endpoints, got {kind(endpoints_by_host)}")
     found = []
     for host, endpoints in endpoints_by_host.items():
         if endpoints is None:
@@ -57,11 +57,11 @@ def _endpoints(endpoints_by_host: Mapping) -> list[_Endpoint]:
         if not isinstance(endpoints, Mapping):
             raise ReachabilityError(
                 f"host {host}: endpoints must be a dict of name -> endpoint (as overlay_facts returns them),"
-                f" got {type(endpoints).__name__}"
+                f" got {kind(endpoints)}"
             )
         for name, entry in endpoints.items():
             if not isinstance(entry, Mapping):
-                raise ReachabilityError(f"host {host}: endpoint {name!r} must be a dict, got {type(entry).__name__}")
+                raise ReachabilityError(f"host {host}: endpoint {name!r} must be a dict, got {kind(entry)}")
             found.append(
                 _Endpoint(str(host), str(name), entry.get("network"), entry.get("netns") or str(name), entry.get("ip"))
             )
@@ -158,9 +158,9 @@ def reachability_matrix(ping_plan: Mapping, outputs: Mapping) -> dict:
     replied, why}`` of every wrong cell, ``text`` is the matrix with its legend and the wrong cells spelled out.
     """
     if not isinstance(ping_plan, Mapping) or "endpoints" not in ping_plan or "pings" not in ping_plan:
-        raise ReachabilityError("plan must be what the ping_plan filter returned (with endpoints and pings)")
+        raise ReachabilityError("the ping plan must be what the ping_plan filter returned (with endpoints and pings)")
     if not isinstance(outputs, Mapping):
-        raise ReachabilityError(f"outputs must be a dict of hostname -> ping output, got {type(outputs).__name__}")
+        raise ReachabilityError(f"outputs must be a dict of hostname -> ping output, got {kind(outputs)}")
     endpoints = ping_plan["endpoints"]
     results = parse_results(outputs)
     by_pair = {(p["src"], p["dst"]): p for host_pings in ping_plan["pings"].values() for p in host_pings}

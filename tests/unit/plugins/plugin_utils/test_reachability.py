@@ -195,7 +195,7 @@ def test_empty_fleet():
         (lambda: plan_pings({"h1": []}), "host h1: endpoints must be a dict of name -> endpoint"),
         (lambda: plan_pings({"h1": {"a": 1}}), "host h1: endpoint 'a' must be a dict, got int"),
         (lambda: plan_pings({}, {"h1": ["a"]}), "host h1: declared endpoint 'a' must be a dict with a name"),
-        (lambda: reachability_matrix({}, {}), "plan must be what the ping_plan filter returned"),
+        (lambda: reachability_matrix({}, {}), "the ping plan must be what the ping_plan filter returned"),
         (lambda: reachability_matrix(plan_pings({}), []), "outputs must be a dict of hostname -> ping output"),
     ],
 )
