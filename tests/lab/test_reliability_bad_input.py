@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 from lab_helpers import needs_root
 from reliability_helpers import check_teardown_leaves_no_residue, fatal_text, lab_fleet, snapshot_diff
+from support.fleet_data import H1_NET, ep
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -29,28 +30,6 @@ NETS = [
     {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24"},
 ]
 V6NET = {"name": "v6net", "vni": 600, "subnet": "fd00:600::/64"}
-# h1's overlay_network as the peer_tables filter hands it to overlay_host
-H1_NET = {
-    "name": "overlay_network",
-    "vni": 256,
-    "port": 4789,
-    "mtu": 1450,
-    "netns": "ovl-256",
-    "bridge": "br0",
-    "vxlan": "vxlan0",
-    "endpoints": [
-        {
-            "name": "hosta",
-            "netns": "hosta",
-            "veth": "veth-hosta",
-            "address": "10.213.0.2/24",
-            "mac": "02:42:0a:d5:00:02",
-            "mtu": 1450,
-        }
-    ],
-    "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
-    "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
-}
 FDB = {"netns": "ovl-256", "dev": "vxlan0", "state": "overridden"}
 VX = {"name": "vxtest", "netns": "ovl-256", "vni": 700, "local": "198.18.1.1", "dev": "eth0"}
 
@@ -58,10 +37,6 @@ VX = {"name": "vxtest", "netns": "ovl-256", "vni": 700, "local": "198.18.1.1", "
 def eps(*items) -> str:
     """A host_vars file that sets overlay_endpoints (JSON is YAML)."""
     return f"overlay_endpoints: {json.dumps(list(items))}\n"
-
-
-def ep(name, network="overlay_network", **extra) -> dict:
-    return {"name": name, "network": network, **extra}
 
 
 def nets(*changes, extra=()) -> dict:
@@ -93,23 +68,33 @@ def inventory(id_, what, words, **kwargs):
     return role(id_, what, words, kind="inventory", **kwargs)
 
 
+def changed_network(id_, what, index, change, *words):
+    """A role case that changes the demo's network ``index`` (extra vars); h1 reports it."""
+    return role(id_, what, ["fatal: [h1]", *words], extra=nets((index, change)))
+
+
+def added_network(id_, what, network, *words):
+    """A role case that adds ``network`` to the demo's (extra vars); h1 reports it."""
+    return role(id_, what, ["fatal: [h1]", *words], extra=nets(extra=[network]))
+
+
 def module(id_, what, words, name, args, *, host="h1"):
     return Case(id_, "module", what, [f"{host} | FAILED", *words], module=(host, name, args))
 
 
 CASES = [
     # --- fleet-wide overlay_networks ------------------------------------------------------------------------
-    role(
+    added_network(
         "networks-same-vni",
         "overlapping networks with the same VNI",
-        ["fatal: [h1]", "networks 'overlay_network' and 'overlap' both use vni 256"],
-        extra=nets(extra=[{"name": "overlap", "vni": 256, "subnet": "10.213.0.0/25"}]),
+        {"name": "overlap", "vni": 256, "subnet": "10.213.0.0/25"},
+        "networks 'overlay_network' and 'overlap' both use vni 256",
     ),
-    role(
+    added_network(
         "networks-ipv6-mtu",
         "MTU 1200 on an IPv6 overlay",
-        ["fatal: [h1]", "network 'v6net' mtu 1200 is below 1280"],
-        extra=nets(extra=[{**V6NET, "mtu": 1200}]),
+        {**V6NET, "mtu": 1200},
+        "network 'v6net' mtu 1200 is below 1280",
     ),
     role(
         "networks-string",
@@ -117,47 +102,40 @@ CASES = [
         ["fatal: [h1]", "fatal: [h3]", "option 'overlay_networks' is of type str"],
         extra={"overlay_networks": "overlay_network"},
     ),
-    role(
+    changed_network(
         "networks-unknown-key",
         "an unknown key in a network",
-        ["fatal: [h1]", "network 'overlay_network': unknown key 'colour'"],
-        extra=nets((0, {"colour": "blue"})),
+        0,
+        {"colour": "blue"},
+        "network 'overlay_network': unknown key 'colour'",
     ),
-    role(
-        "networks-vni-0",
-        "vni 0",
-        ["fatal: [h1]", "network 'overlay_network' vni 0 is outside 1..16777215"],
-        extra=nets((0, {"vni": 0})),
+    changed_network("networks-vni-0", "vni 0", 0, {"vni": 0}, "network 'overlay_network' vni 0 is outside 1..16777215"),
+    changed_network(
+        "networks-vni-text", "vni 'abc'", 0, {"vni": "abc"}, "network 'overlay_network' vni 'abc' is not an integer"
     ),
-    role(
-        "networks-vni-text",
-        "vni 'abc'",
-        ["fatal: [h1]", "network 'overlay_network' vni 'abc' is not an integer"],
-        extra=nets((0, {"vni": "abc"})),
+    changed_network(
+        "networks-port", "port 70000", 0, {"port": 70000}, "network 'overlay_network' port 70000 is outside 1..65535"
     ),
-    role(
-        "networks-port",
-        "port 70000",
-        ["fatal: [h1]", "network 'overlay_network' port 70000 is outside 1..65535"],
-        extra=nets((0, {"port": 70000})),
-    ),
-    role(
+    changed_network(
         "networks-subnet-too-small",
         "a /31 subnet",
-        ["fatal: [h1]", "network 'backend' subnet 10.214.0.0/31 is too small"],
-        extra=nets((1, {"subnet": "10.214.0.0/31"})),
+        1,
+        {"subnet": "10.214.0.0/31"},
+        "network 'backend' subnet 10.214.0.0/31 is too small",
     ),
-    role(
+    changed_network(
         "networks-subnet-full",
         "4 endpoints on a /30 (room for 1)",
-        ["fatal: [h1]", "network 'overlay_network' subnet 10.213.0.0/30 has room for 1", "4 endpoints"],
-        extra=nets((0, {"subnet": "10.213.0.0/30"})),
+        0,
+        {"subnet": "10.213.0.0/30"},
+        "network 'overlay_network' subnet 10.213.0.0/30 has room for 1",
+        "4 endpoints",
     ),
-    role(
+    added_network(
         "networks-duplicate-name",
         "two networks named backend",
-        ["fatal: [h1]", "network name 'backend' is used twice"],
-        extra=nets(extra=[{"name": "backend", "vni": 400, "subnet": "10.240.0.0/24"}]),
+        {"name": "backend", "vni": 400, "subnet": "10.240.0.0/24"},
+        "network name 'backend' is used twice",
     ),
     # --- per-host overlay_endpoints, overlay_state -----------------------------------------------------------
     role(
@@ -276,11 +254,13 @@ CASES = [
         ["host h2: unknown variable overlay_firewal", "did you mean overlay_firewall?"],
         overrides={"h2": "overlay_firewal: false\n"},
     ),
-    role(
+    changed_network(
         "network-key-typo",
         "a misspelt key in a network (sbunet)",
-        ["fatal: [h1]", "network 'backend': unknown key 'sbunet'", "did you mean 'subnet'?"],
-        extra=nets((1, {"sbunet": "10.214.0.0/24"})),
+        1,
+        {"sbunet": "10.214.0.0/24"},
+        "network 'backend': unknown key 'sbunet'",
+        "did you mean 'subnet'?",
     ),
     role(
         "endpoint-key-netwrok",
@@ -288,17 +268,19 @@ CASES = [
         ["host h3: endpoint 'hostc': unknown key 'netwrok'", "did you mean 'network'?"],
         overrides={"h3": eps({"name": "hostc", "netwrok": "overlay_network"}, ep("hostd"), ep("db", "backend"))},
     ),
-    role(
+    added_network(
         "network-name-spaces",
         "a network named 'my front end'",
-        ["fatal: [h1]", "overlay_networks[2] name 'my front end' is not a valid network name", "'my_front_end'"],
-        extra=nets(extra=[{"name": "my front end", "vni": 400, "subnet": "10.215.0.0/24"}]),
+        {"name": "my front end", "vni": 400, "subnet": "10.215.0.0/24"},
+        "overlay_networks[2] name 'my front end' is not a valid network name",
+        "'my_front_end'",
     ),
-    role(
+    added_network(
         "network-name-equals",
         "a network named 'env=prod'",
-        ["fatal: [h1]", "overlay_networks[2] name 'env=prod' is not a valid network name", "'env_prod'"],
-        extra=nets(extra=[{"name": "env=prod", "vni": 400, "subnet": "10.215.0.0/24"}]),
+        {"name": "env=prod", "vni": 400, "subnet": "10.215.0.0/24"},
+        "overlay_networks[2] name 'env=prod' is not a valid network name",
+        "'env_prod'",
     ),
     role(
         "endpoint-name-spaces",
@@ -318,17 +300,18 @@ CASES = [
         ["host h1: network 'overlay_network' mtu 1451 does not fit", "at most 1450"],
         extra=nets((0, {"mtu": 1451})),
     ),
-    role(
+    added_network(
         "networks-overlap-nested",
         "a /16 network around a /24 one",
-        ["fatal: [h1]", "networks 'overlay_network' (subnet 10.213.0.0/24) and 'wide' (subnet 10.213.0.0/16) overlap"],
-        extra=nets(extra=[{"name": "wide", "vni": 400, "subnet": "10.213.0.0/16"}]),
+        {"name": "wide", "vni": 400, "subnet": "10.213.0.0/16"},
+        "networks 'overlay_network' (subnet 10.213.0.0/24) and 'wide' (subnet 10.213.0.0/16) overlap",
     ),
-    role(
+    changed_network(
         "networks-overlap-same",
         "two networks with the same subnet",
-        ["fatal: [h1]", "networks 'overlay_network' (subnet 10.213.0.0/24) and 'backend' (subnet 10.213.0.0/24)"],
-        extra=nets((1, {"subnet": "10.213.0.0/24"})),
+        1,
+        {"subnet": "10.213.0.0/24"},
+        "networks 'overlay_network' (subnet 10.213.0.0/24) and 'backend' (subnet 10.213.0.0/24)",
     ),
     role(
         "purge-emptied-host",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.fleet_data import BLUE, NET, RED, ep
 
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
     PeerTableError,
@@ -16,14 +17,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
     plan_summary,
 )
 
-NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
-RED = {"name": "red", "vni": 300, "subnet": "10.1.0.0/24"}
-BLUE = {"name": "blue", "vni": 200, "subnet": "10.2.0.0/24", "port": 4790}
 NETWORKS = [NET, RED, BLUE]
-
-
-def ep(name, network="overlay_network", **extra):
-    return {"name": name, "network": network, **extra}
 
 
 def fleet():

@@ -6,31 +6,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from support.fleet_data import H1_NET as NET
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _host_diff, _host_preflight, _records
 from ansible_collections.netfleet.overlay.plugins.module_utils._validate import InputError
-
-NET = {
-    "name": "overlay_network",
-    "vni": 256,
-    "port": 4789,
-    "mtu": 1450,
-    "netns": "ovl-256",
-    "bridge": "br0",
-    "vxlan": "vxlan0",
-    "endpoints": [
-        {
-            "name": "hosta",
-            "netns": "hosta",
-            "veth": "veth-hosta",
-            "address": "10.213.0.2/24",
-            "mac": "02:42:0a:d5:00:02",
-            "mtu": 1450,
-        }
-    ],
-    "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
-    "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
-}
 
 
 def params(*networks, vtep="198.18.1.1", state="present"):

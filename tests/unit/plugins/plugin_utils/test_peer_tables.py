@@ -9,6 +9,7 @@ import ipaddress
 import random
 
 import pytest
+from support.fleet_data import BLUE, H1_ENDPOINT, H1_NET, NET, RED, ep
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import derive_mac, veth_name
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
@@ -18,14 +19,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
     plan_summary,
 )
 
-NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
-RED = {"name": "red", "vni": 300, "subnet": "10.1.0.0/24"}
-BLUE = {"name": "blue", "vni": 200, "subnet": "10.2.0.0/24", "port": 4790}
 V6 = {"name": "six", "vni": 600, "subnet": "fd00:213::/64"}
-
-
-def ep(name, network="overlay_network", **extra):
-    return {"name": name, "network": network, **extra}
 
 
 def host(vtep, *endpoints, **extra):
@@ -77,30 +71,11 @@ def test_seed_topology_exact():
         "vtep": "198.18.1.1",
         "networks": [
             {
-                "name": "overlay_network",
-                "vni": 256,
-                "port": 4789,
+                **H1_NET,  # what overlay_host gets, and what only the controller uses:
                 "subnet": "10.213.0.0/24",
                 "prefixlen": 24,
                 "family": 4,
-                "mtu": 1450,
-                "netns": "ovl-256",
-                "bridge": "br0",
-                "vxlan": "vxlan0",
-                "endpoints": [
-                    {
-                        "name": "hosta",
-                        "netns": "hosta",
-                        "ifname": "eth0",
-                        "veth": "veth-hosta",
-                        "ip": "10.213.0.2",
-                        "address": "10.213.0.2/24",
-                        "mac": "02:42:0a:d5:00:02",
-                        "mtu": 1450,
-                    }
-                ],
-                "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
-                "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
+                "endpoints": [{**H1_ENDPOINT, "ifname": "eth0", "ip": "10.213.0.2"}],
                 "peers": ["198.18.1.2"],
                 "peer_hosts": {"198.18.1.2": "h2"},
             }
