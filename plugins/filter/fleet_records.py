@@ -102,6 +102,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netfleet.overlay.plugins.plugin_utils._filters import filter_errors
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
     FleetRecordsError,
     fleet_records,
@@ -110,6 +111,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records imp
 _ARGUMENTS = ("hostvars", "fleet_hosts", "active_hosts")
 
 
+@filter_errors("fleet_records", FleetRecordsError)
 def _fleet_records(*args, **kwargs):
     """Check the filter's arguments, then run the pure computation."""
     if len(args) > len(_ARGUMENTS):
@@ -126,10 +128,7 @@ def _fleet_records(*args, **kwargs):
     for key in _ARGUMENTS[1:]:
         if key not in data:
             raise AnsibleFilterError(f"fleet_records: missing required argument {key!r}")
-    try:
-        return fleet_records(data["hostvars"], data["fleet_hosts"], data["active_hosts"])
-    except FleetRecordsError as exc:
-        raise AnsibleFilterError(f"fleet_records: {exc}") from exc
+    return fleet_records(data["hostvars"], data["fleet_hosts"], data["active_hosts"])
 
 
 class FilterModule:

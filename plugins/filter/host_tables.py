@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ``netfleet.overlay.host_tables`` filter: docs and the FilterModule.
 
-The logic lives in ``plugin_utils/peer_tables.py`` (pure, unit-tested on plain data).
+The logic lives in ``plugin_utils/peer_tables.py`` (``host_tables``: pure, unit-tested on plain data).
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Converge each host with its part of the plan
-  netfleet.overlay.overlay_host:
-    vtep: "{{ _mine.vtep | default(omit, true) }}"
-    state: "{{ _mine.state }}"
-    networks: "{{ _mine.networks }}"
-    preserve_vteps: "{{ _mine.preserve_vteps }}"
+# fleet_plan is the registered result of netfleet.overlay.overlay_plan, whose examples converge each host with its
+# part; here each host only shows its static ARP entries and the VTEPs that its allowlist accepts.
+- name: Show the host's ARP entries and VTEP allowlist
+  ansible.builtin.debug:
+    msg:
+      neigh: "{{ _mine.networks | map(attribute='neigh') | flatten }}"
+      allowlist: "{{ _mine.allowlist }}"
   vars:
     _mine: "{{ fleet_plan.plan | netfleet.overlay.host_tables(inventory_hostname) }}"
 """
@@ -51,19 +52,16 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.netfleet.overlay.plugins.plugin_utils._filters import filter_errors
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import PeerTableError, host_tables
 
 
+@filter_errors("host_tables", PeerTableError)
 def _host_tables(plan, host):
-    """Check the arguments, then expand the host's part."""
+    """Check the host argument, then expand the host's part."""
     if not isinstance(host, str) or not host:
-        raise AnsibleFilterError(f"host_tables: the host must be a hostname, got {host!r}")
-    try:
-        return host_tables(plan, host)
-    except PeerTableError as exc:
-        raise AnsibleFilterError(f"host_tables: {exc}") from exc
+        raise PeerTableError(f"the host must be a hostname, got {host!r}")
+    return host_tables(plan, host)
 
 
 class FilterModule:

@@ -177,6 +177,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netfleet.overlay.plugins.plugin_utils._filters import filter_errors
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
     PeerTableError,
     compute_peer_tables,
@@ -186,6 +187,7 @@ _ARGUMENTS = ("networks", "fleet")
 _OPTIONS = ("allow_purge", "purge_limit", "forget_hosts")
 
 
+@filter_errors("peer_tables", PeerTableError)
 def _peer_tables(*args, **kwargs):
     """Check the filter's arguments, then run the pure computation."""
     if len(args) > len(_ARGUMENTS):
@@ -203,10 +205,7 @@ def _peer_tables(*args, **kwargs):
         data[key] = value
     if "fleet" not in data:
         raise AnsibleFilterError("peer_tables: missing required argument 'fleet' (hostname -> host record)")
-    try:
-        return compute_peer_tables(data["networks"], data["fleet"], **options)
-    except PeerTableError as exc:
-        raise AnsibleFilterError(f"peer_tables: {exc}") from exc
+    return compute_peer_tables(data["networks"], data["fleet"], **options)
 
 
 class FilterModule:

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``netfleet.overlay.ping_plan`` filter: docs, argument checks and the FilterModule.
+"""The ``netfleet.overlay.ping_plan`` filter: docs and the FilterModule.
 
-The logic lives in ``plugin_utils/reachability.py`` (pure, unit-tested on plain data); this file only reads
-``hostvars`` in one Python pass.
+It reads every host's facts and declared endpoints from ``hostvars`` in one Python pass
+(``fleet_records.host_variables``); ``plugin_utils/reachability.py`` plans the pings (pure, unit-tested).
 """
 
 from __future__ import annotations
@@ -65,34 +65,25 @@ _value:
   type: dict
 """
 
-from collections.abc import Mapping
-
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
-from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, overlay_facts
+from ansible_collections.netfleet.overlay.plugins.plugin_utils._filters import filter_errors
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
+    FleetRecordsError,
+    host_variables,
+    overlay_facts,
+)
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability import ReachabilityError, plan_pings
 
 
+@filter_errors("ping_plan", FleetRecordsError, ReachabilityError)
 def _ping_plan(hostvars, hosts):
     """Read every host's facts and declared endpoints from hostvars, then plan the pings."""
-    if not isinstance(hostvars, Mapping):
-        raise AnsibleFilterError(f"ping_plan: the input must be hostvars, got {kind(hostvars)}")
-    if isinstance(hosts, (str, Mapping)) or not isinstance(hosts, (list, tuple)):
-        raise AnsibleFilterError(f"ping_plan: hosts must be a list of hostnames, got {kind(hosts)}")
     endpoints, declared = {}, {}
-    try:
-        for host in hosts:
-            if host not in hostvars:
-                raise AnsibleFilterError(f"ping_plan: host {host!r} is not in the inventory")
-            variables = hostvars[host]
-            facts = overlay_facts(host, variables)
-            endpoints[host] = None if facts is None else facts.get("endpoints") or {}
-            if (variables.get("overlay_state") or "present") == "present":
-                declared[host] = variables.get("overlay_endpoints") or []
-        return plan_pings(endpoints, declared)
-    except (FleetRecordsError, ReachabilityError) as exc:
-        raise AnsibleFilterError(f"ping_plan: {exc}") from exc
+    for host, variables in host_variables(hostvars, hosts):
+        facts = overlay_facts(host, variables)
+        endpoints[host] = None if facts is None else facts.get("endpoints") or {}
+        if (variables.get("overlay_state") or "present") == "present":
+            declared[host] = variables.get("overlay_endpoints") or []
+    return plan_pings(endpoints, declared)
 
 
 class FilterModule:

@@ -65,20 +65,17 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.netfleet.overlay.plugins.plugin_utils._filters import filter_errors
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability import (
     ReachabilityError,
     reachability_matrix,
 )
 
 
+@filter_errors("reachability_matrix", ReachabilityError)
 def _reachability_matrix(ping_plan, outputs):
     """Compare the ping outputs with the ping plan and draw the matrix."""
-    try:
-        return reachability_matrix(ping_plan, outputs)
-    except ReachabilityError as exc:
-        raise AnsibleFilterError(f"reachability_matrix: {exc}") from exc
+    return reachability_matrix(ping_plan, outputs)
 
 
 class FilterModule:

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``netfleet.overlay.topology_dot`` filter: docs, argument checks and the FilterModule.
+"""The ``netfleet.overlay.topology_dot`` filter: docs and the FilterModule.
 
-The logic lives in ``plugin_utils/topology.py`` (pure, unit-tested on plain data); this file only reads
-``hostvars`` in one Python pass.
+It reads every host's facts and ``overlay_vtep`` from ``hostvars`` in one Python pass
+(``fleet_records.host_variables``); ``plugin_utils/topology.py`` draws the graph (pure, unit-tested).
 """
 
 from __future__ import annotations
@@ -82,40 +82,28 @@ _value:
   type: str
 """
 
-from collections.abc import Mapping
-
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
-from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import FleetRecordsError, overlay_facts
+from ansible_collections.netfleet.overlay.plugins.plugin_utils._filters import filter_errors
+from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
+    FleetRecordsError,
+    host_list,
+    host_variables,
+    overlay_facts,
+)
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.topology import TopologyError, topology_dot
 
 
-def _host_list(value, argument: str) -> list[str]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
-        raise AnsibleFilterError(f"topology_dot: {argument} must be a list of hostnames, got {kind(value)}")
-    return [str(host) for host in value]
-
-
+@filter_errors("topology_dot", FleetRecordsError, TopologyError)
 def _topology_dot(hostvars, hosts, networks=None, active_hosts=None, title=None):
     """Read every host's facts from hostvars, then draw the graph."""
-    if not isinstance(hostvars, Mapping):
-        raise AnsibleFilterError(f"topology_dot: the input must be hostvars, got {kind(hostvars)}")
-    hosts = _host_list(hosts, "hosts")
-    active = None if active_hosts is None else _host_list(active_hosts, "active_hosts")
+    active = None if active_hosts is None else host_list(active_hosts, "active_hosts")
     if title is not None and not isinstance(title, str):
-        raise AnsibleFilterError(f"topology_dot: title must be a string, got {kind(title)}")
+        raise TopologyError(f"title must be a string, got {kind(title)}")
     facts, vteps = {}, {}
-    try:
-        for host in hosts:
-            if host not in hostvars:
-                raise AnsibleFilterError(f"topology_dot: host {host!r} is not in the inventory")
-            variables = hostvars[host]
-            facts[host] = overlay_facts(host, variables)
-            vteps[host] = variables.get("overlay_vtep")
-        return topology_dot(facts, networks or [], active, title, vteps)
-    except (FleetRecordsError, TopologyError) as exc:
-        raise AnsibleFilterError(f"topology_dot: {exc}") from exc
+    for host, variables in host_variables(hostvars, hosts):
+        facts[host] = overlay_facts(host, variables)
+        vteps[host] = variables.get("overlay_vtep")
+    return topology_dot(facts, networks or [], active, title, vteps)
 
 
 class FilterModule:

@@ -1,9 +1,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet dict of the peer table, built from every host's variables and overlay facts.
 
-This is the engine behind the ``netfleet.overlay.fleet_records`` filter.  It turns ``hostvars`` into the
-``fleet`` argument of ``netfleet.overlay.peer_tables`` in one pass over the fleet's hosts, instead of a Jinja
-loop over ``hostvars`` (which is quadratic).  It is pure: any mapping of hostname -> mapping of variables
+This is the engine behind ``overlay_plan`` (its action plugin) and the ``netfleet.overlay.fleet_records`` filter.
+It turns ``hostvars`` into the ``fleet`` argument of ``peer_tables.compute_plan`` in one pass over the fleet's
+hosts, instead of a Jinja loop over ``hostvars`` (which is quadratic); :func:`host_variables` is how every filter
+that takes ``hostvars`` reads it.  It is pure: any mapping of hostname -> mapping of variables
 will do, so it is unit-tested on plain dicts.
 
 What it reads per host: ``overlay_state``, ``overlay_vtep``, ``overlay_endpoints`` and the facts that
@@ -52,7 +53,7 @@ class FleetRecordsError(ValueError):
     """Bad arguments for the fleet records; the message names the argument, the host and the value."""
 
 
-def _host_list(value, argument: str) -> list[str]:
+def host_list(value, argument: str) -> list[str]:
     """A list of hostnames (duplicates dropped, order kept)."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, set, frozenset)):
         raise FleetRecordsError(
@@ -65,6 +66,24 @@ def _host_list(value, argument: str) -> list[str]:
             raise FleetRecordsError(f"{argument}[{index}] {host!r} must be a hostname, got {kind(host)}")
         hosts[host] = None
     return list(hosts)
+
+
+def host_variables(hostvars, hosts, argument: str = "hosts") -> list[tuple[str, Mapping]]:
+    """``(host, variables)`` of every host of ``hosts`` (a list of hostnames, the argument ``argument``), read from
+    ``hostvars`` once each: what every filter that takes ``hostvars`` reads.
+
+    Raises :class:`FleetRecordsError` when ``hostvars`` is not a mapping, ``hosts`` is not a list of hostnames or
+    a host has no variables (it is not in the inventory).
+    """
+    if not isinstance(hostvars, Mapping):
+        raise FleetRecordsError(f"the input must be hostvars (hostname -> variables), got {kind(hostvars)}")
+    found = []
+    for host in host_list(hosts, argument):
+        variables = hostvars.get(host)  # Ansible's hostvars give an undefined value for a host it does not know
+        if not isinstance(variables, Mapping):
+            raise FleetRecordsError(f"{argument}: host {host} has no variables in hostvars (is it in the inventory?)")
+        found.append((host, variables))
+    return found
 
 
 def check_variable_names(host: str, names) -> None:
@@ -242,16 +261,10 @@ def fleet_records(hostvars, fleet_hosts, active_hosts) -> dict:
     without facts their VTEP is preserved by the other hosts.  Raises :class:`FleetRecordsError`, also for an
     ``overlay_*`` variable of any fleet host that the collection does not know.
     """
-    if not isinstance(hostvars, Mapping):
-        raise FleetRecordsError(f"the input must be hostvars (hostname -> variables), got {kind(hostvars)}")
-    fleet = _host_list(fleet_hosts, "fleet_hosts")
-    active = set(_host_list(active_hosts, "active_hosts"))
+    active = set(host_list(active_hosts, "active_hosts"))
     records = {}
     published = []
-    for host in fleet:
-        variables = hostvars.get(host)
-        if not isinstance(variables, Mapping):
-            raise FleetRecordsError(f"fleet_hosts: host {host} has no variables in hostvars (is it in the inventory?)")
+    for host, variables in host_variables(hostvars, fleet_hosts, "fleet_hosts"):
         check_variable_names(host, variables)
         records[host] = fleet_record(host, variables, host in active)
         if host in active:
