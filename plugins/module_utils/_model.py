@@ -17,6 +17,7 @@ from collections.abc import Mapping
 # --- limits ---------------------------------------------------------------------------------------------------
 
 IFNAMSIZ = 15  # usable characters of a Linux interface name
+NAME_MAX = 255  # longest file name, and so the longest netns name (a file under NETNS_RUN_DIR)
 MAX_VNI = 16777215  # 24-bit VXLAN network identifier
 MAX_PORT = 65535
 DEFAULT_PORT = 4789  # IANA's VXLAN port

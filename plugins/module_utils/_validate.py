@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import IFNAMSIZ, check_mac
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import IFNAMSIZ, NAME_MAX, check_mac
 
 
 class InputError(ValueError):
@@ -58,7 +58,7 @@ def interface(value, field: str) -> str:
 def netns_name(value, field: str) -> str:
     """A named network namespace (a file name under /run/netns)."""
     text = str(value)
-    if not text or len(text) > 255 or "/" in text or text in (".", "..") or any(c.isspace() for c in text):
+    if not text or len(text) > NAME_MAX or "/" in text or text in (".", "..") or any(c.isspace() for c in text):
         raise InputError(f"{field}: {value!r} is not a valid netns name (a file name: no '/' or whitespace)")
     return text
 
