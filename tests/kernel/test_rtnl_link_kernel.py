@@ -1,12 +1,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The raw reads of Namespace (_nlread) against pyroute2 and ``ip -j``, in-kernel; and a no-change read without
+"""The raw reads of Namespace (_rtnl.link) against pyroute2 and ``ip -j``, in-kernel; and a no-change read without
 pyroute2.
 
 Namespaces with a bridge, vxlan devices (IPv4 and IPv6 local, learning on and off, proxy, bound to a device),
 veths with their peer in another namespace, aliases, masters, IPv4/IPv6 addresses and default routes: every
 link, every link's addresses and both default routes as ``Namespace`` reads them must equal what the
-pyroute2-based ``Namespace`` made of pyroute2's messages (that code is kept in the unit tests, imported from
-there as functions of pyroute2 messages), and agree with ``ip -j -d link show`` / ``ip -j addr show``.
+pyroute2-based ``Namespace`` made of pyroute2's messages (kept in tests/support/pyroute2_reference.py as
+functions of pyroute2 messages), and agree with ``ip -j -d link show`` / ``ip -j addr show``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.nlread_reference import reference_addresses, reference_default_devs, reference_link_dict
+from support.pyroute2_reference import reference_addresses, reference_default_devs, reference_link_dict
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _discover
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import AF_INET, AF_INET6
 
 pytestmark = pytest.mark.kernel
 
@@ -44,7 +45,7 @@ def reference(name: str) -> dict:
         addrs = {link["index"]: reference_addresses(ipr.get_addr(index=link["index"]), link["index"]) for link in links}
         routes = {
             family: next(iter(reference_default_devs(ipr.get_routes(family=fam, table=254))), None)
-            for family, fam in ((4, nl.AF_INET), (6, nl.AF_INET6))
+            for family, fam in ((4, AF_INET), (6, AF_INET6))
         }
     return {"links": links, "addrs": addrs, "routes": routes}
 
@@ -161,7 +162,8 @@ def test_missing_netns_and_lazy_ipr(fleet, lab):
 NO_PYROUTE2 = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
 host, ep = sys.argv[2], sys.argv[3]
 # the ownership record that overlay_host would have written for the fixture's objects
