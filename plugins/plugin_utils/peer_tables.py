@@ -151,7 +151,7 @@ class _NetworkState:
     claims: dict[int, _Endpoint] = field(default_factory=dict)  # address -> owner
 
 
-# --- small validators -------------------------------------------------------------------------------------
+# --- small helpers ----------------------------------------------------------------------------------------
 
 
 def closest(name: str, known) -> str | None:
