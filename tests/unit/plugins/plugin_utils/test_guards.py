@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.fleet_data import NET, ep
 
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
     KNOWN_VARIABLES,
@@ -24,13 +25,8 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
 )
 
 REPO = Path(__file__).resolve().parents[4]
-NET = {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"}
 BACK = {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24"}
 NETS = [NET, BACK]
-
-
-def ep(name, network="overlay_network", **extra):
-    return {"name": name, "network": network, **extra}
 
 
 def current(*names, network="overlay_network"):
@@ -42,27 +38,21 @@ def host(vtep, *endpoints, **extra):
 
 
 def converged():
-    """The demo fleet as its facts show it after a converge."""
-    return {
-        "h1": host(
-            "198.18.1.1",
-            ep("hosta"),
-            ep("web1", "backend"),
-            current={**current("hosta"), **current("web1", network="backend")},
+    """The demo fleet as its facts show it after a converge: h1 (hosta, web1) and h2 (hostb, web2)."""
+    hosts = {"h1": ("198.18.1.1", "hosta", "web1", "h2"), "h2": ("198.18.1.2", "hostb", "web2", "h1")}
+    records = {}
+    for name, (vtep, first, second, peer) in hosts.items():
+        peer_vtep = hosts[peer][0]
+        records[name] = host(
+            vtep,
+            ep(first),
+            ep(second, "backend"),
+            current={**current(first), **current(second, network="backend")},
             current_networks={"overlay_network": "ovl-256", "backend": "ovl-300"},
-            peers={"overlay_network": {"198.18.1.2": "h2"}, "backend": {"198.18.1.2": "h2"}},
-            netns=["hosta", "ovl-256", "ovl-300", "web1"],
-        ),
-        "h2": host(
-            "198.18.1.2",
-            ep("hostb"),
-            ep("web2", "backend"),
-            current={**current("hostb"), **current("web2", network="backend")},
-            current_networks={"overlay_network": "ovl-256", "backend": "ovl-300"},
-            peers={"overlay_network": {"198.18.1.1": "h1"}, "backend": {"198.18.1.1": "h1"}},
-            netns=["hostb", "ovl-256", "ovl-300", "web2"],
-        ),
-    }
+            peers={"overlay_network": {peer_vtep: peer}, "backend": {peer_vtep: peer}},
+            netns=[first, "ovl-256", "ovl-300", second],
+        )
+    return records
 
 
 # --- unknown variables -------------------------------------------------------------------------------------
