@@ -26,6 +26,16 @@ def host(vtep, *endpoints, **extra):
     return {"vtep": vtep, "endpoints": list(endpoints), **extra}
 
 
+def seen(ip, mac=None, network="overlay_network"):
+    """An endpoint as its host's facts show it (without ``mac``: facts that lack it)."""
+    return {"network": network, "ip": ip} | ({"mac": mac} if mac else {})
+
+
+def unreachable_h2(*endpoints, **current):
+    """h1 with one endpoint ``a``, and an unreachable h2 with ``endpoints`` whose facts show ``current``."""
+    return {"h1": host("198.18.1.1", ep("a")), "h2": host("198.18.1.2", *endpoints, reachable=False, current=current)}
+
+
 def no_tables(vtep, *, state="present", skip=False):
     """The record of a host that gets no network: absent, or skipped (unreachable)."""
     return {
@@ -123,7 +133,7 @@ def test_plan_summary_seed():
 
 def test_input_is_not_modified():
     networks, fleet = [NET], seed_fleet()
-    fleet["h2"]["current"] = {"hostb": {"network": "overlay_network", "ip": "10.213.0.9", "mac": "02:42:0a:d5:00:09"}}
+    fleet["h2"]["current"] = {"hostb": seen("10.213.0.9", "02:42:0a:d5:00:09")}
     before = copy.deepcopy((networks, fleet))
     compute_peer_tables(networks, fleet)
     assert (networks, fleet) == before
@@ -331,10 +341,10 @@ def test_existing_address_from_facts_given_as_cidr_is_kept():
 @pytest.mark.parametrize(
     "entry",
     [
-        {"network": "red", "ip": "10.213.0.50"},  # the endpoint moved to another network
-        {"network": "overlay_network", "ip": "10.9.0.50"},  # outside the subnet (subnet changed)
-        {"network": "overlay_network", "ip": "10.213.0.1"},  # the gateway
-        {"network": "overlay_network", "ip": "10.213.0.255"},  # broadcast
+        seen("10.213.0.50", network="red"),  # the endpoint moved to another network
+        seen("10.9.0.50"),  # outside the subnet (subnet changed)
+        seen("10.213.0.1"),  # the gateway
+        seen("10.213.0.255"),  # broadcast
         {"network": "overlay_network", "ip": "fd00::5"},  # other family
         {"network": "overlay_network", "ip": "garbage"},
         {"network": "overlay_network"},
@@ -349,18 +359,14 @@ def test_stale_facts_are_ignored(entry):
 
 def test_facts_of_undeclared_endpoints_do_not_reserve_addresses():
     fleet = seed_fleet()
-    fleet["h1"]["current"] = {"gone": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"}}
+    fleet["h1"]["current"] = {"gone": seen("10.213.0.2", "02:42:0a:d5:00:02")}
     assert endpoint_ips(compute_peer_tables([NET], fleet))[("h1", "hosta")] == "10.213.0.2"
 
 
 def test_allocation_skips_explicit_and_existing_addresses():
     fleet = {
         "h1": host("198.18.1.1", ep("a", address="10.213.0.2"), ep("b"), ep("c")),
-        "h2": host(
-            "198.18.1.2",
-            ep("d"),
-            current={"d": {"network": "overlay_network", "ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}},
-        ),
+        "h2": host("198.18.1.2", ep("d"), current={"d": seen("10.213.0.3", "02:42:0a:d5:00:03")}),
     }
     ips = endpoint_ips(compute_peer_tables([NET], fleet))
     assert ips == {
@@ -424,11 +430,7 @@ def test_overlapping_subnets_are_refused_naming_both_networks():
 
 def test_explicit_wins_over_existing_which_is_reallocated():
     fleet = {
-        "h1": host(
-            "198.18.1.1",
-            ep("a"),
-            current={"a": {"network": "overlay_network", "ip": "10.213.0.5", "mac": "02:42:0a:d5:00:05"}},
-        ),
+        "h1": host("198.18.1.1", ep("a"), current={"a": seen("10.213.0.5", "02:42:0a:d5:00:05")}),
         "h2": host("198.18.1.2", ep("b", address="10.213.0.5")),
     }
     ips = endpoint_ips(compute_peer_tables([NET], fleet))
@@ -436,7 +438,7 @@ def test_explicit_wins_over_existing_which_is_reallocated():
 
 
 def test_existing_vs_existing_collision_keeps_the_first_and_moves_the_second():
-    fact = {"network": "overlay_network", "ip": "10.213.0.5", "mac": "02:42:0a:d5:00:05"}
+    fact = seen("10.213.0.5", "02:42:0a:d5:00:05")
     fleet = {
         "h1": host("198.18.1.1", ep("a"), current={"a": fact}),
         "h2": host("198.18.1.2", ep("b"), current={"b": fact}),
@@ -469,7 +471,7 @@ def test_unreachable_explicit_and_observed_addresses_leave_allocation_full():
             ep("a", "tiny", address="10.0.0.2"),
             ep("b", "tiny"),
             reachable=False,
-            current={"b": {"network": "tiny", "ip": "10.0.0.3", "mac": "02:42:0a:00:00:03"}},
+            current={"b": seen("10.0.0.3", "02:42:0a:00:00:03", network="tiny")},
         ),
         "h2": host("198.18.1.2", ep("c", "tiny"), ep("d", "tiny"), ep("e", "tiny")),
     }
@@ -599,19 +601,12 @@ def test_default_mtu_below_ipv6_minimum_is_an_error():
 
 
 def test_unreachable_host_with_facts_keeps_its_entries():
-    fleet = {
-        "h1": host("198.18.1.1", ep("a")),
-        "h2": host(
-            "198.18.1.2",
-            ep("b"),
-            ep("not-there-yet"),
-            reachable=False,
-            current={
-                "b": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0A:D5:00:02"},
-                "removed": {"network": "overlay_network", "ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"},
-            },
-        ),
-    }
+    fleet = unreachable_h2(
+        ep("b"),
+        ep("not-there-yet"),
+        b=seen("10.213.0.2", "02:42:0A:D5:00:02"),
+        removed=seen("10.213.0.3", "02:42:0a:d5:00:03"),
+    )
     result = compute_peer_tables([NET], fleet)
     assert result["h2"] == no_tables("198.18.1.2", skip=True)
     h1 = network_of(result, "h1", "overlay_network")
@@ -626,19 +621,9 @@ def test_unreachable_host_with_facts_keeps_its_entries():
 
 
 def test_unreachable_host_facts_mac_wins_and_missing_mac_is_derived():
-    fleet = {
-        "h1": host("198.18.1.1", ep("a")),
-        "h2": host(
-            "198.18.1.2",
-            ep("b", mac="02:00:00:00:00:0b"),
-            ep("c"),
-            reachable=False,
-            current={
-                "b": {"network": "overlay_network", "ip": "10.213.0.9", "mac": "02:00:00:00:00:99"},
-                "c": {"network": "overlay_network", "ip": "10.213.0.10"},
-            },
-        ),
-    }
+    fleet = unreachable_h2(
+        ep("b", mac="02:00:00:00:00:0b"), ep("c"), b=seen("10.213.0.9", "02:00:00:00:00:99"), c=seen("10.213.0.10")
+    )
     h1 = network_of(compute_peer_tables([NET], fleet), "h1", "overlay_network")
     assert h1["neigh"] == [
         {"ip": "10.213.0.9", "mac": "02:00:00:00:00:99"},
@@ -686,27 +671,14 @@ def test_unreachable_host_without_vtep_is_an_error():
 def test_unreachable_observed_address_colliding_with_explicit_is_an_error():
     fleet = {
         "h1": host("198.18.1.1", ep("a", address="10.213.0.2")),
-        "h2": host(
-            "198.18.1.2",
-            ep("b"),
-            reachable=False,
-            current={"b": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"}},
-        ),
+        "h2": host("198.18.1.2", ep("b"), reachable=False, current={"b": seen("10.213.0.2", "02:42:0a:d5:00:02")}),
     }
     message = error([NET], fleet)
     assert "h1/a" in message and "h2/b" in message and "10.213.0.2" in message and "unreachable" in message
 
 
 def test_unreachable_host_own_explicit_and_observed_addresses_do_not_collide():
-    fleet = {
-        "h1": host("198.18.1.1", ep("a")),
-        "h2": host(
-            "198.18.1.2",
-            ep("b", address="10.213.0.7"),
-            reachable=False,
-            current={"b": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"}},
-        ),
-    }
+    fleet = unreachable_h2(ep("b", address="10.213.0.7"), b=seen("10.213.0.2", "02:42:0a:d5:00:02"))
     result = compute_peer_tables([NET], fleet)
     # the facts are the truth until h2 is back; its wanted .7 stays reserved meanwhile
     assert network_of(result, "h1", "overlay_network")["neigh"] == [{"ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02"}]
@@ -716,12 +688,7 @@ def test_unreachable_host_own_explicit_and_observed_addresses_do_not_collide():
 def test_unreachable_host_observed_address_is_not_taken_by_others():
     fleet = {
         "h1": host("198.18.1.1", ep("a"), ep("b")),
-        "h2": host(
-            "198.18.1.2",
-            ep("c"),
-            reachable=False,
-            current={"c": {"network": "overlay_network", "ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}},
-        ),
+        "h2": host("198.18.1.2", ep("c"), reachable=False, current={"c": seen("10.213.0.3", "02:42:0a:d5:00:03")}),
     }
     assert endpoint_ips(compute_peer_tables([NET], fleet)) == {("h1", "a"): "10.213.0.2", ("h1", "b"): "10.213.0.4"}
 
