@@ -12,19 +12,12 @@ from pathlib import Path
 
 import pytest
 from devenv import BIN, REPO
+from netfleet_lab.lab import proc_state
 
 TOOL = REPO / "tools" / "netfleet-lab"
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="the lab needs root (it creates namespaces); run as root")
-
-
-def proc_state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
 
 
 def processes_mentioning(text: str) -> list[int]:

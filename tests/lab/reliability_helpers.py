@@ -259,14 +259,20 @@ class Results:
 PRISTINE_CHECK = "every host's snapshot after teardown.yml equals the one from before the first site.yml"
 
 
-def lab_fleet(tmp_path_factory, name: str, *, converge: bool = True, hosts: int = 3):
-    """Generator for a module-scoped fixture: a lab of ``hosts`` with the demo fleet, a :class:`Fleet` that records
-    into ``Results(name)`` (written when the lab is gone), its snapshot from before anything ran (``pristine``), and
-    one converge unless ``converge`` is false."""
+def demo_lab(tmp_path_factory, name: str, fleet_class: type[Fleet] | None = None, *, hosts: int = 3):
+    """Generator for a module-scoped fixture: a lab of ``hosts`` in a temporary directory ``nfl-<name>`` and a
+    ``fleet_class`` (default :class:`Fleet`) that drives the demo fleet on it; the lab is removed afterwards."""
     tmp = tmp_path_factory.mktemp(f"nfl-{name}")
-    results = Results(name)
     for lab in build_lab(tmp / "lab", hosts):
-        fleet = Fleet(lab, ansible_env(tmp), tmp)
+        yield (fleet_class or Fleet)(lab, ansible_env(tmp), tmp)
+
+
+def lab_fleet(tmp_path_factory, name: str, *, converge: bool = True, hosts: int = 3):
+    """Generator for a module-scoped fixture: :func:`demo_lab`'s :class:`Fleet`, recording into ``Results(name)``
+    (written when the lab is gone), with its snapshot from before anything ran (``pristine``), and one converge
+    unless ``converge`` is false."""
+    results = Results(name)
+    for fleet in demo_lab(tmp_path_factory, name, hosts=hosts):
         fleet.results = results
         fleet.pristine = fleet.snapshot()
         if converge:

@@ -15,9 +15,10 @@ import time
 
 import pytest
 from devenv import ansible_env
-from lab_helpers import BIN, TOOL, build_lab, needs_root
+from lab_helpers import BIN, TOOL, needs_root
+from reliability_helpers import CHANGED_RE, PLAYBOOKS, RECAP_RE, demo_lab
 from support.demo_fleet import LAB_VARS, VTEP
-from test_role import CHANGED_RE, PLAYBOOKS, RECAP_RE, Fleet, assert_tables
+from test_role import TableFleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -26,10 +27,7 @@ LOCK = "/run/netfleet-overlay/host.lock"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-conc")
-    env = ansible_env(tmp)
-    for lab in build_lab(tmp / "lab", 3):
-        yield Fleet(lab, env, tmp)
+    yield from demo_lab(tmp_path_factory, "conc", TableFleet)
 
 
 def start_site(fleet, name: str, *args: str) -> subprocess.Popen:
@@ -86,10 +84,10 @@ def test_two_site_runs_at_the_same_moment(fleet):
         assert sorted(recap[host]["changed"] for _rc, _out, recap in results) == [0, 1], (host, elapsed)
     assert_tables(fleet)
     assert allowlists(fleet) == {h: sorted(VTEP[o] for o in VTEP if o != h) for h in VTEP}
-    res, _recap = fleet.play("verify.yml")
+    res, _recap, _changed = fleet.play("verify.yml")
     assert res.returncode == 0, res.stdout[-4000:]
     assert "7 endpoints, 42 pings: all as expected" in res.stdout
-    _res, recap = fleet.converge()
+    _res, recap, _changed = fleet.converge()
     assert all(counts["changed"] == 0 for counts in recap.values())
 
 

@@ -15,10 +15,10 @@ import shutil
 import sys
 
 import pytest
-from devenv import ansible_env
-from lab_helpers import build_lab, needs_root
+from lab_helpers import needs_root
+from reliability_helpers import CHANGED_RE, demo_lab
 from support.demo_fleet import DEMO, VTEP, mac_of
-from test_role import CHANGED_RE, Fleet, assert_tables
+from test_role import TableFleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -63,10 +63,8 @@ print("sent", count)
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-fw")
-    env = ansible_env(tmp)
-    for lab in build_lab(tmp / "lab", 3):
-        fleet = Fleet(lab, env, tmp)
+    for fleet in demo_lab(tmp_path_factory, "fw", TableFleet):
+        lab = fleet.lab
         # An admin's own tables on h2, there before the collection: they must survive everything below.
         res = lab.exec("h2", "nft", "-f", "-", input=FOREIGN)
         assert res.returncode == 0, res.stderr
@@ -162,7 +160,7 @@ def received(fleet, sender: str) -> int:
 def test_allowlist_holds_exactly_the_other_members(fleet):
     foreign = foreign_ruleset(fleet, "h2")
     assert len(foreign) > 3  # the admin's tables, set and chains
-    _res, recap = fleet.converge()
+    _res, recap, _changed = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     assert allowlists(fleet) == {host: others(host) for host in VTEP}
     t = table(fleet, "h1")
@@ -172,7 +170,7 @@ def test_allowlist_holds_exactly_the_other_members(fleet):
     # the drop names no address: the VXLAN sockets listen on all of them (tests/lab/test_vxlan_injection.py)
     assert "\t\tudp dport @ports counter packets" in rendered and rendered.rstrip().endswith("}")
     assert foreign_ruleset(fleet, "h2") == foreign  # only our table changed
-    _res, recap = fleet.converge()  # idempotent, also with the firewall
+    _res, recap, _changed = fleet.converge()  # idempotent, also with the firewall
     assert all(counts["changed"] == 0 for counts in recap.values())
 
 
@@ -186,21 +184,21 @@ def test_rogue_frames_are_dropped_and_members_pass(fleet):
 
 def test_without_the_allowlist_rogue_frames_arrive(fleet):
     ensure_demo(fleet)
-    res, recap = fleet.play("site.yml", "-e", "overlay_firewall=false")
+    res, recap, _changed = fleet.play("site.yml", "-e", "overlay_firewall=false")
     assert res.returncode == 0, res.stdout[-4000:]
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     assert allowlists(fleet) == dict.fromkeys(VTEP)
     assert received(fleet, "rogue") == FRAMES  # the injection works: this is what the allowlist prevents
     assert_tables(fleet)  # the overlay itself did not change
     # on again: dropped again
-    _res, recap = fleet.converge()
+    _res, recap, _changed = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     assert received(fleet, "rogue") == 0
 
 
 def test_check_mode_predicts_the_removal(fleet):
     ensure_demo(fleet)
-    res, _recap = fleet.play("site.yml", "--check", "--diff", "-e", "overlay_firewall=false")
+    res, _recap, _changed = fleet.play("site.yml", "--check", "--diff", "-e", "overlay_firewall=false")
     assert res.returncode == 0, res.stdout[-4000:]
     assert sorted(CHANGED_RE.findall(res.stdout)) == ["h1", "h2", "h3"]
     assert allowlists(fleet) == {host: others(host) for host in VTEP}  # nothing changed
@@ -209,13 +207,13 @@ def test_check_mode_predicts_the_removal(fleet):
 def test_leaving_host_is_dropped_from_every_set_in_the_same_run(fleet):
     ensure_demo(fleet)
     foreign = foreign_ruleset(fleet, "h2")
-    res, recap = fleet.play("site.yml", overrides={"h3": "overlay_state: absent\n"})
+    res, recap, _changed = fleet.play("site.yml", overrides={"h3": "overlay_state: absent\n"})
     assert res.returncode == 0, res.stdout[-4000:]
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     assert allowlists(fleet) == {"h1": [VTEP["h2"]], "h2": [VTEP["h1"]], "h3": None}
     assert foreign_ruleset(fleet, "h2") == foreign
     # and back: every set has it again, in one run
-    _res, recap = fleet.converge()
+    _res, recap, _changed = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     assert allowlists(fleet) == {host: others(host) for host in VTEP}
 
@@ -224,7 +222,7 @@ def test_a_hand_edited_set_is_repaired(fleet):
     ensure_demo(fleet)
     fleet.sh("h2", f"nft add element inet netfleet_overlay vteps '{{ {ROGUE_ADDR} }}'")
     assert ROGUE_ADDR in allowlists(fleet)["h2"]
-    res, _recap = fleet.converge()
+    res, _recap, _changed = fleet.converge()
     assert sorted(CHANGED_RE.findall(res.stdout)) == ["h2"]
     assert allowlists(fleet)["h2"] == others("h2")
 
@@ -235,7 +233,7 @@ def test_preflight_names_the_missing_nft(fleet):
     nft = shutil.which("nft")
     fleet.sh("h3", f"mount --bind /dev/null {nft}")
     try:
-        res, recap = fleet.play("site.yml")
+        res, recap, _changed = fleet.play("site.yml")
         assert res.returncode == 2
         assert recap["h3"]["failed"] == 1 and recap["h1"]["failed"] == recap["h2"]["failed"] == 0
         assert "h3: overlay_firewall is true but nft is not installed there" in res.stdout
@@ -248,7 +246,7 @@ def test_preflight_names_the_missing_nft(fleet):
 def test_teardown_removes_only_our_table(fleet):
     ensure_demo(fleet)
     foreign = foreign_ruleset(fleet, "h2")
-    res, _recap = fleet.play("teardown.yml")
+    res, _recap, _changed = fleet.play("teardown.yml")
     assert res.returncode == 0, res.stdout[-4000:]
     assert allowlists(fleet) == dict.fromkeys(VTEP)
     assert foreign_ruleset(fleet, "h2") == foreign

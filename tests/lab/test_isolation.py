@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from devenv import ansible_env
-from lab_helpers import build_lab, needs_root
+from lab_helpers import needs_root
+from reliability_helpers import demo_lab
 from support.demo_fleet import DEMO, mac_of
-from test_role import Fleet, assert_tables
+from test_role import TableFleet, assert_tables
 
 pytestmark = [pytest.mark.lab, needs_root]
 
@@ -34,10 +34,7 @@ OTHERS = (WEB1, WEB2)
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-iso")
-    env = ansible_env(tmp)
-    for lab in build_lab(tmp / "lab", 3):
-        fleet = Fleet(lab, env, tmp)
+    for fleet in demo_lab(tmp_path_factory, "iso", TableFleet):
         fleet.converge()
         assert_tables(fleet)
         for ep in (HOSTA, HOSTB, WEB1, WEB2):  # count every frame from hosta / web2 that reaches an endpoint
@@ -126,5 +123,5 @@ def test_other_network_endpoint_in_the_same_subnet_is_unreachable(fleet):
     assert {ep["ns"]: frames_from(fleet, ep, HOSTA) for ep in OTHERS} == counts
     assert frames_from(fleet, HOSTA, WEB2) == reverse
     assert ping(fleet, HOSTA, HOSTB["ip"])  # the network itself still works
-    _res, recap = fleet.converge()  # and the collection sees nothing of its own to repair
+    _res, recap, _changed = fleet.converge()  # and the collection sees nothing of its own to repair
     assert all(host_counts["changed"] == 0 for host_counts in recap.values())

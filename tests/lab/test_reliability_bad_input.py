@@ -68,6 +68,16 @@ def inventory(id_, what, words, **kwargs):
     return role(id_, what, words, kind="inventory", **kwargs)
 
 
+def host_vars(id_, what, host, text, *words, kind="role variable"):
+    """A case whose ``host`` gets the host_vars YAML ``text``."""
+    return role(id_, what, list(words), overrides={host: text}, kind=kind)
+
+
+def extra_vars(id_, what, extra, *words, kind="role variable"):
+    """A case run with the extra vars ``extra``."""
+    return role(id_, what, list(words), extra=extra, kind=kind)
+
+
 def changed_network(id_, what, index, change, *words):
     """A role case that changes the demo's network ``index`` (extra vars); h1 reports it."""
     return role(id_, what, ["fatal: [h1]", *words], extra=nets((index, change)))
@@ -96,11 +106,13 @@ CASES = [
         {**V6NET, "mtu": 1200},
         "network 'v6net' mtu 1200 is below 1280",
     ),
-    role(
+    extra_vars(
         "networks-string",
         "overlay_networks given as a string",
-        ["fatal: [h1]", "fatal: [h3]", "option 'overlay_networks' is of type str"],
-        extra={"overlay_networks": "overlay_network"},
+        {"overlay_networks": "overlay_network"},
+        "fatal: [h1]",
+        "fatal: [h3]",
+        "option 'overlay_networks' is of type str",
     ),
     changed_network(
         "networks-unknown-key",
@@ -223,36 +235,47 @@ CASES = [
         ["fatal: [h1]", "host h3: endpoint 'hostc': unknown key 'ip'"],
         overrides={"h3": eps(ep("hostc", ip="10.213.0.4"), ep("hostd"), ep("db", "backend"))},
     ),
-    role(
+    host_vars(
         "state-bad",
         "overlay_state: gone",
-        ["fatal: [h2]", "overlay_state must be one of: present, absent, got: gone"],
-        overrides={"h2": "overlay_state: gone\n"},
+        "h2",
+        "overlay_state: gone\n",
+        "fatal: [h2]",
+        "overlay_state must be one of: present, absent, got: gone",
     ),
     # --- the guards of issue 11: unknown names, the purge guard, values that the hosts would refuse -----------
-    role(
+    host_vars(
         "var-endpoint-singular",
         "overlay_endpoint: (singular) in a host's vars",
-        ["fatal: [h1]", "host h2: unknown variable overlay_endpoint", "did you mean overlay_endpoints?"],
-        overrides={"h2": "overlay_endpoint: [{name: hostb, network: overlay_network}]\n"},
+        "h2",
+        "overlay_endpoint: [{name: hostb, network: overlay_network}]\n",
+        "fatal: [h1]",
+        "host h2: unknown variable overlay_endpoint",
+        "did you mean overlay_endpoints?",
     ),
-    role(
+    extra_vars(
         "var-networks-typo",
         "overlay_netwroks as an extra var",
-        ["fatal: [h1]", "host h1: unknown variable overlay_netwroks", "did you mean overlay_networks?"],
-        extra={"overlay_netwroks": []},
+        {"overlay_netwroks": []},
+        "fatal: [h1]",
+        "host h1: unknown variable overlay_netwroks",
+        "did you mean overlay_networks?",
     ),
-    role(
+    host_vars(
         "var-state-typo",
         "overlay_stat: absent in a host's vars",
-        ["host h3: unknown variable overlay_stat", "did you mean overlay_state?"],
-        overrides={"h3": "overlay_stat: absent\n"},
+        "h3",
+        "overlay_stat: absent\n",
+        "host h3: unknown variable overlay_stat",
+        "did you mean overlay_state?",
     ),
-    role(
+    host_vars(
         "var-firewall-typo",
         "overlay_firewal: false in a host's vars",
-        ["host h2: unknown variable overlay_firewal", "did you mean overlay_firewall?"],
-        overrides={"h2": "overlay_firewal: false\n"},
+        "h2",
+        "overlay_firewal: false\n",
+        "host h2: unknown variable overlay_firewal",
+        "did you mean overlay_firewall?",
     ),
     changed_network(
         "network-key-typo",
@@ -313,11 +336,15 @@ CASES = [
         {"subnet": "10.213.0.0/24"},
         "networks 'overlay_network' (subnet 10.213.0.0/24) and 'backend' (subnet 10.213.0.0/24)",
     ),
-    role(
+    host_vars(
         "purge-emptied-host",
         "a host whose overlay_endpoints is emptied",
-        ["fatal: [h1]", "whole overlay of host h3", "endpoints db, hostc, hostd", "overlay_allow_purge=true"],
-        overrides={"h3": "overlay_endpoints: []\n"},
+        "h3",
+        "overlay_endpoints: []\n",
+        "fatal: [h1]",
+        "whole overlay of host h3",
+        "endpoints db, hostc, hostd",
+        "overlay_allow_purge=true",
     ),
     role(
         "purge-over-limit",
@@ -333,17 +360,20 @@ CASES = [
         extra={"overlay_purge_limit": 0},
         overrides={"h3": eps(ep("hostc"), ep("db", "backend", address="10.214.0.10"))},
     ),
-    role(
+    extra_vars(
         "purge-limit-negative",
         "overlay_purge_limit -1",
-        ["fatal: [h1]", "overlay_purge_limit -1 is outside 0..2147483647"],
-        extra={"overlay_purge_limit": -1},
+        {"overlay_purge_limit": -1},
+        "fatal: [h1]",
+        "overlay_purge_limit -1 is outside 0..2147483647",
     ),
-    role(
+    extra_vars(
         "allow-purge-text",
         "overlay_allow_purge: maybe",
-        ["fatal: [h1]", "overlay_allow_purge", "maybe"],
-        extra={"overlay_allow_purge": "maybe"},
+        {"overlay_allow_purge": "maybe"},
+        "fatal: [h1]",
+        "overlay_allow_purge",
+        "maybe",
     ),
     role(
         "netns-takeover",
@@ -353,29 +383,37 @@ CASES = [
         setup=("h1", "ip netns add myapp && ip -n myapp addr add 10.99.0.1/32 dev lo", "ip netns del myapp"),
     ),
     # --- the inventory and the hosts ------------------------------------------------------------------------
-    inventory(
+    host_vars(
         "vtep-not-local",
         "a VTEP that is not an address of the host",
-        ["h2: overlay_vtep 198.18.1.99 is not an address of this host"],
-        overrides={"h2": "overlay_vtep: 198.18.1.99\n"},
+        "h2",
+        "overlay_vtep: 198.18.1.99\n",
+        "h2: overlay_vtep 198.18.1.99 is not an address of this host",
+        kind="inventory",
     ),
-    inventory(
+    host_vars(
         "vtep-of-another-host",
         "two hosts with one VTEP",
-        ["h3: overlay_vtep 198.18.1.2 is not an address of this host"],
-        overrides={"h3": "overlay_vtep: 198.18.1.2\n"},
+        "h3",
+        "overlay_vtep: 198.18.1.2\n",
+        "h3: overlay_vtep 198.18.1.2 is not an address of this host",
+        kind="inventory",
     ),
-    inventory(
+    host_vars(
         "vtep-not-an-ip",
         "a VTEP that is not an IP address",
-        ["fatal: [h2]", "vtep: '198.18.1' is not an IP address"],
-        overrides={"h2": "overlay_vtep: '198.18.1'\n"},
+        "h2",
+        "overlay_vtep: '198.18.1'\n",
+        "fatal: [h2]",
+        "vtep: '198.18.1' is not an IP address",
+        kind="inventory",
     ),
-    inventory(
+    extra_vars(
         "fleet-group-missing",
         "overlay_fleet_group naming no group",
-        ["h1 is not in the inventory group 'nosuch' (overlay_fleet_group)"],
-        extra={"overlay_fleet_group": "nosuch"},
+        {"overlay_fleet_group": "nosuch"},
+        "h1 is not in the inventory group 'nosuch' (overlay_fleet_group)",
+        kind="inventory",
     ),
     inventory(
         "networks-differ-per-host",

@@ -8,23 +8,13 @@ test that changes the inventory converges the demo fleet first, so each can also
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from devenv import ansible_env
-from lab_helpers import REPO, build_lab, needs_root, run_ansible
-from support.demo_fleet import DEMO, LAB_VARS, VNI, VTEP, mac_of
+from lab_helpers import needs_root
+from reliability_helpers import CHANGED_RE, Fleet, demo_lab
+from support.demo_fleet import DEMO, VNI, VTEP, mac_of
 
 pytestmark = [pytest.mark.lab, needs_root]
-
-PLAYBOOKS = REPO / "playbooks"
-RECAP_RE = re.compile(
-    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
-# What `overlay_host` changes is reported as "changed: [hK]"; nothing else in the role reports a change.
-CHANGED_RE = re.compile(r"^changed: \[(h\d+)\]", re.MULTILINE)
 
 # One dump per host: its netns, and per overlay netns the vxlan device, its FDB and its ARP table.
 DUMP = r"""
@@ -38,48 +28,8 @@ done
 """
 
 
-class Fleet:
-    """Drives the playbooks on the lab and reads the hosts' kernel state (read-only)."""
-
-    def __init__(self, lab, env, tmp: Path):
-        self.lab = lab
-        self.env = env
-        self.tmp = tmp
-        self.runs = 0
-
-    def play(self, playbook: str, *args: str, overrides: dict | None = None, env: dict | None = None):
-        """Run a playbook with the lab's inventory, the demo's variables and optional host_vars overrides.
-
-        ``overrides`` maps host -> YAML text of a host_vars file in a third inventory source, whose
-        variables win over the demo's. Returns (process, {host: recap counts}).
-        """
-        inventories = ["-i", str(self.lab.inventory), "-i", str(LAB_VARS)]
-        if overrides:
-            self.runs += 1
-            extra = self.tmp / f"overrides-{self.runs}"
-            (extra / "host_vars").mkdir(parents=True)
-            for host, text in overrides.items():
-                (extra / "host_vars" / f"{host}.yml").write_text(text, encoding="utf-8")
-            inventories += ["-i", str(extra)]
-        res = run_ansible(
-            {**self.env, **(env or {})}, *inventories, str(PLAYBOOKS / playbook), *args, tool="ansible-playbook"
-        )
-        recap = {
-            m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
-            for m in RECAP_RE.finditer(res.stdout)
-        }
-        return res, recap
-
-    def converge(self):
-        res, recap = self.play("site.yml")
-        assert res.returncode == 0, res.stdout[-4000:] + res.stderr
-        assert set(recap) == {"h1", "h2", "h3"}
-        return res, recap
-
-    def sh(self, host: str, script: str) -> str:
-        res = self.lab.exec(host, "sh", "-c", script)
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+class TableFleet(Fleet):
+    """The demo fleet, and a read of the hosts' overlay tables (read-only)."""
 
     def state(self, host: str) -> dict:
         """netns, links, and per overlay netns: vxlan details, fdb and neigh lines."""
@@ -140,7 +90,7 @@ def expected_tables(host: str, network: str, fleet: dict | None = None):
     return fdb, neigh
 
 
-def assert_tables(fleet: Fleet, fleet_map: dict | None = None, states: dict | None = None):
+def assert_tables(fleet: TableFleet, fleet_map: dict | None = None, states: dict | None = None):
     """Every host's FDB and ARP tables hold exactly the remote endpoints of each of its networks."""
     fleet_map = DEMO if fleet_map is None else fleet_map
     states = states or fleet.states()
@@ -156,17 +106,14 @@ def assert_tables(fleet: Fleet, fleet_map: dict | None = None, states: dict | No
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nfl-role")
-    env = ansible_env(tmp)
-    for lab in build_lab(tmp / "lab", 3):
-        yield Fleet(lab, env, tmp)
+    yield from demo_lab(tmp_path_factory, "role", TableFleet)
 
 
 # --- converge and verify --------------------------------------------------------------------------------------
 
 
 def test_site_converges_the_fleet(fleet):
-    _unused, recap = fleet.converge()
+    _unused, recap, _changed = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     states = fleet.states()
     for host in VTEP:
@@ -178,7 +125,7 @@ def test_site_converges_the_fleet(fleet):
 
 
 def test_verify_passes(fleet):
-    res, recap = fleet.play("verify.yml")
+    res, recap, _changed = fleet.play("verify.yml")
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr
     assert "Reachability OK: 7 endpoints, 42 pings, 18 replies, 0 wrong" in res.stdout
     assert "7 endpoints, 42 pings: all as expected" in res.stdout
@@ -186,9 +133,9 @@ def test_verify_passes(fleet):
 
 
 def test_second_run_changes_nothing(fleet):
-    _unused, recap = fleet.converge()
+    _unused, recap, _changed = fleet.converge()
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 0, "h2": 0, "h3": 0}
-    res, recap = fleet.play("site.yml", "--check", "--diff")
+    res, recap, _changed = fleet.play("site.yml", "--check", "--diff")
     assert res.returncode == 0, res.stdout[-4000:]
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 0, "h2": 0, "h3": 0}
 
@@ -239,7 +186,7 @@ def without(*keys) -> dict:
 
 def test_removed_endpoint_is_purged_everywhere_in_one_run(fleet):
     fleet.converge()
-    res, recap = fleet.play("site.yml", overrides={"h3": H3_WITHOUT_HOSTD})
+    res, recap, _changed = fleet.play("site.yml", overrides={"h3": H3_WITHOUT_HOSTD})
     assert res.returncode == 0, res.stdout[-4000:]
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     states = fleet.states()
@@ -255,7 +202,7 @@ def test_removed_endpoint_is_purged_everywhere_in_one_run(fleet):
 def test_unreachable_host_keeps_its_entries_on_the_others(fleet):
     fleet.converge()
     overrides = {"h3": UNREACHABLE.format(path=fleet.tmp / "no-such.pid"), "h1": H1_WITHOUT_WEB1}
-    res, recap = fleet.play("site.yml", overrides=overrides)
+    res, recap, _changed = fleet.play("site.yml", overrides=overrides)
     assert res.returncode == 4, res.stdout[-4000:]  # some host unreachable
     assert recap["h3"]["unreachable"] == 1
     assert recap["h1"]["failed"] == recap["h2"]["failed"] == 0
@@ -285,7 +232,7 @@ def test_hosts_outside_the_limit(fleet):
     # without a fact cache: h2's entries for h3 stay as they are, and the missing one stays missing
     fleet.converge()
     fleet.sh("h2", drop_hostd)
-    res, recap = fleet.play("site.yml", "--limit", "h1,h2")
+    res, recap, _changed = fleet.play("site.yml", "--limit", "h1,h2")
     assert res.returncode == 0, res.stdout[-4000:]
     assert set(recap) == {"h1", "h2"}
     assert not CHANGED_RE.findall(res.stdout)
@@ -298,10 +245,10 @@ def test_hosts_outside_the_limit(fleet):
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fleet.tmp / "facts"),
         "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600",
     }
-    res, _unused = fleet.play("site.yml", env=cache)  # the whole fleet: fills the cache (and repairs h2)
+    res, _unused, _changed = fleet.play("site.yml", env=cache)  # the whole fleet: fills the cache (and repairs h2)
     assert res.returncode == 0, res.stdout[-4000:]
     fleet.sh("h2", drop_hostd)
-    res, recap = fleet.play("site.yml", "--limit", "h1,h2", env=cache)
+    res, recap, _changed = fleet.play("site.yml", "--limit", "h1,h2", env=cache)
     assert res.returncode == 0, res.stdout[-4000:]
     assert sorted(CHANGED_RE.findall(res.stdout)) == ["h2"]
     assert_tables(fleet)
@@ -314,7 +261,7 @@ def test_duplicate_address_fails_before_any_change(fleet):
         "h1": "overlay_endpoints: [{name: hosta, network: overlay_network, address: 10.213.0.9}]\n",
         "h2": "overlay_endpoints: [{name: hostb, network: overlay_network, address: 10.213.0.9}]\n",
     }
-    res, recap = fleet.play("site.yml", overrides=overrides)
+    res, recap, _changed = fleet.play("site.yml", overrides=overrides)
     assert res.returncode == 2
     assert "endpoints h1/hosta and h2/hostb both have address 10.213.0.9 on network 'overlay_network'" in res.stdout
     assert not CHANGED_RE.findall(res.stdout)
@@ -323,7 +270,7 @@ def test_duplicate_address_fails_before_any_change(fleet):
 
 
 def test_argument_spec_rejects_a_bad_state(fleet):
-    res, _unused = fleet.play("site.yml", "-e", "overlay_state=gone")
+    res, _unused, _changed = fleet.play("site.yml", "-e", "overlay_state=gone")
     assert res.returncode == 2
     assert "value of overlay_state must be one of: present, absent, got: gone" in res.stdout
     assert not CHANGED_RE.findall(res.stdout)
@@ -334,17 +281,17 @@ def test_argument_spec_rejects_a_bad_state(fleet):
 
 def test_teardown_leaves_nothing(fleet):
     fleet.converge()
-    res, recap = fleet.play("teardown.yml")
+    res, recap, _changed = fleet.play("teardown.yml")
     assert res.returncode == 0, res.stdout[-4000:]
     assert {host: counts["changed"] for host, counts in recap.items()} == {"h1": 1, "h2": 1, "h3": 1}
     for host, state in fleet.states().items():
         assert state["netns"] == [], host
         assert sorted(state["links"]) == ["eth0", "lo"], host
-    res, recap = fleet.play("teardown.yml")
+    res, recap, _changed = fleet.play("teardown.yml")
     assert res.returncode == 0
     assert all(counts["changed"] == 0 for counts in recap.values())
     # check mode from scratch predicts the whole build and creates nothing
-    res, recap = fleet.play("site.yml", "--check")
+    res, recap, _changed = fleet.play("site.yml", "--check")
     assert res.returncode == 0, res.stdout[-4000:]
     assert sorted(CHANGED_RE.findall(res.stdout)) == ["h1", "h2", "h3"]
     assert all(state["netns"] == [] for state in fleet.states().values())

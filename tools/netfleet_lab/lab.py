@@ -121,6 +121,23 @@ def nstarget():
     return module
 
 
+def kill_holders(pids: list[int], what: str) -> None:
+    """SIGKILL holder processes (the caller has checked with :func:`is_holder` that they are) and wait until they
+    are gone; the unshare processes, orphaned when `up` exited, are then reaped by init: wait (briefly) for that."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(is_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = [p for p in pids if is_alive(p)]
+    if left:
+        raise LabError(f"{what} still alive after SIGKILL: {left}")
+    deadline = time.monotonic() + 5
+    while any(proc_state(p) is not None for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def ns_id(pid: int | str, kind: str) -> tuple[int, int]:
     st = os.stat(f"/proc/{pid}/ns/{kind}")
     return st.st_dev, st.st_ino
@@ -495,19 +512,7 @@ class Lab:
                     killed.append(pid)
                 elif is_alive(pid):
                     skipped.append(f"{name}:{pid}")
-        for pid in killed:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while any(is_alive(p) for p in killed) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        left = [p for p in killed if is_alive(p)]
-        if left:
-            raise LabError(f"holders still alive after SIGKILL: {left}")
-        # the unshare processes were orphaned when `up` exited: wait (briefly) for init to reap them
-        deadline = time.monotonic() + 5
-        while any(proc_state(p) is not None for p in killed) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        kill_holders(killed, "holders")
         # Our mounts all live in the holders' private mount namespaces; a mount under DIR in this
         # namespace would not be ours, so never delete through one.
         with open("/proc/self/mounts", encoding="utf-8") as f:
@@ -561,17 +566,7 @@ class Lab:
         for stale in ("pid", "upid"):
             with contextlib.suppress(FileNotFoundError):
                 (self.hosts_dir / f"{name}.{stale}").unlink()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while any(is_alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if any(is_alive(p) for p in pids):
-            raise LabError(f"{name}: holder still alive after SIGKILL: {pids}")
-        deadline = time.monotonic() + 5  # the orphaned unshare process: wait (briefly) for init to reap it
-        while any(proc_state(p) is not None for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        kill_holders(pids, f"{name}: holder")
         rec.update(unshare=None, pid=None, record=None, stopped=True)
         self.save()
         for leftover in ("ready",):
