@@ -231,21 +231,30 @@ def _why_lab(results: Results) -> str:
 # --- the plot ------------------------------------------------------------------------------------------------
 
 
+def _log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+
+
+def _finish_axes(ax, ticks: list, labels: list[str], **font) -> None:
+    """The measured sizes as the x ticks (no minor ticks), a grid, and a legend when something was plotted."""
+    import matplotlib.ticker
+
+    if ticks:
+        ax.set_xticks(ticks, labels, **font)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**font)
+
+
 def plot(results: Results) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
-    left.set(
-        xscale="log",
-        yscale="log",
-        xlabel="entries (from empty, one vxlan device)",
-        ylabel="seconds",
-        title="(a) apply time vs entries",
-    )
+    _log_axes(left, "entries (from empty, one vxlan device)", "seconds", "(a) apply time vs entries")
     colors = {"fdb": "tab:blue", "bridge": "tab:blue", "neigh": "tab:green", "ip -batch": "tab:green"}
     sizes: set = set()
     for label, points in results.plot.get("entries", {}).items():
@@ -255,20 +264,9 @@ def plot(results: Results) -> Path | None:
             style = "--" if "batch" in label else "-"
             left.plot(*zip(*pts, strict=True), style, marker="o", color=color, label=label)
             sizes.update(x for x, y in pts)
-    if sizes:
-        left.set_xticks(sorted(sizes), [f"{x // 1000}k" for x in sorted(sizes)])
-        left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    left.grid(True, which="both", alpha=0.3)
-    if left.get_legend_handles_labels()[0]:
-        left.legend()
+    _finish_axes(left, sorted(sizes), [f"{x // 1000}k" for x in sorted(sizes)])
     fleet = results.extra.get("fleet") or {}
-    right.set(
-        xscale="log",
-        yscale="log",
-        xlabel="hosts (5 endpoints each)",
-        ylabel="seconds (wall clock)",
-        title="(c) the fleet's overlay vs hosts",
-    )
+    _log_axes(right, "hosts (5 endpoints each)", "seconds (wall clock)", "(c) the fleet's overlay vs hosts")
     for label, points in results.plot.get("hosts", {}).items():
         pts = [(x, y) for x, y in points if y]
         if pts:
@@ -278,12 +276,7 @@ def plot(results: Results) -> Path | None:
             right.annotate(
                 "cut at its time limit", (hosts, row["compute"]), textcoords="offset points", xytext=(-90, 8)
             )
-    if fleet:
-        right.set_xticks(sorted(fleet), [str(h) for h in sorted(fleet)], fontsize="small")
-        right.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    right.grid(True, which="both", alpha=0.3)
-    if right.get_legend_handles_labels()[0]:
-        right.legend(fontsize="small")
+    _finish_axes(right, sorted(fleet), [str(h) for h in sorted(fleet)], fontsize="small")
     fig.suptitle(f"netfleet.overlay make bench, {results.started}", fontsize="medium")
     fig.tight_layout()
     fig.savefig(PNG, dpi=110)
