@@ -67,7 +67,7 @@ def wanted(vtep, allow, ports) -> dict:
                 "the allowlist holds VTEPs of the same underlay family"
             )
         peers[peer] = None
-    numbers = sorted({v.int_range(value, f"ports[{index}]", 1, 65535) for index, value in enumerate(ports or [])})
+    numbers = sorted({v.port(value, f"ports[{index}]") for index, value in enumerate(ports or [])})
     if not numbers:
         raise v.InputError("ports: the list is empty; give the UDP ports of the overlay networks (4789 by default)")
     proto = "ip" if family == 4 else "ip6"
