@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Mapping
@@ -71,6 +72,11 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 def valid_name(name) -> bool:
     """Whether ``name`` follows :data:`NAME_RULE` (a network's or an endpoint's name)."""
     return isinstance(name, str) and _NAME_RE.match(name) is not None
+
+
+def netns_path(name: str) -> str:
+    """The file of the named netns ``name`` under :data:`NETNS_RUN_DIR`; a path (it has a '/') is taken as it is."""
+    return name if os.path.dirname(name) else os.path.join(NETNS_RUN_DIR, name)
 
 
 def overlay_netns(vni: int) -> str:
