@@ -78,6 +78,15 @@ def extra_vars(id_, what, extra, *words, kind="role variable"):
     return role(id_, what, list(words), extra=extra, kind=kind)
 
 
+def on_hosta_and_hostb(id_, what, words, **key):
+    """A role case where hosta (on h1) and hostb (on h2) both get ``key``."""
+    overrides = {
+        "h1": eps(ep("hosta", **key), ep("web1", "backend")),
+        "h2": eps(ep("hostb", **key), ep("web2", "backend")),
+    }
+    return role(id_, what, words, overrides=overrides)
+
+
 def changed_network(id_, what, index, change, *words):
     """A role case that changes the demo's network ``index`` (extra vars); h1 reports it."""
     return role(id_, what, ["fatal: [h1]", *words], extra=nets((index, change)))
@@ -156,14 +165,11 @@ CASES = [
         ["host h1", "endpoint name 'hosta' is used twice"],
         overrides={"h1": eps(ep("hosta"), ep("hosta", "backend"))},
     ),
-    role(
+    on_hosta_and_hostb(
         "endpoint-same-ip-two-hosts",
         "the same IP on two hosts",
         ["endpoints h1/hosta and h2/hostb", "address 10.213.0.9"],
-        overrides={
-            "h1": eps(ep("hosta", address="10.213.0.9"), ep("web1", "backend")),
-            "h2": eps(ep("hostb", address="10.213.0.9"), ep("web2", "backend")),
-        },
+        address="10.213.0.9",
     ),
     role(
         "endpoint-outside-subnet",
@@ -184,14 +190,11 @@ CASES = [
         ["host h1: endpoint 'hosta' network 'nosuch' is not defined in overlay_networks"],
         overrides={"h1": eps(ep("hosta", "nosuch"), ep("web1", "backend"))},
     ),
-    role(
+    on_hosta_and_hostb(
         "endpoint-duplicate-mac",
         "the same MAC on two hosts",
         ["endpoints h1/hosta and h2/hostb both have mac 02:42:0a:d5:00:63"],
-        overrides={
-            "h1": eps(ep("hosta", mac="02:42:0a:d5:00:63"), ep("web1", "backend")),
-            "h2": eps(ep("hostb", mac="02:42:0a:d5:00:63"), ep("web2", "backend")),
-        },
+        mac="02:42:0a:d5:00:63",
     ),
     role(
         "endpoint-address-collision",

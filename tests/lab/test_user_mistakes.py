@@ -256,26 +256,29 @@ def test_overlay_state_absent_and_allow_purge_let_the_purge_through(mistakes):
     assert not problems, problems
 
 
-def test_a_network_name_with_spaces_is_refused(mistakes):
-    mistakes.refused(
-        "network-name-spaces",
-        "a network named 'my front end'",
-        "the naming rule of networks and endpoints (overlay_plan)",
-        ["fatal: [h1]", "overlay_networks[2] name 'my front end' is not a valid network name", "'my_front_end'"],
-        "-e",
-        nets({"name": "my front end", "vni": 400, "subnet": "10.215.0.0/24"}),
-    )
-
-
-def test_a_network_mtu_above_the_underlay_is_refused_on_the_controller(mistakes):
-    mistakes.refused(
-        "network-mtu-9000",
-        "a network mtu 9000 on a 1500 underlay",
-        "MTU that fits the underlay (overlay_plan)",
-        ["host h1: network 'backend' mtu 9000 does not fit", "underlay_mtu 1500", "at most 1450"],
-        "-e",
-        nets(backend={"mtu": 9000}),
-    )
+@pytest.mark.parametrize(
+    "refusal",  # (case, what, guard, words, overlay_networks)
+    [
+        (
+            "network-name-spaces",
+            "a network named 'my front end'",
+            "the naming rule of networks and endpoints (overlay_plan)",
+            ["fatal: [h1]", "overlay_networks[2] name 'my front end' is not a valid network name", "'my_front_end'"],
+            nets({"name": "my front end", "vni": 400, "subnet": "10.215.0.0/24"}),
+        ),
+        (
+            "network-mtu-9000",
+            "a network mtu 9000 on a 1500 underlay",
+            "MTU that fits the underlay (overlay_plan)",
+            ["host h1: network 'backend' mtu 9000 does not fit", "underlay_mtu 1500", "at most 1450"],
+            nets(backend={"mtu": 9000}),
+        ),
+    ],
+    ids=["name-with-spaces", "mtu-above-the-underlay"],
+)
+def test_a_network_the_controller_refuses(mistakes, refusal):
+    *mistake, networks = refusal
+    mistakes.refused(*mistake, "-e", networks)
 
 
 def test_overlapping_subnets_are_refused(mistakes):
