@@ -56,6 +56,54 @@ ENTRIES = 20000
 KILL_NS, KILL_DEV = "killtest", "vxk"
 
 
+# What each fault case checks, as its results record says: case -> (what was done, the checks it passed)
+FAULTS = {
+    "sigkill-mid-apply": (
+        "fdb module (state overridden, 20000 entries) killed with SIGKILL mid-way",
+        [
+            "the killed run left 1..19999 of 20000 entries",
+            "the next run ends with exactly the 20000 wanted entries (none twice, no strays)",
+            "the run after that reports changed=false",
+        ],
+    ),
+    "host-unreachable-during-run": (
+        "h3 powered off (netfleet-lab stop) between facts and converge, while h1 gains an endpoint",
+        [
+            "the run reports h3 unreachable (rc 4, recap unreachable=1) and converges h1, h2",
+            "h1 and h2 keep every entry of h3's endpoints",
+            "after h3 returns (empty), one run changes h3 only and leaves h1, h2 untouched",
+            "the run after that: changed=0; verify.yml: 8 endpoints, 56 pings as expected",
+        ],
+    ),
+    "host-rebooted": (
+        "h2 rebooted (netfleet-lab reboot: holder restarted empty, same addresses)",
+        [
+            "the next run: changed on h2 only; h1, h3 snapshots identical before and after",
+            "every host's tables exactly as expected; the run after that: changed=0; verify.yml passes",
+        ],
+    ),
+}
+
+
+def rebuilt_alone(fleet, host: str, before: dict, fleet_map: dict, **play) -> int:
+    """One site.yml run changes ``host`` only, leaves the other hosts as ``before`` shows them, and every table is
+    as ``fleet_map`` wants; returns how many entries were lost."""
+    res, recap, changed = fleet.play("site.yml", **play)
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert changed == [host], (changed, recap)
+    after = fleet.snapshot()
+    assert all(after[h] == before[h] for h in HOSTS if h != host), snapshot_diff(before, after)
+    problems, lost = table_problems(after, fleet_map)
+    assert not problems, problems
+    return lost
+
+
+def passed(fleet, case: str, started: float, **detail) -> None:
+    """Record a fault case whose assertions all held."""
+    what, checks = FAULTS[case]
+    fleet.results.add("fault", case, checks, True, time.monotonic() - started, what=what, **detail)
+
+
 def expected_entries(host: str, fleet_map: dict) -> set[tuple]:
     """Every remote entry that ``host`` must hold: (netns, 'fdb', mac, dst) and (netns, 'neigh', ip, mac)."""
     mine = {net for (owner, _name), (net, _ip) in fleet_map.items() if owner == host}
@@ -212,17 +260,10 @@ def test_table_apply_killed_mid_way_then_converges(fleet, tmp_path):
         assert res.returncode == 0 and "ok: [h1]" in res.stdout and "changed: [h1]" not in res.stdout, res.stdout
     finally:
         fleet.sh("h1", f"ip netns del {KILL_NS}", check=False)
-    fleet.results.add(
-        "fault",
+    passed(
+        fleet,
         "sigkill-mid-apply",
-        [
-            "the killed run left 1..19999 of 20000 entries",
-            "the next run ends with exactly the 20000 wanted entries (none twice, no strays)",
-            "the run after that reports changed=false",
-        ],
-        True,
-        time.monotonic() - started,
-        what="fdb module (state overridden, 20000 entries) killed with SIGKILL mid-way",
+        started,
         attempts=attempts,
         left_after_kill=caught["left"],
         entries_lost=lost,
@@ -273,32 +314,13 @@ def test_host_lost_during_a_run_keeps_its_entries_and_rejoins(fleet):
     res = fleet.lab.tool("start", "--dir", str(fleet.lab.dir), "h3")
     assert res.returncode == 0, res.stderr
     fleet.pristine["h3"] = fleet.snapshot(("h3",))["h3"]
-    res, recap, changed = fleet.play("site.yml", overrides={"h1": H1_WITH_EXTRA})
-    assert res.returncode == 0, res.stdout[-4000:]
-    assert changed == ["h3"], (changed, recap)
-    after = fleet.snapshot()
-    assert after["h1"] == during["h1"] and after["h2"] == during["h2"], snapshot_diff(during, after)
-    problems, lost_after = table_problems(after, WITH_EXTRA)
-    assert not problems, problems
+    lost_after = rebuilt_alone(fleet, "h3", during, WITH_EXTRA, overrides={"h1": H1_WITH_EXTRA})
     res, recap, changed = fleet.play("site.yml", overrides={"h1": H1_WITH_EXTRA})
     assert res.returncode == 0 and changed == [], (changed, recap)
     res = fleet.play("verify.yml", overrides={"h1": H1_WITH_EXTRA})[0]
     assert res.returncode == 0, res.stdout[-4000:]
     assert "8 endpoints, 56 pings: all as expected" in res.stdout
-    fleet.results.add(
-        "fault",
-        "host-unreachable-during-run",
-        [
-            "the run reports h3 unreachable (rc 4, recap unreachable=1) and converges h1, h2",
-            "h1 and h2 keep every entry of h3's endpoints",
-            "after h3 returns (empty), one run changes h3 only and leaves h1, h2 untouched",
-            "the run after that: changed=0; verify.yml: 8 endpoints, 56 pings as expected",
-        ],
-        True,
-        time.monotonic() - started,
-        what="h3 powered off (netfleet-lab stop) between facts and converge, while h1 gains an endpoint",
-        entries_lost=lost_during + lost_after,
-    )
+    passed(fleet, "host-unreachable-during-run", started, entries_lost=lost_during + lost_after)
 
 
 # --- a host rebooted ---------------------------------------------------------------------------------------------
@@ -318,29 +340,12 @@ def test_rebooted_host_is_rebuilt_and_nothing_else_changes(fleet):
     problems, lost_on_others = table_problems(fleet.snapshot(("h1", "h3")), DEMO, ("h1", "h3"))
     assert not problems, problems
 
-    res, recap, changed = fleet.play("site.yml")
-    assert res.returncode == 0, res.stdout[-4000:]
-    assert changed == ["h2"], (changed, recap)
-    after = fleet.snapshot()
-    assert after["h1"] == before["h1"] and after["h3"] == before["h3"], snapshot_diff(before, after)
-    problems, lost = table_problems(after, DEMO)
-    assert not problems, problems
+    lost = rebuilt_alone(fleet, "h2", before, DEMO)
     recap, changed = fleet.converge()[1:]
     assert changed == [], recap
     res = fleet.play("verify.yml")[0]
     assert res.returncode == 0, res.stdout[-4000:]
-    fleet.results.add(
-        "fault",
-        "host-rebooted",
-        [
-            "the next run: changed on h2 only; h1, h3 snapshots identical before and after",
-            "every host's tables exactly as expected; the run after that: changed=0; verify.yml passes",
-        ],
-        True,
-        time.monotonic() - started,
-        what="h2 rebooted (netfleet-lab reboot: holder restarted empty, same addresses)",
-        entries_lost=lost_on_others + lost,
-    )
+    passed(fleet, "host-rebooted", started, entries_lost=lost_on_others + lost)
 
 
 def test_teardown_leaves_no_residue(fleet):
