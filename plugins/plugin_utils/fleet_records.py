@@ -181,7 +181,7 @@ def _state(variables: Mapping, facts: Mapping | None, active: bool) -> str:
 
 
 def fleet_record(host: str, variables: Mapping, reachable: bool) -> dict:
-    """One host's record for the peer table (``state, reachable, vtep, underlay_mtu, endpoints, current``)."""
+    """One host's record for the peer table: the keys of ``peer_tables.HOST_KEYS``, its facts' part included."""
     facts = overlay_facts(host, variables)
     vtep = variables.get("overlay_vtep")
     if vtep is None or vtep == "":
