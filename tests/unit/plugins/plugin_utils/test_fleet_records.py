@@ -9,9 +9,11 @@ import pytest
 
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
     FleetRecordsError,
+    fleet_record,
     fleet_records,
 )
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
+    HOST_KEYS,
     PeerTableError,
     compute_peer_tables,
 )
@@ -336,3 +338,8 @@ def test_a_missing_network_is_named_by_count():
     }
     with pytest.raises(FleetRecordsError, match=r"host h2: overlay_networks differs .*: 2 networks on h2 but 1 on h1"):
         fleet_records(hostvars, ["h1", "h2"], ["h1", "h2"])
+
+
+def test_a_record_has_exactly_the_keys_that_the_peer_table_reads():
+    assert set(fleet_record("h1", {"ansible_facts": {"netfleet_overlay": facts("198.18.1.1")}}, True)) == HOST_KEYS
+    assert set(fleet_record("h1", {}, False)) == HOST_KEYS
