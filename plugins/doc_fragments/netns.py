@@ -60,3 +60,13 @@ notes:
     first.
   - In check mode RV(after) is the predicted table, equal to what a real run returns.
 """
+
+    # The host lock of the single-object and table modules (overlay_host and vtep_firewall take lock_timeout).
+    # Only a note; Ansible wants options or attributes in every fragment, hence the empty options.
+    HOST_LOCK = r"""
+options: {}
+notes:
+  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
+    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
+    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
+"""

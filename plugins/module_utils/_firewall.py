@@ -29,6 +29,7 @@ import json
 import re
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 
 FAMILY = "inet"
 TABLE = "netfleet_overlay"
@@ -44,7 +45,7 @@ _MISSING_MARKERS = ("No such file or directory", "does not exist")
 _ACCEPT_RE = re.compile(rf"^udp dport @{PORT_SET} ip6? daddr (\S+) ip6? saddr @{VTEP_SET} accept$")
 
 
-class FirewallError(Exception):
+class FirewallError(ModuleError):
     """nft is missing or failed; the message names the table and says what to do."""
 
 

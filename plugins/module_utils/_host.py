@@ -28,23 +28,18 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _statedir,
     _table,
 )
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge, Netns, Veth, Vxlan
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import DEFAULT_PORT
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles, ObjectError
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 
-class HostApplyError(Exception):
-    """The converge failed after it began: what it applied (``done``), whether that changed the host, and what it
-    did not get to (``not_done``)."""
-
-    def __init__(self, msg: str, changed: bool, done: list[str], not_done: dict, summary: str):
-        super().__init__(msg)
-        self.changed = changed
-        self.done = done
-        self.not_done = not_done
-        self.summary = summary
+class HostApplyError(ModuleError):
+    """The converge failed after it began: what it applied (``commands_done``), whether that changed the host, what
+    it did not get to (``not_done``), the summary line, the run's warnings and, for refused table writes, one
+    message per entry (``errors``)."""
 
 
 def _plural(count: int, noun: str) -> str:
@@ -120,12 +115,9 @@ class HostConverger:
 
     def _peers(self, net: dict, before: dict) -> dict:
         """The remote VTEPs the network's FDB holds entries for, with the host each belongs to (null: unknown)."""
-        # as the record reads them back (normalised), so that an unchanged record is never written again
-        dsts = {entry.get("dst") for entry in net["fdb"]} - {None, ""}  # a few VTEPs, many entries each
-        vteps = {v.ip(dst, "fdb.dst") for dst in dsts} | set(net["peer_hosts"])
-        vteps.update(
-            vtep for vtep in (v.ip(x, "preserve_vteps") for x in self.p["preserve_vteps"] or []) if vtep in before
-        )
+        # normalised (check_input), as the record reads them back: an unchanged record is never written again
+        vteps = {entry["dst"] for entry in net["fdb"]} | set(net["peer_hosts"])
+        vteps.update(vtep for vtep in self.p["preserve_vteps"] if vtep in before)
         vteps.discard(self.p["vtep"])
         return {vtep: net["peer_hosts"].get(vtep, before.get(vtep)) for vtep in sorted(vteps)}
 
@@ -202,24 +194,10 @@ class HostConverger:
     # -- one network -------------------------------------------------------------------------------------------
 
     def network(self, handles, net: dict, under: dict) -> dict:
+        """Converge one network's objects and tables; in check mode a netns that does not exist yet reads as empty
+        (:class:`~._objects.Unmade`), so the prediction is what a real run does."""
         netns, vtep = net["netns"], self.p["vtep"]
         out = {"name": net["name"], "netns": netns}
-        if self.check_mode and not nl.netns_exists(netns):
-            # Nothing to read yet: the whole network is created.  Predict it without touching the kernel.
-            self.changed = True
-            self.commands.append(f"ip netns add {netns}")
-            self.commands.append(
-                f"# create {net['bridge']} and {net['vxlan']} (vni {net['vni']}) in {netns}, "
-                f"{len(net['endpoints'])} endpoint(s), {len(net['neigh'])} neigh and {len(net['fdb'])} fdb entries"
-            )
-            out.update(
-                fdb={"before": [], "after": sorted(net["fdb"], key=_table.FDB.sort_key)},
-                neigh={"before": [], "after": sorted(net["neigh"], key=_table.NEIGH.sort_key)},
-            )
-            self.views[net["name"]] = _host_diff.predicted_views(net, vtep, under["vtep_dev"], out)
-            self.tally["fdb"][0] += len(net["fdb"])
-            self.tally["neigh"][0] += len(net["neigh"])
-            return out
         objects = {"netns": self._object(handles, Netns, {"name": netns, "state": "present"}), "endpoints": {}}
         objects["bridge"] = self._object(
             handles, Bridge, {"name": net["bridge"], "netns": netns, "mtu": net["mtu"], "state": "present"}
@@ -274,30 +252,28 @@ class HostConverger:
         """Both tables of one network, ``overridden``; entries pointing at preserved VTEPs are kept as they are."""
         ns = handles(net["netns"])
         index = ns.link_index(net["vxlan"])
-        if index is None:  # check mode after a predicted recreate: the device does not exist yet
+        if index is None:  # check mode: the device does not exist yet (a new netns, or a predicted recreate)
             index = -1
-        preserve = set(self.p["preserve_vteps"] or [])
+        preserve = set(self.p["preserve_vteps"])
         out = {}
         # (key, member) pairs: (mac, dst) in the FDB, (ip, mac) in the neighbour table
-        fdb_current = _table.read_pairs(ns, _table.FDB, index) if index > 0 else []
+        fdb_current = _table.read(ns, _table.FDB, index) if index > 0 else []
         kept_macs = {mac for mac, dst in fdb_current if dst in preserve}
-        for spec, wanted_raw in ((_table.FDB, net["fdb"]), (_table.NEIGH, net["neigh"])):
-            wanted = _table.normalize_entries(
-                spec, wanted_raw, state="overridden", local=self.p["vtep"] if spec is _table.FDB else None
-            )
-            current = fdb_current if spec is _table.FDB else (_table.read_pairs(ns, spec, index) if index > 0 else [])
+        for spec in (_table.FDB, _table.NEIGH):
+            wanted = list(net[spec.name])  # normalised by check_input
+            current = fdb_current if spec is _table.FDB else (_table.read(ns, spec, index) if index > 0 else [])
             keys = {e[spec.key_field] for e in wanted}
             for key, member in current:
                 keep = member in preserve if spec is _table.FDB else member in kept_macs
                 if keep and key not in keys:
                     wanted.append(spec.entry(key, member))
-            result = _table.plan_pairs(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
+            result = _table.plan(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
             upserts = sum(op["action"] == "upsert" for op in result["ops"])
             if result["ops"] and not self.check_mode:
                 try:
                     _table.apply(ns, spec, index, result["ops"])
                 except _table.TableApplyError as exc:
-                    # every entry was attempted: the ones that failed are named in the message
+                    # every entry was attempted: the ones that failed are named in ``errors``
                     self.changed |= len(exc.errors) < len(result["ops"])
                     self.commands.extend(result["commands"])
                     raise
@@ -431,8 +407,11 @@ class HostConverger:
             msg += f". {_plural(len(done), 'command')} applied before the failure: see commands_done"
         else:
             msg += ". Nothing was changed"
-        summary = self.summary(wanted) if self.changed else ""
-        return HostApplyError(msg, self.changed, done, not_done, summary)
+        details = {"changed": self.changed, "commands_done": done, "not_done": not_done, "warnings": self.warnings}
+        details["summary"] = self.summary(wanted) if self.changed else ""
+        if isinstance(exc, _table.TableApplyError):
+            details["errors"] = exc.errors
+        return HostApplyError(msg, **details)
 
     def summary(self, wanted: list[dict]) -> str:
         """One line for people: ``+1 endpoint (web3), -1 network (backend), fdb +3 -2, arp +3 -2``."""
@@ -458,26 +437,12 @@ class HostConverger:
         return ", ".join(parts) or f"{_plural(len(self.commands), 'command')}"
 
 
-def run_module(module) -> None:
+def converge(module) -> dict:
+    """What ``overlay_host`` does (its work for :func:`._module.run`): converge the host under the host lock, and
+    report the facts after the run and, in diff mode, the diff."""
     nft = _firewall.Nft(module.run_command, _discover.nft_binary())
-    converger = HostConverger(module.params, module.check_mode, nft)
-    try:
-        with _lock.host_lock(module.params["lock_timeout"]):
-            result = converger.run()
-    except (v.InputError, _lock.LockTimeout, _firewall.FirewallError, _records.RecordError) as exc:
-        module.fail_json(msg=str(exc), changed=False, commands_done=[])
-    except _statedir.StateDirError as exc:
-        module.fail_json(msg=str(exc), changed=False, commands_done=[])
-    except (nl.NetlinkOpError, _table.TableApplyError) as exc:  # reading, before any change
-        module.fail_json(msg=str(exc), changed=False, commands_done=[])
-    except HostApplyError as exc:
-        for warning in converger.warnings:  # what was (not) taken over is worth knowing in a failed run too
-            module.warn(warning)
-        module.fail_json(
-            msg=str(exc), changed=exc.changed, commands_done=exc.done, not_done=exc.not_done, summary=exc.summary
-        )
-    for warning in result.pop("warnings"):
-        module.warn(warning)
+    with _lock.host_lock(module.params["lock_timeout"]):
+        result = HostConverger(module.params, module.check_mode, nft).run()
     owned_after = result.pop("owned_after")
     owned_before = result.pop("owned_before")
     views = result.pop("views")
@@ -491,7 +456,7 @@ def run_module(module) -> None:
             "after": _summary(after, views, result, "after"),
             "prepared": _host_diff.removed_text(result["removed"], owned_before),
         }
-    module.exit_json(**result)
+    return result
 
 
 def _summary(owned: dict, views: dict, result: dict, side: str) -> dict:

@@ -44,52 +44,6 @@ def network_views(net: dict, objects: dict, tables: dict) -> dict:
     return views
 
 
-def predicted_views(net: dict, vtep: str, vtep_dev: str | None, tables: dict) -> dict:
-    """The views of a network whose netns does not exist yet (check mode): nothing before, all of it after."""
-    before = {
-        "netns": None,
-        "bridge": None,
-        "vxlan": None,
-        "endpoints": dict.fromkeys((ep["name"] for ep in net["endpoints"]), None),
-        "fdb": [],
-        "neigh": [],
-    }
-    vxlan = {
-        "vni": net["vni"],
-        "port": net["port"],
-        "local": vtep,
-        "dev": vtep_dev,
-        "learning": False,
-        "proxy": True,
-        "master": net["bridge"],
-        "mtu": net["mtu"],
-        "up": True,
-    }
-    endpoints = {
-        ep["name"]: {
-            "netns": net["netns"],
-            "master": net["bridge"],
-            "mtu": ep["mtu"],
-            "up": True,
-            "peer_netns": ep["netns"],
-            "address": ep["address"],
-            "mac": ep["mac"],
-            "peer_mtu": ep["mtu"],
-            "peer_up": True,
-        }
-        for ep in net["endpoints"]
-    }
-    after = {
-        "netns": net["netns"],
-        "bridge": {"mtu": net["mtu"], "up": True},
-        "vxlan": vxlan,
-        "endpoints": endpoints,
-        "fdb": table_lines(_table.FDB, tables["fdb"]["after"], net["vxlan"]),
-        "neigh": table_lines(_table.NEIGH, tables["neigh"]["after"], net["vxlan"]),
-    }
-    return {"before": before, "after": after}
-
-
 def owned_names(owned: dict | None) -> dict:
     owned = owned or {}
     return {"networks": sorted(owned.get("networks", {})), "endpoints": sorted(owned.get("endpoints", {}))}

@@ -4,7 +4,7 @@
 
 ``networks`` normally comes from the fleet plan (overlay_plan, expanded by the host_tables filter), which has
 validated it; :func:`check_input` catches hand-written input, so a missing key or a bad value fails by name instead
-of half-way through the run.
+of half-way through the run, and normalises it once for the rest of the run.
 :func:`check_foreign_vxlan` and :func:`check_netns_owned` catch what no filter can see: a vxlan device that this
 collection did not make and that already uses a network's UDP port on the VTEP, and a namespace that the plan wants
 but that someone else made (the collection never adopts or deletes it).
@@ -15,29 +15,26 @@ from __future__ import annotations
 import ipaddress
 import platform
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _records, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import ENDPOINT_IFNAME, TEMP_VXLAN_PREFIX, kind
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 NETWORK_KEYS = ("name", "vni", "port", "mtu", "netns", "bridge", "vxlan", "endpoints", "neigh", "fdb")
 ENDPOINT_KEYS = ("name", "netns", "veth", "address", "mac", "mtu")
 
 
 def check_input(params: dict) -> None:
-    """Validate and normalise ``vtep`` and ``networks`` (in place); raise :class:`InputError` naming the field."""
+    """Validate and normalise ``vtep``, ``preserve_vteps`` and ``networks`` (in place, the host side's one
+    normalisation: the converge uses them as they are); raise :class:`InputError` naming the field."""
     if params["state"] != "present":
         return  # absent only tears down: the networks are not looked at
     vtep = params["vtep"] = v.ip(params["vtep"], "vtep")
+    params["preserve_vteps"] = [v.ip(x, "preserve_vteps") for x in params.get("preserve_vteps") or []]
     seen: dict[tuple, str] = {}
     for i, net in enumerate(params["networks"]):
         where = f"networks[{i}]"
-        if not isinstance(net, dict):
-            raise v.InputError(f"{where}: expected a network as the host_tables filter returns it, got {kind(net)}")
-        missing = [key for key in NETWORK_KEYS if key not in net]
-        if missing:
-            raise v.InputError(f"{where} ({net.get('name', '?')}): missing key(s) {', '.join(missing)}")
-        _records.name(net["name"], f"{where}.name")
+        _check_shape(net, NETWORK_KEYS, where, "a network as the host_tables filter returns it")
         where = f"{where} ({net['name']})"
         net["peer_hosts"] = _peer_hosts(net.get("peer_hosts"), f"{where}.peer_hosts")
         net["vni"] = v.vni(net["vni"], f"{where}.vni")
@@ -55,12 +52,7 @@ def check_input(params: dict) -> None:
                 raise v.InputError(f"{where}.{field}: expected a list, got {kind(net[field])}")
         for j, ep in enumerate(net["endpoints"]):
             at = f"{where}.endpoints[{j}]"
-            if not isinstance(ep, dict):
-                raise v.InputError(f"{at}: expected a dict, got {kind(ep)}")
-            missing = [key for key in ENDPOINT_KEYS if key not in ep]
-            if missing:
-                raise v.InputError(f"{at} ({ep.get('name', '?')}): missing key(s) {', '.join(missing)}")
-            _records.name(ep["name"], f"{at}.name")
+            _check_shape(ep, ENDPOINT_KEYS, at, "a dict")
             v.netns_name(ep["netns"], f"{at}.netns")
             ep["ifname"] = v.interface(ep.get("ifname") or ENDPOINT_IFNAME, f"{at}.ifname")
             v.interface(ep["veth"], f"{at}.veth")
@@ -69,11 +61,21 @@ def check_input(params: dict) -> None:
             ep["mtu"] = v.mtu(ep["mtu"], f"{at}.mtu")
         for spec in (_table.NEIGH, _table.FDB):
             try:
-                _table.normalize_entries(
+                net[spec.name] = _table.normalize_entries(
                     spec, net[spec.name], state="overridden", local=vtep if spec is _table.FDB else None
                 )
             except v.InputError as exc:
                 raise v.InputError(f"{where}.{spec.name}: {exc}") from None
+
+
+def _check_shape(value, keys: tuple, where: str, expected: str) -> None:
+    """``value`` is a dict with every key of ``keys`` and a valid ``name``; raise :class:`InputError` naming it."""
+    if not isinstance(value, dict):
+        raise v.InputError(f"{where}: expected {expected}, got {kind(value)}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise v.InputError(f"{where} ({value.get('name', '?')}): missing key(s) {', '.join(missing)}")
+    _records.name(value["name"], f"{where}.name")
 
 
 def _peer_hosts(value, field: str) -> dict:

@@ -7,9 +7,9 @@ steps that get there.  The single-object modules and the composite ``host`` modu
 from __future__ import annotations
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import KernelObject, Step, ip_cmd
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 
 def alias_steps(ns, netns, name, before, after) -> list[Step]:
@@ -63,6 +63,10 @@ class Netns(KernelObject):
     def predict(self, before):
         return {"name": self.params["name"]} if self.params["state"] == "present" else None
 
+    def foresee(self, before, after):
+        if before is None and after is not None:
+            self.handles.foresee(self.params["name"])
+
     def steps(self, before, after):
         name = self.params["name"]
         if after and not before:
@@ -74,10 +78,7 @@ class Netns(KernelObject):
 
 class Bridge(KernelObject):
     def validate(self):
-        p = self.params
-        v.interface(p["name"], "name")
-        if p["netns"] is not None:
-            v.netns_name(p["netns"], "netns")
+        p = self._validate_link()
         if p["mtu"] is not None:
             v.mtu(p["mtu"])
 
@@ -129,10 +130,7 @@ class Bridge(KernelObject):
 
 class Vxlan(KernelObject):
     def validate(self):
-        p = self.params
-        v.interface(p["name"], "name")
-        if p["netns"] is not None:
-            v.netns_name(p["netns"], "netns")
+        p = self._validate_link()
         if p["state"] == "absent":
             return
         if p["vni"] is None:
@@ -199,8 +197,7 @@ class Vxlan(KernelObject):
         if p["state"] == "absent":
             return None
         self._underlay_checks()
-        if p["master"] and self.handles(p["netns"]).link_index(p["master"]) is None:
-            raise v.InputError(f"master: bridge {p['master']} not found in {self.handles(p['netns']).label}")
+        self._check_master()
         keep = before if before and not self._reason(before) else None
         mtu = p["mtu"] or (keep["mtu"] if keep else self._default_mtu())
         return {
@@ -375,8 +372,7 @@ class Veth(KernelObject):
         p = self.params
         if p["state"] == "absent":
             return None
-        if p["master"] and self.handles(p["netns"]).link_index(p["master"]) is None:
-            raise v.InputError(f"master: bridge {p['master']} not found in {self.handles(p['netns']).label}")
+        self._check_master()
         intact = before and "peer" not in before
         mtu = p["mtu"] or (before["mtu"] if intact else _model.DEFAULT_MTU)
         after = {

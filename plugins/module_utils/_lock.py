@@ -23,13 +23,14 @@ import os
 import time
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 
 LOCK_NAME = "host.lock"
 LOCK_PATH = os.path.join(_statedir.STATE_DIR, LOCK_NAME)
 DEFAULT_TIMEOUT = 300
 
 
-class LockTimeout(Exception):
+class LockTimeout(ModuleError):
     """The lock was not free within the timeout, or its file is unsafe; the message names the file."""
 
 

@@ -4,7 +4,8 @@
 
 A subclass says how to validate its parameters, how to read the object (a canonical dict, or None when absent),
 what the object should look like afterwards, and which steps get it there.  The base class owns check mode
-(``after`` is the prediction), diff mode, ``commands``, error reporting and namespace handles.
+(``after`` is the prediction), ``commands``, the errors of a failed step and namespace handles;
+:func:`._module.run` reports them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, _lock
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 
 class Step:
@@ -29,17 +31,53 @@ class Step:
 ip_cmd = _cmdline.ip  # ``ip [-n NETNS] WORDS...``, every word shell-quoted
 
 
+class Unmade:
+    """A namespace that a check-mode run would create: it reads as empty, so the planners predict every object in
+    it as they predict any missing object."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.label = f"netns {name}"
+
+    def link(self, ifname: str) -> None:
+        return None
+
+    def link_index(self, ifname: str) -> None:
+        return None
+
+    def links(self) -> list:
+        return []
+
+    def addresses(self, index: int) -> list:
+        return []
+
+
 class Handles:
-    """Netlink handles on namespaces, opened on first use and closed together (``with Handles() as h``)."""
+    """Netlink handles on namespaces, opened on first use and closed together (``with Handles() as h``).
+
+    In check mode nothing is created, so the objects that the run would create are noted (:meth:`foresee`): a
+    namespace then reads as empty (:class:`Unmade`), and a link counts as there for the objects that need it
+    (:meth:`foreseen`, a bridge that a port joins).
+    """
 
     def __init__(self):
         self._stack = ExitStack()
         self._open: dict = {}
+        self._foreseen: set = set()  # (netns, None) for a namespace, (netns, ifname) for a link
 
-    def __call__(self, name: str | None) -> nl.Namespace:
+    def __call__(self, name: str | None) -> nl.Namespace | Unmade:
         if name not in self._open:
+            if (name, None) in self._foreseen:
+                return Unmade(name)
             self._open[name] = self._stack.enter_context(nl.Namespace(name))
         return self._open[name]
+
+    def foresee(self, netns: str | None, ifname: str | None = None) -> None:
+        """Check mode: the run would create the namespace ``netns`` (``ifname`` None) or the link ``ifname`` in it."""
+        self._foreseen.add((netns, ifname))
+
+    def foreseen(self, netns: str | None, ifname: str) -> bool:
+        return (netns, ifname) in self._foreseen
 
     def forget(self, name: str | None) -> None:
         """Drop a handle (after its namespace was removed)."""
@@ -55,11 +93,11 @@ class Handles:
         self._open.clear()
 
 
-class ObjectError(Exception):
+class ObjectError(ModuleError):
     """A change failed part-way; carries the planned and the completed commands."""
 
     def __init__(self, msg: str, commands: list[str], done: list[str]):
-        super().__init__(msg)
+        super().__init__(msg, commands=commands, commands_done=done)
         self.commands = commands
         self.done = done
 
@@ -91,6 +129,14 @@ class KernelObject:
 
     # -- shared by the link objects (params ``name`` and ``netns``) -------------------------------------------
 
+    def _validate_link(self) -> dict:
+        """Check the link's ``name`` and ``netns``; returns ``self.params`` for the rest of the validation."""
+        p = self.params
+        v.interface(p["name"], "name")
+        if p["netns"] is not None:
+            v.netns_name(p["netns"], "netns")
+        return p
+
     def _own_link(self, kind: str, noun: str, plain: str | None = "plain") -> dict | None:
         """The link ``name`` in ``netns``, or None when absent.  Raise :class:`InputError` when it is another kind.
 
@@ -106,6 +152,18 @@ class KernelObject:
                 "remove it or choose another name"
             )
         return link
+
+    def _check_master(self) -> None:
+        """Raise :class:`InputError` when the bridge ``master`` is neither in ``netns`` nor about to be made there."""
+        p = self.params
+        ns = self.handles(p["netns"])
+        if p["master"] and ns.link_index(p["master"]) is None and not self.handles.foreseen(p["netns"], p["master"]):
+            raise v.InputError(f"master: bridge {p['master']} not found in {ns.label}")
+
+    def foresee(self, before: dict | None, after: dict | None) -> None:
+        """Check mode: note what this object's steps would create (a link ``name`` in ``netns``)."""
+        if before is None and after is not None:
+            self.handles.foresee(self.params["netns"], self.params["name"])
 
     def _delete_step(self) -> Step:
         """``ip link del`` of the link ``name`` in ``netns``."""
@@ -138,32 +196,23 @@ class KernelObject:
                 raise ObjectError(str(exc), commands, done) from exc
         else:
             after = predicted if steps else before
+            if steps:
+                self.foresee(before, predicted)
         result = {"changed": bool(steps), "before": before or {}, "after": after or {}, "commands": commands}
         result.update(self.result)
         return result
 
 
-def run_module(module, cls) -> None:
-    """The whole life of a single-object module: validate, require pyroute2, lock the host, execute, report.
+def converge(module, cls) -> dict:
+    """What a single-object module does (its work for :func:`._module.run`): validate, then lock the host, read,
+    plan and (outside check mode) apply.
 
     The host lock (:mod:`._lock`) makes the read-plan-write one step against every other writer on the host: an
     ``overlay_host`` converge or another module run.
     """
-    obj = None
-    try:
-        with Handles() as handles:
-            obj = cls(module.params, handles, module.check_mode)
-            obj.validate()
-            obj.validated = True
-            nl.require_pyroute2(module)
-            with _lock.host_lock():
-                result = obj.execute()
-    except (v.InputError, _lock.LockTimeout) as exc:
-        module.fail_json(msg=str(exc))
-    except nl.NetlinkOpError as exc:
-        module.fail_json(msg=str(exc))
-    except ObjectError as exc:
-        module.fail_json(msg=str(exc), commands=exc.commands, commands_done=exc.done)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
-    module.exit_json(**result)
+    with Handles() as handles:
+        obj = cls(module.params, handles, module.check_mode)
+        obj.validate()
+        obj.validated = True
+        with _lock.host_lock():
+            return obj.execute()

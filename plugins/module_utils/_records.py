@@ -24,13 +24,14 @@ import os
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 
 RECORD = "ownership.json"
 VERSION = 1
 NAME_MAX = 255
 
 
-class RecordError(Exception):
+class RecordError(ModuleError):
     """The record cannot be read or is not what this collection writes; the message says what to do."""
 
 

@@ -2,11 +2,10 @@
 # Private: the table reconciler behind the neigh and fdb modules.  May change without notice.
 """Reconcile a device's static table (ARP/ND or vxlan FDB) against the wanted entries, by key.
 
-Planning is pure: :func:`plan` takes wanted and current entries and returns the operations, the predicted
-``after`` and the equivalent ``ip``/``bridge`` command lines.  :func:`apply` is the one place that sends table
-changes to the kernel; it and :func:`read_owned` use the batched raw-netlink transport (:mod:`._nlbulk`), and
-:func:`apply_plain` / :func:`read_plain` do the same one pyroute2 request per entry, to test the two against each
-other.
+:func:`read` gives a device's owned entries as ``(key, member)`` pairs; planning is pure: :func:`plan` takes the
+wanted entries and those pairs and returns the operations, the predicted ``after`` and the equivalent
+``ip``/``bridge`` command lines; :func:`apply` is the one place that sends table changes to the kernel.  Both
+kernel sides use the batched raw-netlink transport.
 
 Entries are grouped by their key (the MAC for FDB, the IP for neighbours).  An *exclusive* group holds one
 member (a unicast MAC has one destination, an IP one MAC); the FDB flood group ``00:00:00:00:00:00`` is
@@ -23,6 +22,8 @@ from operator import itemgetter
 from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, _lock
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import ZERO_MAC, family
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
 _FDB_VERB = {ZERO_MAC: "append"}
@@ -238,10 +239,9 @@ def _sorted_pairs(pairs) -> list:
     return pairs
 
 
-def plan(
-    spec: TableSpec, state: str, wanted: list[dict], current: list[dict], *, dev: str, netns: str | None = None
-) -> dict:
-    """Plan the change from ``current`` (owned entries only) to what ``state`` asks for.
+def plan(spec: TableSpec, state: str, wanted: list[dict], current: list, *, dev: str, netns: str | None = None) -> dict:
+    """Plan the change from ``current`` (the owned entries as ``(key, member)`` pairs, as :func:`read` returns
+    them) to what ``state`` asks for; ``wanted`` are entries as :func:`normalize_entries` returns them.
 
     Returns ``{'ops', 'before', 'after', 'commands', 'changed'}`` where ``ops`` lists
     ``{'action': 'delete'|'upsert', 'entry', 'command'}``, deletes first.  Linear in the number of entries (plus
@@ -249,21 +249,13 @@ def plan(
     (when nothing changes, ``before`` and ``after`` hold the same dicts; after a write to an empty table,
     ``after`` holds the ops' entries).
     """
-    kf, mf = spec.key_field, spec.member_field
-    return plan_pairs(spec, state, wanted, [(e[kf], e[mf]) for e in current], dev=dev, netns=netns)
-
-
-def plan_pairs(
-    spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns: str | None = None
-) -> dict:
-    """:func:`plan` with the current entries as ``(key, member)`` pairs, as :func:`read_pairs` returns them."""
     if state not in STATES:
         raise v.InputError(f"state: {state!r} is not one of {', '.join(STATES)}")
     with _gc_paused():
-        return _plan_pairs(spec, state, wanted, current_pairs, dev=dev, netns=netns)
+        return _plan(spec, state, wanted, current, dev=dev, netns=netns)
 
 
-def _plan_pairs(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns) -> dict:
+def _plan(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns) -> dict:
     kf, mf = spec.key_field, spec.member_field
     want_pairs = list(map(itemgetter(kf, mf), wanted))
     deletes: list[tuple[str, str]] = []
@@ -358,56 +350,32 @@ def render_lines(spec: TableSpec, entries: list[dict], dev: str) -> str:
 # --- kernel side ----------------------------------------------------------------------------------------------
 
 
-class TableApplyError(Exception):
-    """Some table writes failed; ``errors`` lists one message per failed entry."""
+class TableApplyError(ModuleError):
+    """Some table writes failed (every entry was attempted); ``errors`` lists one message per failed entry."""
 
-    def __init__(self, errors: list[str]):
-        super().__init__("; ".join(errors))
+    def __init__(self, table: str, errors: list[str], commands: list[str]):
+        super().__init__(
+            f"{len(errors)} of the planned {table} changes failed: {errors[0]}", errors=errors, commands=commands
+        )
         self.errors = errors
-        self.result: dict | None = None
 
 
-def read_pairs(ns, spec: TableSpec, index: int) -> list[tuple]:
+def read(ns, spec: TableSpec, index: int) -> list[tuple]:
     """The entries this collection owns on a device (permanent ones, never learned/dynamic ones) as
-    ``(key, member)`` pairs, in the kernel's order: what :func:`plan_pairs` takes.
-
-    One kernel-filtered raw dump (:meth:`Namespace.table_dump`); :func:`read_plain` gives the same via pyroute2.
+    ``(key, member)`` pairs, in the kernel's order: what :func:`plan` takes.  One kernel-filtered raw dump.
     """
     return ns.table_dump(spec.name, index, permanent_only=True)
-
-
-def read_owned(ns, spec: TableSpec, index: int) -> list[dict]:
-    """:func:`read_pairs` as entry dicts (``{'mac', 'dst'}`` / ``{'ip', 'mac'}``)."""
-    return [spec.entry(key, member) for key, member in read_pairs(ns, spec, index)]
-
-
-def read_plain(ns, spec: TableSpec, index: int) -> list[dict]:
-    """:func:`read_owned` through pyroute2's own dump and parser (kept to check the bulk path against)."""
-    rows = ns.fdb_dump(index) if spec.name == "fdb" else ns.neigh_dump(index)
-    return [spec.entry(r[spec.key_field], r[spec.member_field]) for r in rows if r["permanent"]]
 
 
 def apply(ns, spec: TableSpec, index: int, ops: list[dict]) -> None:
     """Send the planned operations, deletes first.  The single place that writes table entries.
 
     Every entry is attempted, in batches of raw netlink requests (:meth:`Namespace.table_write_many`); failures
-    are collected and raised together, each naming its entry, in the words of :func:`apply_plain`.
+    are collected and raised together (:class:`TableApplyError`), each naming its entry.
     """
     errors = ns.table_write_many(spec.name, index, ops) if ops else []
     if errors:
-        raise TableApplyError(errors)
-
-
-def apply_plain(ns, spec: TableSpec, index: int, ops: list[dict]) -> None:
-    """:func:`apply` with one pyroute2 request per entry (kept to check the bulk path against)."""
-    errors = []
-    for op in ops:
-        try:
-            ns.table_write(spec.name, index, op)
-        except Exception as exc:  # each entry's failure is reported by name
-            errors.append(str(exc))
-    if errors:
-        raise TableApplyError(errors)
+        raise TableApplyError(spec.name, errors, [op["command"] for op in ops])
 
 
 def reconcile(ns, spec: TableSpec, *, dev: str, state: str, wanted: list[dict], check_mode: bool) -> dict:
@@ -416,72 +384,46 @@ def reconcile(ns, spec: TableSpec, *, dev: str, state: str, wanted: list[dict], 
     if index is None:
         raise v.InputError(f"dev: device {dev} not found in {ns.label}")
     with _gc_paused():
-        current = read_pairs(ns, spec, index)
-        result = plan_pairs(spec, state, wanted, current, dev=dev, netns=ns.name)
+        result = plan(spec, state, wanted, read(ns, spec, index), dev=dev, netns=ns.name)
         if state == "gathered":
             result["gathered"] = result["before"]
         if result["ops"] and not check_mode:
-            try:
-                apply(ns, spec, index, result["ops"])
-            except TableApplyError as exc:
-                exc.result = result
-                raise
+            apply(ns, spec, index, result["ops"])
     return result
 
 
-# --- the module front-end shared by neigh and fdb ---------------------------------------------------------------
+# --- the work of the neigh and fdb modules -----------------------------------------------------------------------
 
 
-def run_module(module, spec: TableSpec) -> None:
-    """Everything a table module does: validate, read, plan, apply (outside check mode), report."""
-    from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
-
+def converge(module, spec: TableSpec) -> dict:
+    """What a table module does (its work for :func:`._module.run`): validate the entries, then lock the host,
+    read, plan and apply (outside check mode); with ``state=rendered`` only plan, against an empty table."""
     p = module.params
-    state = p["state"]
-    try:
-        v.interface(p["dev"], "dev")
-        if p["netns"] is not None:
-            v.netns_name(p["netns"], "netns")
-        if state == "rendered":
-            wanted = normalize_entries(spec, p["entries"], state=state)
-            result = plan(spec, state, wanted, [], dev=p["dev"], netns=p["netns"])
-            module.exit_json(changed=False, rendered=result["commands"], commands=result["commands"])
-        # validate entries before touching the kernel; the vxlan's own address is checked once we can read it
-        wanted = normalize_entries(spec, p["entries"], state=state)
-    except v.InputError as exc:
-        module.fail_json(msg=str(exc))
-
-    nl.require_pyroute2(module)
-    try:
-        with nl.Namespace(p["netns"]) as ns:
-            link = ns.link(p["dev"])
-            if link is None:
-                raise v.InputError(f"dev: device {p['dev']} not found in {ns.label}")
+    state, dev, netns = p["state"], p["dev"], p["netns"]
+    v.interface(dev, "dev")
+    if netns is not None:
+        v.netns_name(netns, "netns")
+    wanted = normalize_entries(spec, p["entries"], state=state)
+    if state == "rendered":
+        commands = plan(spec, state, wanted, [], dev=dev, netns=netns)["commands"]
+        return {"changed": False, "rendered": commands, "commands": commands}
+    with nl.Namespace(netns) as ns:
+        link = ns.link(dev)
+        if link is None:
+            raise v.InputError(f"dev: device {dev} not found in {ns.label}")
+        if spec.name == "fdb":  # an FDB destination is of the family of the vxlan device's own address
             local = (link.get("vxlan") or {}).get("local")
-            if spec.name == "fdb":  # the entries were normalised above, before the kernel was read
-                for i, entry in enumerate(wanted):
-                    check_dst_family(f"entries[{i}]", entry["dst"], local)
-            with _lock.host_lock():  # one writer at a time on the host, as overlay_host
-                result = reconcile(ns, spec, dev=p["dev"], state=state, wanted=wanted, check_mode=module.check_mode)
-    except (v.InputError, _lock.LockTimeout) as exc:
-        module.fail_json(msg=str(exc))
-    except nl.NetlinkOpError as exc:
-        module.fail_json(msg=str(exc))
-    except TableApplyError as exc:
-        module.fail_json(
-            msg=f"{len(exc.errors)} of the planned {spec.name} changes failed: {exc.errors[0]}",
-            errors=exc.errors,
-            commands=exc.result["commands"] if exc.result else [],
-        )
-
-    out = {k: result[k] for k in ("changed", "before", "after", "commands")}
-    if "gathered" in result:
-        out["gathered"] = result["gathered"]
+            for i, entry in enumerate(wanted):
+                check_dst_family(f"entries[{i}]", entry["dst"], local)
+        with _lock.host_lock():  # one writer at a time on the host, as overlay_host
+            result = reconcile(ns, spec, dev=dev, state=state, wanted=wanted, check_mode=module.check_mode)
+    out = {key: result[key] for key in ("changed", "before", "after", "commands", "gathered") if key in result}
     if module._diff:
+        header = f"{spec.name} {dev} ({netns or 'host namespace'})"
         out["diff"] = {
-            "before": render_lines(spec, result["before"], p["dev"]),
-            "after": render_lines(spec, result["after"], p["dev"]),
-            "before_header": f"{spec.name} {p['dev']} ({p['netns'] or 'host namespace'})",
-            "after_header": f"{spec.name} {p['dev']} ({p['netns'] or 'host namespace'})",
+            "before": render_lines(spec, result["before"], dev),
+            "after": render_lines(spec, result["after"], dev),
+            "before_header": header,
+            "after_header": header,
         }
-    module.exit_json(**out)
+    return out

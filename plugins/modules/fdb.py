@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.table
   - netfleet.overlay.netns.attributes
+  - netfleet.overlay.netns.host_lock
 options:
   entries:
     description:
@@ -43,10 +44,6 @@ options:
             address when the device has one.
           - May be omitted with O(state=deleted), to delete every entry of that MAC.
         type: str
-notes:
-  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
-    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
-    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -124,13 +121,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _table
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import table_argument_spec
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
 ENTRY_OPTIONS = {"mac": {"type": "str", "required": True}, "dst": {"type": "str"}}
 
 
 def main():
     module = AnsibleModule(argument_spec=table_argument_spec(ENTRY_OPTIONS), supports_check_mode=True)
-    _table.run_module(module, _table.FDB)
+    run(module, _table.converge, _table.FDB, pyroute2=module.params["state"] != "rendered")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ author:
   - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
+  - netfleet.overlay.netns.host_lock
 options:
   name:
     description: Name of the namespace.
@@ -26,10 +27,6 @@ options:
     default: present
 requirements:
   - pyroute2 >= 0.9.1, < 0.10 on the managed host
-notes:
-  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
-    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
-    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -65,7 +62,8 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Netns
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import run_module
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import converge
 
 
 def main():
@@ -76,7 +74,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    run_module(module, Netns)
+    run(module, converge, Netns)
 
 
 if __name__ == "__main__":

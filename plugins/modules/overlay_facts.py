@@ -36,9 +36,13 @@ description:
     also when it is too old to import), or null when there is none.
 author:
   - netfleet.overlay maintainers (@netfleet)
-extends_documentation_fragment:
-  - netfleet.overlay.netns.attributes
 attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: It changes nothing, so there is no diff.
   facts:
     support: full
     description: Returns facts under C(ansible_facts.netfleet_overlay); they are cached by a fact cache.
@@ -150,11 +154,11 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _firewall,
     _records,
     _requirements,
-    _statedir,
 )
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 
 def _pyroute2_version():
@@ -175,6 +179,40 @@ def _pyroute2_version():
     return None
 
 
+def gather(module) -> dict:
+    """The host's facts (the module's work for :func:`._module.run`); reads only."""
+    p = module.params
+    vtep = v.ip(p["vtep"], "vtep") if p["vtep"] else None
+    facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
+    facts["pyroute2_version"] = _pyroute2_version()
+    facts["nft"] = _discover.nft_binary()
+    warnings: list[str] = []
+    try:
+        facts["firewall"] = _firewall.status(_firewall.Nft(module.run_command, facts["nft"])) if facts["nft"] else None
+    except _firewall.FirewallError as exc:  # e.g. no nf_tables in the kernel: only the allowlist needs it
+        facts["firewall"] = None
+        warnings.append(str(exc))
+    record = _records.load()
+    with Handles() as handles:
+        facts.update(_discover.underlay(handles(None), vtep))
+        if record is None:  # none yet: what release 0.1.0 made, if anything
+            record = _discover.adopt_legacy(handles, warnings)
+            facts["peers"] = _discover.legacy_peers(handles, record)
+        else:
+            facts["peers"] = record["peers"]
+        facts.update(_discover.owned(handles, record))
+    facts["netns"] = _discover.netns_names()
+    if p["desired"] is not None:
+        facts["desired"] = p["desired"]
+    if p["requirements"] is not None:
+        state = (p["desired"] or {}).get("state", "present")
+        try:
+            facts["unmet"] = _requirements.unmet(facts, p["requirements"], state)
+        except ValueError as exc:
+            raise v.InputError(f"requirements: {exc}") from None
+    return {"changed": False, "ansible_facts": {"netfleet_overlay": facts}, "warnings": warnings}
+
+
 def main():
     requirements = {
         "pyroute2": {"type": "str"},
@@ -193,45 +231,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
-    facts["pyroute2_version"] = _pyroute2_version()
-    facts["nft"] = _discover.nft_binary()
-    try:
-        facts["firewall"] = _firewall.status(_firewall.Nft(module.run_command, facts["nft"])) if facts["nft"] else None
-    except _firewall.FirewallError as exc:  # e.g. no nf_tables in the kernel: only the allowlist needs it
-        facts["firewall"] = None
-        module.warn(str(exc))
-    vtep = module.params["vtep"]
-    try:
-        if vtep:
-            vtep = v.ip(vtep, "vtep")
-    except v.InputError as exc:
-        module.fail_json(msg=str(exc))
-    warnings: list[str] = []
-    try:
-        record = _records.load()
-        with Handles() as handles:
-            facts.update(_discover.underlay(handles(None), vtep))
-            if record is None:  # none yet: what release 0.1.0 made, if anything
-                record = _discover.adopt_legacy(handles, warnings)
-                facts["peers"] = _discover.legacy_peers(handles, record)
-            else:
-                facts["peers"] = record["peers"]
-            facts.update(_discover.owned(handles, record))
-        facts["netns"] = _discover.netns_names()
-    except (nl.NetlinkOpError, _records.RecordError, _statedir.StateDirError) as exc:
-        module.fail_json(msg=str(exc))
-    for warning in warnings:
-        module.warn(warning)
-    if module.params["desired"] is not None:
-        facts["desired"] = module.params["desired"]
-    if module.params["requirements"] is not None:
-        state = (module.params["desired"] or {}).get("state", "present")
-        try:
-            facts["unmet"] = _requirements.unmet(facts, module.params["requirements"], state)
-        except ValueError as exc:
-            module.fail_json(msg=f"requirements: {exc}")
-    module.exit_json(changed=False, ansible_facts={"netfleet_overlay": facts})
+    run(module, gather, pyroute2=False)
 
 
 if __name__ == "__main__":

@@ -95,8 +95,8 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - In check mode, a network whose namespace does not exist yet is reported as created, with a summary line in
-    RV(commands), since nothing inside it can be read.
+  - In check mode, RV(commands), the diff and C(changed) are what a real run would do; a network whose namespace
+    does not exist yet is planned as empty, so every command that creates it is listed.
   - In diff mode, the networks and endpoints that the run removes are also listed by name, one line each.
 """
 
@@ -174,7 +174,7 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _host
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
 
 def main():
@@ -192,8 +192,7 @@ def main():
         required_if=[("state", "present", ["vtep"])],
         supports_check_mode=True,
     )
-    nl.require_pyroute2(module)
-    _host.run_module(module)
+    run(module, _host.converge, failed={"changed": False, "commands_done": []})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ author:
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.attributes
+  - netfleet.overlay.netns.host_lock
 options:
   name:
     description: Name of the near end, in O(netns), for example C(veth-hosta).
@@ -57,10 +58,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-notes:
-  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
-    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
-    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -98,7 +95,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import netns_option
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Veth
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import run_module
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import converge
 
 
 def main():
@@ -116,7 +114,7 @@ def main():
         }
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    run_module(module, Veth)
+    run(module, converge, Veth)
 
 
 if __name__ == "__main__":

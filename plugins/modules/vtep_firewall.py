@@ -121,7 +121,16 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _firewall, _lock
-from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
+
+
+def converge(module) -> dict:
+    """Put the wanted table in place (or remove it), under the host lock."""
+    p = module.params
+    nft = _firewall.Nft(module.run_command, _discover.nft_binary())
+    table = _firewall.wanted(p["vtep"], p["allow"], p["ports"]) if p["state"] == "present" else None
+    with _lock.host_lock(p["lock_timeout"]):
+        return _firewall.converge(nft, table, module.check_mode)
 
 
 def main():
@@ -136,17 +145,7 @@ def main():
         required_if=[("state", "present", ["vtep"])],
         supports_check_mode=True,
     )
-    p = module.params
-    nft = _firewall.Nft(module.run_command, _discover.nft_binary())
-    try:
-        table = _firewall.wanted(p["vtep"], p["allow"], p["ports"]) if p["state"] == "present" else None
-        with _lock.host_lock(p["lock_timeout"]):
-            result = _firewall.converge(nft, table, module.check_mode)
-    except (v.InputError, _lock.LockTimeout, _firewall.FirewallError) as exc:
-        module.fail_json(msg=str(exc))
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
-    module.exit_json(**result)
+    run(module, converge, pyroute2=False)
 
 
 if __name__ == "__main__":

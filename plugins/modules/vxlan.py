@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - netfleet.overlay.netns
   - netfleet.overlay.netns.attributes
+  - netfleet.overlay.netns.host_lock
 options:
   name:
     description: Name of the device in O(netns).
@@ -68,10 +69,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-notes:
-  - Holds the host lock C(/run/netfleet-overlay/host.lock) (the exclusive C(flock) that
-    M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
-    another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
 
 EXAMPLES = r"""
@@ -119,7 +116,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import netns_option
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Vxlan
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import run_module
+from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import converge
 
 
 def main():
@@ -139,7 +137,7 @@ def main():
         }
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_if=[("state", "present", ["vni"])])
-    run_module(module, Vxlan)
+    run(module, converge, Vxlan)
 
 
 if __name__ == "__main__":

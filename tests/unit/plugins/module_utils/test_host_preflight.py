@@ -9,6 +9,9 @@ import pytest
 from support.fleet_data import H1_NET as NET
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _host_diff, _host_preflight, _records
+from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge, Netns, Veth
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils._validate import InputError
 
 
@@ -17,9 +20,13 @@ def params(*networks, vtep="198.18.1.1", state="present"):
 
 
 def test_valid_input_is_normalised_in_place():
-    p = params({**NET, "vni": "256", "port": "4789"}, {**NET, "name": "b", "vni": 300, "netns": "ovl-300"})
+    fdb = [{"mac": "02:42:0A:D5:00:03", "dst": "198.18.1.2"}]
+    p = params({**NET, "vni": "256", "port": "4789", "fdb": fdb}, {**NET, "name": "b", "vni": 300, "netns": "ovl-300"})
+    p["preserve_vteps"] = ["2001:DB8:0::9"]
     _host_preflight.check_input(p)
     assert p["networks"][0]["vni"] == 256 and p["networks"][0]["port"] == 4789
+    assert p["networks"][0]["fdb"] == [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}]
+    assert p["preserve_vteps"] == ["2001:db8::9"]
 
 
 def test_absent_ignores_the_networks():
@@ -100,10 +107,8 @@ def vxlan(ifname, vni, port=4789, local="198.18.1.1", alias=None):
 
 @pytest.fixture
 def netns(monkeypatch):
-    from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink
-
     def use(*names):
-        monkeypatch.setattr(_netlink, "netns_list", lambda: list(names))
+        monkeypatch.setattr(nl, "netns_list", lambda: list(names))
 
     return use
 
@@ -151,21 +156,49 @@ def test_a_wildcard_foreign_vxlan_is_refused(netns):
         _host_preflight.check_foreign_vxlan(handles, [NET], "198.18.1.1", RECORD)
 
 
-def test_predicted_views_show_every_object_after_and_nothing_before():
-    tables = {"fdb": {"after": NET["fdb"]}, "neigh": {"after": NET["neigh"]}}
-    views = _host_diff.predicted_views(NET, "198.18.1.1", "eth0", tables)
-    assert views["before"] == {
-        "netns": None,
-        "bridge": None,
-        "vxlan": None,
-        "endpoints": {"hosta": None},
-        "fdb": [],
-        "neigh": [],
+def test_check_mode_plans_a_netns_that_does_not_exist_yet_as_empty(monkeypatch):
+    """One check-mode path: the planners predict against the netns to be made, which reads as empty, so the
+    commands and the diff are those of a real run (test_role's check mode from scratch runs it end to end)."""
+    monkeypatch.setattr(nl, "netns_exists", lambda name: False)
+    ep = NET["endpoints"][0]
+    steps = (
+        (Netns, {"name": "ovl-256", "state": "present"}),
+        (Bridge, {"name": "br0", "netns": "ovl-256", "mtu": 1450, "state": "present"}),
+        (
+            Veth,
+            {"name": ep["veth"], "netns": "ovl-256", "master": "br0", "peer_name": "eth0", "peer_netns": ep["netns"],
+             "address": ep["address"], "mac": ep["mac"], "mtu": ep["mtu"], "state": "present"},
+        ),
+    )  # fmt: skip
+    with Handles() as handles:
+        results = [cls(params, handles, check_mode=True).execute() for cls, params in steps]
+    assert all(r["changed"] and r["before"] == {} for r in results)
+    assert [c for r in results for c in r["commands"]] == [
+        "ip netns add ovl-256",
+        "ip -n ovl-256 link add br0 type bridge",
+        "ip -n ovl-256 link set br0 mtu 1450",
+        "ip -n ovl-256 link set br0 up",
+        "ip netns add hosta",
+        "ip -n ovl-256 link add veth-hosta type veth peer name eth0 netns hosta",
+        "ip -n hosta link set eth0 address 02:42:0a:d5:00:02",
+        "ip -n hosta link set eth0 mtu 1450",
+        "ip -n hosta addr add 10.213.0.2/24 dev eth0",
+        "ip -n hosta link set eth0 up",
+        "ip -n hosta link set lo up",
+        "ip -n ovl-256 link set veth-hosta mtu 1450 master br0 up",
+    ]
+    assert _host_diff.object_view("bridge", results[1]["after"]) == {"mtu": 1450, "up": True}
+    assert _host_diff.object_view("veth", results[2]["after"]) == {
+        "netns": "ovl-256",
+        "master": "br0",
+        "mtu": ep["mtu"],
+        "up": True,
+        "peer_netns": ep["netns"],
+        "address": ep["address"],
+        "mac": ep["mac"],
+        "peer_mtu": ep["mtu"],
+        "peer_up": True,
     }
-    after = views["after"]
-    assert after["vxlan"]["vni"] == 256 and after["vxlan"]["learning"] is False
-    assert after["fdb"] == ["02:42:0a:d5:00:03 dev vxlan0 dst 198.18.1.2 self permanent"]
-    assert after["neigh"] == ["10.213.0.3 dev vxlan0 lladdr 02:42:0a:d5:00:03 PERMANENT"]
     assert _host_diff.predicted_owned([NET]) == {"networks": ["overlay_network"], "endpoints": ["hosta"]}
 
 
@@ -178,10 +211,8 @@ def test_an_alias_proves_nothing_to_the_foreign_vxlan_check(netns):
 
 @pytest.fixture
 def existing(monkeypatch):
-    from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink
-
     def use(*names):
-        monkeypatch.setattr(_netlink, "netns_exists", lambda name: name in names)
+        monkeypatch.setattr(nl, "netns_exists", lambda name: name in names)
 
     return use
 

@@ -59,12 +59,13 @@ def test_a_failed_purge_reports_only_what_went():
     assert c.summary([]) == "-1 endpoint (db)"
 
 
-def test_recorded_peers_are_normalised_and_keep_known_names():
-    c = converger(preserve_vteps=["2001:DB8::9", "198.18.1.7"])
+def test_recorded_peers_keep_known_names():
+    """From the input as check_input normalised it (test_host_preflight)."""
+    c = converger(preserve_vteps=["2001:db8::9", "198.18.1.7"])
     network = net(
         "front",
         "ovl-256",
-        fdb=["198.18.1.2", "198.18.1.2", "2001:db8:0::3", "198.18.1.1"],
+        fdb=["198.18.1.2", "198.18.1.2", "2001:db8::3", "198.18.1.1"],
         peer_hosts={"198.18.1.2": "h2"},
     )
     before = {"2001:db8::3": "h3", "2001:db8::9": "h9"}
