@@ -43,13 +43,6 @@ class TableSpec:
     def entry(self, key: str, member: str) -> dict:
         return {self.key_field: key, self.member_field: member}
 
-    def command(self, action: str, entry: dict, dev: str, netns: str | None) -> str:
-        return self.formatter(action, dev, netns)(entry[self.key_field], entry[self.member_field])
-
-    def formatter(self, action: str, dev: str, netns: str | None):
-        """``(key, member) -> command line`` for one action on one device (see :meth:`command_lines`)."""
-        return lambda key, member: self.command_lines(action, [(key, member)], dev, netns)[0]
-
     def command_lines(self, action: str, pairs, dev: str, netns: str | None) -> list[str]:
         """The command line of each ``(key, member)`` pair for one action on one device, in one comprehension.
 

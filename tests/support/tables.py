@@ -13,6 +13,11 @@ def pairs(spec: t.TableSpec, entries: list[dict]) -> list[tuple]:
     return [(e[spec.key_field], e[spec.member_field]) for e in entries]
 
 
+def command(spec: t.TableSpec, action: str, entry: dict, dev: str, netns: str | None) -> str:
+    """The command line of one entry's operation (:meth:`_table.TableSpec.command_lines` of one pair)."""
+    return spec.command_lines(action, [(entry[spec.key_field], entry[spec.member_field])], dev, netns)[0]
+
+
 def read_entries(ns, spec: t.TableSpec, index: int) -> list[dict]:
     """:func:`_table.read` as entry dicts (``{'mac', 'dst'}`` / ``{'ip', 'mac'}``)."""
     return [spec.entry(key, member) for key, member in t.read(ns, spec, index)]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from support.tables import pairs
+from support.tables import command, pairs
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils import _table as t
@@ -317,9 +317,8 @@ def test_command_lines_of_every_kind():
         "ip -n ovl-1 neigh del 10.213.0.3 dev vxlan0",
         "ip -n ovl-1 neigh del fd00::3 dev vxlan0",
     ]
-    assert (
-        t.FDB.command("upsert", fdb(ZERO, D1), "vxlan0", None)
-        == t.FDB.command_lines("upsert", [(ZERO, D1)], "vxlan0", None)[0]
+    assert command(t.FDB, "upsert", fdb(ZERO, D1), "vxlan0", None) == (
+        f"bridge fdb append {ZERO} dev vxlan0 dst {D1} self permanent"
     )
 
 

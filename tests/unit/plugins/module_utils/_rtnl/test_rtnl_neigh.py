@@ -20,6 +20,7 @@ import struct
 
 import pytest
 from support import pyroute2_reference as ref
+from support.tables import command
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _table as t
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import const as c
@@ -438,7 +439,7 @@ def fdb_ops(count, start=0):
     ops = []
     for i in range(start, start + count):
         entry = {"mac": f"02:00:00:00:{i >> 8 & 255:02x}:{i & 255:02x}", "dst": f"198.18.0.{i % 250 + 1}"}
-        ops.append({"action": "upsert", "entry": entry, "command": t.FDB.command("upsert", entry, "vxlan0", "x")})
+        ops.append({"action": "upsert", "entry": entry, "command": command(t.FDB, "upsert", entry, "vxlan0", "x")})
     return ops
 
 
@@ -489,7 +490,7 @@ def test_table_write_many_words_and_already_done(monkeypatch):
         {"action": "upsert", "entry": e1},  # no acknowledgement
     ]
     for op in ops:
-        op["command"] = t.FDB.command(op["action"], op["entry"], "vxlan0", "ovl-256")
+        op["command"] = command(t.FDB, op["action"], op["entry"], "vxlan0", "ovl-256")
     verdicts = iter([errno.ENOENT, errno.EPERM, errno.EEXIST, errno.EEXIST])
     sock = ScriptedSocket(lambda msg: next(verdicts, 0))
     route = rsock.RouteSocket(sock)
@@ -509,7 +510,7 @@ def test_neigh_delete_enoent_is_done_and_replace_errors_are_named():
     ops = []
     for action, ip in itertools.product(("delete", "upsert"), ("10.0.0.1", "2001:db8::1")):
         entry = {"ip": ip, "mac": M1}
-        ops.append({"action": action, "entry": entry, "command": t.NEIGH.command(action, entry, "vxlan0", None)})
+        ops.append({"action": action, "entry": entry, "command": command(t.NEIGH, action, entry, "vxlan0", None)})
     verdicts = iter([errno.ENOENT, errno.ENODEV, 0, errno.EINVAL])
     route = rsock.RouteSocket(ScriptedSocket(lambda msg: next(verdicts)))
     ns = plain_namespace(route=route, name=None)
