@@ -22,7 +22,7 @@ import errno
 import importlib.util
 import os
 
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC, netns_path
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import link, neigh, sock
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import AF_INET, AF_INET6, IFA_F_NODAD
 
@@ -98,7 +98,7 @@ def netns_list() -> list[str]:
 
 
 def netns_exists(name: str) -> bool:
-    return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
+    return os.path.exists(netns_path(name))
 
 
 def netns_create(name: str) -> None:
@@ -137,7 +137,7 @@ class Namespace:
         self.name = name
         self.label = _ns_label(name)
         # Opening never creates the namespace; a missing one is an error now, as it was when IPRoute opened here.
-        if name and not os.path.exists(name if os.path.dirname(name) else os.path.join(NETNS_RUN_DIR, name)):
+        if name and not os.path.exists(netns_path(name)):
             raise NetlinkOpError(f"netns {name} does not exist; create it first (netfleet.overlay.netns)")
         self._ipr = None
         self._route: sock.RouteSocket | None = None

@@ -27,7 +27,7 @@ import socket
 import struct
 import threading
 
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import netns_path
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import (
     CLONE_NEWNET,
     NETLINK_CAP_ACK,
@@ -62,7 +62,7 @@ def enter_netns(name: str, libc=None) -> None:
 
     Never creates it: a missing one raises FileNotFoundError, as pyroute2's ``setns(name, flags=0)`` does.
     """
-    path = name if os.path.dirname(name) else os.path.join(NETNS_RUN_DIR, name)
+    path = netns_path(name)
     libc = libc or ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
