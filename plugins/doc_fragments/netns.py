@@ -70,3 +70,15 @@ notes:
     M(netfleet.overlay.overlay_host) holds) while it reads and writes, so it never interleaves with a converge or
     another module run on the host. It waits at most 300 seconds for the lock, then fails naming the last holder.
 """
+
+    # The lock_timeout option of overlay_host and vtep_firewall.
+    LOCK_TIMEOUT = r"""
+options:
+  lock_timeout:
+    description:
+      - Seconds to wait for the host lock (C(flock) on C(/run/netfleet-overlay/host.lock)) when another run holds
+        it; M(netfleet.overlay.overlay_host), M(netfleet.overlay.vtep_firewall) and the single-object modules all
+        take it. The module then fails, naming the lock file and the last holder's pid.
+    type: int
+    default: 300
+"""

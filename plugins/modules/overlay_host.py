@@ -43,6 +43,7 @@ author:
   - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
+  - netfleet.overlay.netns.lock_timeout
 options:
   vtep:
     description: The host's VTEP address. It must be one of the host's addresses; the vxlan devices are bound to it.
@@ -83,12 +84,6 @@ options:
       - Defaults to the C(port) of every network of O(networks).
     type: list
     elements: int
-  lock_timeout:
-    description:
-      - Seconds to wait for the host lock when another run holds it. The module then fails, naming the lock
-        file and the last holder's pid.
-    type: int
-    default: 300
   state:
     description: V(absent) removes everything the collection owns on the host (also the VTEP allowlist).
     type: str
@@ -173,7 +168,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _host
+from ansible_collections.netfleet.overlay.plugins.module_utils import _host, _lock
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
 
@@ -186,7 +181,7 @@ def main():
             "firewall": {"type": "bool", "default": False},
             "allow": {"type": "list", "elements": "str"},
             "ports": {"type": "list", "elements": "int"},
-            "lock_timeout": {"type": "int", "default": 300},
+            "lock_timeout": {"type": "int", "default": _lock.DEFAULT_TIMEOUT},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
         required_if=[("state", "present", ["vtep"])],

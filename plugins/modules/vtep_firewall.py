@@ -30,6 +30,7 @@ author:
   - netfleet.overlay maintainers (@netfleet)
 extends_documentation_fragment:
   - netfleet.overlay.netns.attributes
+  - netfleet.overlay.netns.lock_timeout
 options:
   vtep:
     description: The host's VTEP address, the only address that accepts O(ports), from O(allow). Required with
@@ -45,10 +46,6 @@ options:
     type: list
     elements: int
     default: [4789]
-  lock_timeout:
-    description: Seconds to wait for the host lock that M(netfleet.overlay.overlay_host) also takes.
-    type: int
-    default: 300
   state:
     description: V(present) makes the table exactly as described; V(absent) removes it.
     type: str
@@ -139,7 +136,7 @@ def main():
             "vtep": {"type": "str"},
             "allow": {"type": "list", "elements": "str", "default": []},
             "ports": {"type": "list", "elements": "int", "default": [4789]},
-            "lock_timeout": {"type": "int", "default": 300},
+            "lock_timeout": {"type": "int", "default": _lock.DEFAULT_TIMEOUT},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
         required_if=[("state", "present", ["vtep"])],
