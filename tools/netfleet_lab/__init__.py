@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """netfleet-lab: a fleet of simulated Linux hosts on one machine (stdlib only).
 
-Every host is a "holder": `unshare --net --mount --uts --ipc --pid --fork ...` running the
-launcher tools/netfleet-lab as PID 1 (`netfleet-lab _holder NAME DIR`). The holder sets up a private hostname, /sys,
+Every host is a "holder": `unshare --net --mount --uts --ipc --pid --fork ...` running the launcher
+tools/netfleet-lab as PID 1 (`netfleet-lab _holder NAME DIR`). The holder sets up a private hostname, /sys,
 /run and an overlay on /etc, then reaps children until it is killed. A switch holder `sw` carries
 the underlay bridge br0 (198.18.0.1/16); every host gets a veth `eth0` plugged into it.
 
