@@ -19,10 +19,10 @@ import platform
 import re
 import shutil
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
 from ansible_collections.netfleet.overlay.plugins.module_utils import _records
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import BRIDGE, ENDPOINT_IFNAME, overlay_netns_vni
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 ALIAS_PREFIX = "netfleet.overlay "
 NETWORK_ALIAS = ALIAS_PREFIX + "network="

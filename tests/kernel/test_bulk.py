@@ -1,11 +1,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The bulk table path (_nlbulk behind _table.read_owned / _table.apply) against the plain pyroute2 path, in-kernel.
+"""The bulk table path (_rtnl.neigh behind _table.read / _table.apply) against the plain pyroute2 path, in-kernel.
 
 Two namespaces are built identically (same devices, MACs, addresses and foreign entries).  The same random plans
-run through the bulk path in one and the plain path (``read_plain`` / ``apply_plain``) in the other; the results
-(``before``, ``after``, ``commands``, errors) and what ``bridge -j fdb show`` / ``ip -j neigh show`` list must be
-the same.  Also: per-entry kernel refusals named while the rest is applied, check mode, 20k entries per table,
-and the bulk dump parser against pyroute2's decoding of the kernel's own bytes.
+run through the bulk path in one and the plain path (``read_plain`` / ``apply_plain`` of tests/support/tables.py) in
+the other; the results (``before``, ``after``, ``commands``, errors) and what ``bridge -j fdb show`` /
+``ip -j neigh show`` list must be the same.  Also: per-entry kernel refusals named while the rest is applied, check
+mode, 20k entries per table, and the bulk dump parser against pyroute2's decoding of the kernel's own bytes.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ import random
 from pathlib import Path
 
 import pytest
+from support import tables
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _netlink as nl
-from ansible_collections.netfleet.overlay.plugins.module_utils import _nlbulk as b
 from ansible_collections.netfleet.overlay.plugins.module_utils import _table as t
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import neigh as b
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import NTF_SELF
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.wire import DUMP_DONE
 
 pytestmark = pytest.mark.kernel
 
@@ -72,9 +75,9 @@ def kernel_table(nf, ns: str, table: str, dev: str) -> list:
 def reconcile_plain(ns, spec, *, dev, state, wanted) -> dict:
     """_table.reconcile with the plain pyroute2 read and write."""
     index = ns.link_index(dev)
-    result = t.plan(spec, state, wanted, t.read_plain(ns, spec, index), dev=dev, netns=ns.name)
+    result = t.plan(spec, state, wanted, tables.pairs(spec, tables.read_plain(ns, spec, index)), dev=dev, netns=ns.name)
     if result["ops"]:
-        t.apply_plain(ns, spec, index, result["ops"])
+        tables.apply_plain(ns, spec, index, result["ops"])
     return result
 
 
@@ -123,7 +126,7 @@ def test_random_plans_bulk_equals_plain(twins, nf, seed):
                         keys = dict.fromkeys(e[spec.key_field] for e in raw[:8])
                         raw = [{spec.key_field: key} for key in keys]
                     else:  # delete what is there
-                        raw = t.read_owned(bulk, spec, bulk.link_index(dev))[::2]
+                        raw = tables.read_entries(bulk, spec, bulk.link_index(dev))[::2]
                 local = LOCALS[dev] if spec is t.FDB else None
                 wanted = t.normalize_entries(spec, raw, state=state, local=local)
                 where = f"round {round_no} {state} {spec.name} {dev}"
@@ -135,8 +138,8 @@ def test_random_plans_bulk_equals_plain(twins, nf, seed):
                     where
                 )
                 index = bulk.link_index(dev)
-                assert t.read_owned(bulk, spec, index) == t.read_plain(bulk, spec, index), where
-                assert sorted(t.read_owned(bulk, spec, index), key=spec.sort_key) == got["after"], where
+                assert tables.read_entries(bulk, spec, index) == tables.read_plain(bulk, spec, index), where
+                assert sorted(tables.read_entries(bulk, spec, index), key=spec.sort_key) == got["after"], where
                 # the same again changes nothing, on both paths
                 again = t.reconcile(bulk, spec, dev=dev, state=state, wanted=wanted, check_mode=False)
                 assert again == renamed(reconcile_plain(plain, spec, dev=dev, state=state, wanted=wanted),
@@ -178,12 +181,12 @@ def test_refused_entries_are_named_and_the_rest_applied(twins, nf):
     with nl.Namespace(bulk_name) as bulk, nl.Namespace(plain_name) as plain:
         for spec, good, bad in ((t.FDB, good_fdb, bad_fdb), (t.NEIGH, good_neigh, bad_neigh)):
             entries = good[:3] + bad[:1] + good[3:] + bad[1:]
-            for ns, apply in ((bulk, t.apply), (plain, t.apply_plain)):
+            for ns, apply in ((bulk, t.apply), (plain, tables.apply_plain)):
                 ops = ops_for(spec, entries, ns.name)
                 with pytest.raises(t.TableApplyError) as caught:
                     apply(ns, spec, ns.link_index("vxlan0"), ops)
                 errors[spec.name, ns.name] = caught.value.errors
-                owned = t.read_plain(ns, spec, ns.link_index("vxlan0"))
+                owned = tables.read_plain(ns, spec, ns.link_index("vxlan0"))
                 assert sorted(owned, key=spec.sort_key) == sorted(good, key=spec.sort_key), (spec.name, ns.name)
             assert errors[spec.name, bulk_name] == renamed(errors[spec.name, plain_name], plain_name, bulk_name)
             commands = [op["command"] for op in ops_for(spec, bad, bulk_name)]
@@ -201,7 +204,7 @@ def test_every_entry_fails_on_a_missing_device(twins):
     entries.append({"mac": ZERO, "dst": "198.18.71.40"})
     out = {}
     with nl.Namespace(bulk_name) as bulk, nl.Namespace(plain_name) as plain:
-        for ns, apply in ((bulk, t.apply), (plain, t.apply_plain)):
+        for ns, apply in ((bulk, t.apply), (plain, tables.apply_plain)):
             ops = ops_for(t.FDB, entries, ns.name)
             ops += [{"action": "delete", "entry": e, "command": f"del {e['mac']}"} for e in entries]
             with pytest.raises(t.TableApplyError) as caught:
@@ -216,7 +219,7 @@ def test_route_socket_is_opened_inside_the_namespace_by_a_passing_thread(twins):
     """route_socket() enters the namespace on a short-lived thread: this thread never changes namespace."""
     ours = os.readlink("/proc/thread-self/ns/net")
     with nl.Namespace(twins[0]) as ns:
-        rows = ns.route_socket().dump("fdb", ns.link_index("vxlan0"))
+        rows = b.dump(ns.route_socket(), "fdb", ns.link_index("vxlan0"))
         assert (DYN_MAC, "198.18.71.99", False) in rows  # only that namespace's vxlan0 has this entry
         assert os.readlink("/proc/thread-self/ns/net") == ours
     missing = object.__new__(nl.Namespace)
@@ -277,7 +280,7 @@ def test_20k_entries_per_table(twins, nf):
             assert (again["changed"], again["ops"], again["before"]) == (False, [], first["after"])
             gone = t.reconcile(ns, spec, dev="vxlan0", state="overridden", wanted=[], check_mode=False)
             assert len(gone["ops"]) == 20000
-            assert t.read_owned(ns, spec, ns.link_index("vxlan0")) == []
+            assert tables.read_entries(ns, spec, ns.link_index("vxlan0")) == []
 
 
 def test_dump_parser_matches_pyroute2_on_kernel_bytes(twins, monkeypatch):
@@ -285,7 +288,7 @@ def test_dump_parser_matches_pyroute2_on_kernel_bytes(twins, monkeypatch):
     marshal = pytest.importorskip("pyroute2.netlink.rtnl.marshal")
     ns_name = twins[0]
     fdb, neigh = scale_entries(600)
-    in_runs = []  # entries parsed by _nlbulk._run: a run of same-shaped entries unpacked at once
+    in_runs = []  # entries parsed by _rtnl.neigh._run: a run of same-shaped entries unpacked at once
     run = b._run
     monkeypatch.setattr(b, "_run", lambda *args, **kwargs: in_runs.append(run(*args, **kwargs)) or in_runs[-1])
     with nl.Namespace(ns_name) as ns:
@@ -297,7 +300,7 @@ def test_dump_parser_matches_pyroute2_on_kernel_bytes(twins, monkeypatch):
             route.sock.send(b.encode_dump(table, index, 777))
             chunks, rows, owned, status, names = [], [], [], 0, {}
             in_runs.clear()
-            while not status & b.DUMP_DONE:
+            while not status & DUMP_DONE:
                 nbytes = route.sock.recv_into(route.buf)
                 chunks.append(bytes(route.buf[:nbytes]))
                 status |= b.parse_dump(table, index, route.buf, nbytes, rows)
@@ -310,7 +313,7 @@ def test_dump_parser_matches_pyroute2_on_kernel_bytes(twins, monkeypatch):
             expected = []
             for m in decoded:
                 mac, dst, permanent = m.get_attr("NDA_LLADDR"), m.get_attr("NDA_DST"), bool(m["state"] & 0x80)
-                if table == "fdb" and m["flags"] & b.NTF_SELF and dst:
+                if table == "fdb" and m["flags"] & NTF_SELF and dst:
                     expected.append((mac, dst, permanent))
                 elif table == "neigh" and m["family"] in (2, 10):
                     expected.append((dst, mac, permanent))

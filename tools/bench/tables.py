@@ -38,10 +38,10 @@ CHEAP = 2.0
 
 
 def _engine():
-    """The collection's _netlink and _table, imported the way Ansible finds them (.venv/collections)."""
+    """The collection's _rtnl.namespace and _table, imported the way Ansible finds them (.venv/collections)."""
     import_collection()
     base = "ansible_collections.netfleet.overlay.plugins.module_utils."
-    return importlib.import_module(base + "_netlink"), importlib.import_module(base + "_table")
+    return importlib.import_module(base + "_rtnl.namespace"), importlib.import_module(base + "_table")
 
 
 def entries(table: str, count: int) -> list[dict]:

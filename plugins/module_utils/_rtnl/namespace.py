@@ -257,8 +257,13 @@ class Namespace:
         return [self._link_dict(raw) for raw in self._dump()[1].values()]
 
     def link_add(self, ifname: str, kind: str, **attrs) -> None:
+        """Create a link; one that already exists is done."""
+        self._create(f"creating {kind} {ifname}", ifname, kind, op="add", **attrs)
+
+    def _create(self, what: str, ifname: str, kind: str, op: str | None = None, **attrs) -> None:
+        """Create link ``ifname`` of ``kind``; ``what`` names it in errors, ``op='add'``: EEXIST is done."""
         self._wrote()
-        self.call(f"creating {kind} {ifname}", self.ipr.link, "add", ifname=ifname, kind=kind, op="add", **attrs)
+        self.call(what, self.ipr.link, "add", ifname=ifname, kind=kind, op=op, **attrs)
 
     def link_set(self, label: str, index: int, **attrs) -> None:
         """Change attributes of link ``index``; ``label`` names it in errors (pass ``ifname=`` to rename)."""
@@ -270,7 +275,6 @@ class Namespace:
         self.call(f"deleting link {ifname}", self.ipr.link, "del", index=index, op="del")
 
     def vxlan_add(self, ifname, *, vni, port, local, dev_index, learning, proxy, mtu) -> None:
-        self._wrote()
         attrs = {
             "vxlan_id": vni,
             "vxlan_port": port,
@@ -283,14 +287,7 @@ class Namespace:
             attrs["vxlan_link"] = dev_index
         if mtu:
             attrs["mtu"] = mtu
-        self.call(
-            f"creating vxlan {ifname} (vni {vni}, port {port})",
-            self.ipr.link,
-            "add",
-            ifname=ifname,
-            kind="vxlan",
-            **attrs,
-        )
+        self._create(f"creating vxlan {ifname} (vni {vni}, port {port})", ifname, "vxlan", **attrs)
 
     def vxlan_set(self, ifname, index, **changes) -> None:
         """Change vxlan attributes in place: only learning (proxy, like vni and port, needs a new device)."""
@@ -299,18 +296,10 @@ class Namespace:
         self.call(f"changing vxlan {ifname}", self.ipr.link, "set", index=index, kind="vxlan", **attrs)
 
     def veth_add(self, ifname: str, peer_name: str, peer_netns: str | None) -> None:
-        self._wrote()
         peer = {"ifname": peer_name}
         if peer_netns:
             peer["net_ns_fd"] = peer_netns
-        self.call(
-            f"creating veth {ifname} (peer {peer_name} in {_ns_label(peer_netns)})",
-            self.ipr.link,
-            "add",
-            ifname=ifname,
-            kind="veth",
-            peer=peer,
-        )
+        self._create(f"creating veth {ifname} (peer {peer_name} in {_ns_label(peer_netns)})", ifname, "veth", peer=peer)
 
     # -- addresses -------------------------------------------------------------------------------------
 
