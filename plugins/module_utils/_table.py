@@ -63,9 +63,6 @@ class TableSpec:
             return [f"{start} del {q(ip)} dev {dev}" for ip, _mac in pairs]
         return [f"{start} replace {q(ip)} lladdr {q(mac)} dev {dev} nud permanent" for ip, mac in pairs]
 
-    def sort_key(self, entry: dict):
-        return (entry[self.key_field], entry.get(self.member_field) or "")
-
 
 FDB = TableSpec("fdb", "mac", "dst")
 NEIGH = TableSpec("neigh", "ip", "mac")
@@ -223,7 +220,7 @@ def _converge(spec: TableSpec, want: dict, have: dict, *, exact: bool) -> tuple[
 
 
 def _sorted_pairs(pairs) -> list:
-    """``(key, member)`` pairs in :meth:`TableSpec.sort_key` order."""
+    """``(key, member)`` pairs sorted by key, then member (``None`` first)."""
     pairs = list(pairs)
     try:
         pairs.sort()

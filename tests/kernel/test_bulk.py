@@ -139,7 +139,7 @@ def test_random_plans_bulk_equals_plain(twins, nf, seed):
                 )
                 index = bulk.link_index(dev)
                 assert tables.read_entries(bulk, spec, index) == tables.read_plain(bulk, spec, index), where
-                assert sorted(tables.read_entries(bulk, spec, index), key=spec.sort_key) == got["after"], where
+                assert sorted(tables.read_entries(bulk, spec, index), key=tables.sort_key(spec)) == got["after"], where
                 # the same again changes nothing, on both paths
                 again = t.reconcile(bulk, spec, dev=dev, state=state, wanted=wanted, check_mode=False)
                 assert again == renamed(reconcile_plain(plain, spec, dev=dev, state=state, wanted=wanted),
@@ -187,7 +187,10 @@ def test_refused_entries_are_named_and_the_rest_applied(twins, nf):
                     apply(ns, spec, ns.link_index("vxlan0"), ops)
                 errors[spec.name, ns.name] = caught.value.errors
                 owned = tables.read_plain(ns, spec, ns.link_index("vxlan0"))
-                assert sorted(owned, key=spec.sort_key) == sorted(good, key=spec.sort_key), (spec.name, ns.name)
+                assert sorted(owned, key=tables.sort_key(spec)) == sorted(good, key=tables.sort_key(spec)), (
+                    spec.name,
+                    ns.name,
+                )
             assert errors[spec.name, bulk_name] == renamed(errors[spec.name, plain_name], plain_name, bulk_name)
             commands = [op["command"] for op in ops_for(spec, bad, bulk_name)]
             messages = errors[spec.name, bulk_name]
@@ -241,7 +244,7 @@ def test_check_mode_writes_nothing(twins, nf):
         wanted = [{"mac": "02:42:0a:d5:00:01", "dst": "198.18.71.9"}, {"mac": ZERO, "dst": "198.18.71.4"}]
         result = t.reconcile(ns, t.FDB, dev="vxlan0", state="overridden", wanted=wanted, check_mode=True)
         assert result["changed"] is True
-        assert result["after"] == sorted(wanted, key=t.FDB.sort_key)  # the prediction, not a re-read
+        assert result["after"] == sorted(wanted, key=tables.sort_key(t.FDB))  # the prediction, not a re-read
         neigh = [{"ip": "10.213.0.1", "mac": "02:42:0a:d5:01:01"}]
         assert t.reconcile(ns, t.NEIGH, dev="vxlan0", state="merged", wanted=neigh, check_mode=True)["changed"]
         assert {table: kernel_table(nf, ns_name, table, "vxlan0") for table in ("fdb", "neigh")} == before
@@ -275,7 +278,9 @@ def test_20k_entries_per_table(twins, nf):
                 ]
             else:
                 owned = [{"ip": r["dst"], "mac": r["lladdr"]} for r in rows if r.get("state") == ["PERMANENT"]]
-            assert sorted(owned, key=spec.sort_key) == first["after"] == sorted(wanted, key=spec.sort_key)
+            assert (
+                sorted(owned, key=tables.sort_key(spec)) == first["after"] == sorted(wanted, key=tables.sort_key(spec))
+            )
             again = t.reconcile(ns, spec, dev="vxlan0", state="overridden", wanted=wanted, check_mode=False)
             assert (again["changed"], again["ops"], again["before"]) == (False, [], first["after"])
             gone = t.reconcile(ns, spec, dev="vxlan0", state="overridden", wanted=[], check_mode=False)

@@ -18,6 +18,11 @@ def command(spec: t.TableSpec, action: str, entry: dict, dev: str, netns: str | 
     return spec.command_lines(action, [(entry[spec.key_field], entry[spec.member_field])], dev, netns)[0]
 
 
+def sort_key(spec: t.TableSpec):
+    """The order of :func:`_table.plan`'s ``before``/``after``, for entry dicts."""
+    return lambda entry: (entry[spec.key_field], entry.get(spec.member_field) or "")
+
+
 def read_entries(ns, spec: t.TableSpec, index: int) -> list[dict]:
     """:func:`_table.read` as entry dicts (``{'mac', 'dst'}`` / ``{'ip', 'mac'}``)."""
     return [spec.entry(key, member) for key, member in t.read(ns, spec, index)]

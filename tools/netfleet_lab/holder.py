@@ -31,8 +31,12 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
+def _encoded(text: str | None) -> bytes | None:
+    return text.encode() if text is not None else None
+
+
 def _mount(libc, src: str | None, target: str, fstype: str | None, *, flags: int = 0, data: str | None = None) -> None:
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    enc = _encoded
     if libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {fstype or ''} on {target}: {os.strerror(err)}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from support import tables
 from support.tables import command, pairs
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
@@ -42,7 +43,7 @@ def simulate(spec, current, ops):
             if not spec.additive(key):
                 table = {p for p in table if p[0] != key}
             table.add((key, member))
-    return sorted((spec.entry(k, m) for k, m in table), key=spec.sort_key)
+    return sorted((spec.entry(k, m) for k, m in table), key=tables.sort_key(spec))
 
 
 def assert_deletes_first(result):
@@ -341,12 +342,12 @@ def test_a_no_change_run_shares_its_entries():
     wanted = [fdb(M3, D1), fdb(ZERO, D1), fdb(ZERO, D2)]
     current = [fdb(ZERO, D2), fdb(M3, D1), fdb(ZERO, D1)]
     result = plan_fdb("overridden", wanted, current)
-    assert result["ops"] == [] and result["before"] == sorted(wanted, key=t.FDB.sort_key)
+    assert result["ops"] == [] and result["before"] == sorted(wanted, key=tables.sort_key(t.FDB))
     assert all(a is b for a, b in zip(result["before"], result["after"], strict=True))
     # from an empty table, after is what the upserts write: the same entries
     result = plan_fdb("merged", wanted, [])
     assert [id(e) for e in result["after"]] == [id(op["entry"]) for op in result["ops"]]
-    assert result["after"] == sorted(wanted, key=t.FDB.sort_key)
+    assert result["after"] == sorted(wanted, key=tables.sort_key(t.FDB))
 
 
 @pytest.mark.parametrize(
@@ -492,6 +493,6 @@ def test_plan_is_linear_and_predicts_the_kernel():
     wanted = [{"mac": mac, "dst": f"198.18.1.{i % 200 + 1}"} for i, mac in enumerate(macs)]
     current = [(e["mac"], "198.18.2.1") for e in wanted[::2]]
     result = t.plan(t.FDB, "overridden", wanted, current, dev="vxlan0")
-    assert result["after"] == sorted(wanted, key=t.FDB.sort_key)
+    assert result["after"] == sorted(wanted, key=tables.sort_key(t.FDB))
     assert len(result["ops"]) == 10000 + 20000  # a stray dst deleted per existing MAC, every MAC written
     assert t.plan(t.FDB, "overridden", wanted, pairs(t.FDB, result["after"]), dev="vxlan0")["ops"] == []
