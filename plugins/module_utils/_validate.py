@@ -63,11 +63,6 @@ def netns_name(value, field: str) -> str:
     return text
 
 
-def int_range(value, field: str, low: int, high: int, what: str = "") -> int:
-    """An integer within ``low..high`` (see :func:`._model.check_int`)."""
-    return _model.check_int(value, f"{field}:", low, high, what, error=InputError)
-
-
 def vni(value, field: str = "vni") -> int:
     return _model.check_vni(value, f"{field}:", error=InputError)
 
