@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv deps test lint unit kernel sanity compat reliability-doc lab lab-up lab-up-ssh lab-down molecule demo topology bench
+.PHONY: help venv deps test lint unit kernel sanity compat reliability-doc architecture lab lab-up lab-up-ssh lab-down molecule demo topology bench
 
 HOSTS   ?= 3
 LAB_DIR ?= $(REPO)/.lab
@@ -121,6 +121,9 @@ topology: venv deps ## draw the lab's overlay (after make demo) into TOPOLOGY_DI
 	@test -f $(LAB_DIR)/inventory.yml || { echo "No lab in $(LAB_DIR): run make demo first." >&2; exit 1; }
 	$(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml -i $(REPO)/inventories/lab $(REPO)/playbooks/topology.yml \
 	  -e topology_dir=$(TOPOLOGY_DIR)
+
+architecture: deps ## draw docs/images/architecture.svg from architecture.dot (graphviz)
+	dot -Tsvg docs/images/architecture.dot -o docs/images/architecture.svg
 
 reliability-doc: venv ## write docs/reliability.md from the results of the last lab run (tests/output/reliability)
 	$(BIN)/python tools/reliability_doc.py --check

@@ -338,7 +338,7 @@ def write_markdown(results: Results) -> Path:
         "room for as *not run*.",
         "- (a)/(b): every device is `vxlan0` (VNI 4242, learning off, proxy on, `local 198.19.0.1` on a veth "
         "`ul0` as underlay) in a throwaway network namespace of this run (unique prefix, removed at the end, "
-        "also on failure). The engine is called in-process: `_table.reconcile(_netlink.Namespace(ns), spec, "
+        "also on failure). The engine is called in-process: `_table.reconcile(_rtnl.namespace.Namespace(ns), spec, "
         "dev='vxlan0', state='overridden', wanted=...)`, timed from opening the namespace to closing it. "
         "iproute2 gets the same entries as `fdb replace ... self permanent` / `neigh replace ... nud permanent` "
         "lines in a file (`bridge -n NS -batch FILE`, `ip -n NS -batch FILE`), timed as the whole process, on an "
