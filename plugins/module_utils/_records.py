@@ -24,11 +24,11 @@ import os
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import NAME_MAX
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 
 RECORD = "ownership.json"
 VERSION = 1
-NAME_MAX = 255
 
 
 class RecordError(ModuleError):

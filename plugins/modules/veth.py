@@ -93,6 +93,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import netns_option
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Veth
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
@@ -105,7 +106,7 @@ def main():
         {
             "name": {"type": "str", "required": True},
             "master": {"type": "str"},
-            "peer_name": {"type": "str", "default": "eth0"},
+            "peer_name": {"type": "str", "default": _model.ENDPOINT_IFNAME},
             "peer_netns": {"type": "str"},
             "address": {"type": "str"},
             "mac": {"type": "str"},

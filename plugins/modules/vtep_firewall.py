@@ -117,7 +117,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _firewall, _lock
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _firewall, _lock, _model
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
 
@@ -135,7 +135,7 @@ def main():
         argument_spec={
             "vtep": {"type": "str"},
             "allow": {"type": "list", "elements": "str", "default": []},
-            "ports": {"type": "list", "elements": "int", "default": [4789]},
+            "ports": {"type": "list", "elements": "int", "default": [_model.DEFAULT_PORT]},
             "lock_timeout": {"type": "int", "default": _lock.DEFAULT_TIMEOUT},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },

@@ -114,6 +114,7 @@ recreate_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netfleet.overlay.plugins.module_utils import _model
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import netns_option
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Vxlan
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
@@ -124,9 +125,9 @@ def main():
     spec = netns_option()
     spec.update(
         {
-            "name": {"type": "str", "default": "vxlan0"},
+            "name": {"type": "str", "default": _model.VXLAN},
             "vni": {"type": "int"},
-            "port": {"type": "int", "default": 4789},
+            "port": {"type": "int", "default": _model.DEFAULT_PORT},
             "local": {"type": "str"},
             "dev": {"type": "str"},
             "learning": {"type": "bool", "default": False},

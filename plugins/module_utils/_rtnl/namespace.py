@@ -18,6 +18,7 @@ the tables through :mod:`.neigh`.  pyroute2 does the writes it is best at: links
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib.util
 import os
@@ -138,30 +139,33 @@ class Namespace:
         self.label = _ns_label(name)
         # Opening never creates the namespace; a missing one is an error now, as it was when IPRoute opened here.
         if name and not os.path.exists(netns_path(name)):
-            raise NetlinkOpError(f"netns {name} does not exist; create it first (netfleet.overlay.netns)")
+            raise self._missing()
         self._ipr = None
         self._route: sock.RouteSocket | None = None
         self._links: tuple | None = None  # (_LINK_WRITES when dumped, by name, by index)
+
+    def _missing(self) -> NetlinkOpError:
+        return NetlinkOpError(f"netns {self.name} does not exist; create it first (netfleet.overlay.netns)")
+
+    @contextlib.contextmanager
+    def _opening(self, what: str):
+        """Open something in this namespace: a vanished namespace and any other OSError, each said by name."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            raise self._missing() from exc
+        except OSError as exc:
+            raise NetlinkOpError(f"cannot open {what}: {exc}") from exc
 
     @property
     def ipr(self):
         """pyroute2's ``IPRoute`` in this namespace, opened (and pyroute2 imported) on first use: the writes."""
         if self._ipr is None:
             IPRoute = _pyroute2()["IPRoute"]
-            try:
+            with self._opening(self.label):
                 # flags=0: never create the namespace as a side effect of opening it.
                 self._ipr = IPRoute(netns=self.name, flags=0) if self.name else IPRoute()
-            except FileNotFoundError as exc:
-                raise NetlinkOpError(
-                    f"netns {self.name} does not exist; create it first (netfleet.overlay.netns)"
-                ) from exc
-            except OSError as exc:
-                raise NetlinkOpError(f"cannot open {self.label}: {exc}") from exc
         return self._ipr
-
-    @ipr.setter
-    def ipr(self, value) -> None:
-        self._ipr = value
 
     def close(self) -> None:
         if self._route is not None:
@@ -352,14 +356,8 @@ class Namespace:
         error, never created.
         """
         if self._route is None:
-            try:
+            with self._opening(f"a netlink socket in {self.label}"):
                 raw = sock.netlink_socket(self.name)
-            except FileNotFoundError as exc:
-                raise NetlinkOpError(
-                    f"netns {self.name} does not exist; create it first (netfleet.overlay.netns)"
-                ) from exc
-            except OSError as exc:
-                raise NetlinkOpError(f"cannot open a netlink socket in {self.label}: {exc}") from exc
             try:
                 self._route = sock.RouteSocket(raw)
             except OSError as exc:

@@ -224,7 +224,7 @@ class ReplayIPRoute:
 
 def plain_namespace(ipr=None, route=None, name="ovl-256"):
     ns = object.__new__(nl.Namespace)
-    ns.name, ns.label, ns.ipr, ns._route = name, f"netns {name}", ipr, route
+    ns.name, ns.label, ns._ipr, ns._route = name, f"netns {name}", ipr, route
     return ns
 
 
