@@ -313,27 +313,13 @@ class Namespace:
 
     def addr_add(self, ifname, index, address, prefixlen) -> None:
         extra = {"flags": IFA_F_NODAD} if ":" in address else {}
-        self.call(
-            f"adding address {address}/{prefixlen} to {ifname}",
-            self.ipr.addr,
-            "add",
-            index=index,
-            address=address,
-            prefixlen=prefixlen,
-            op="add",
-            **extra,
-        )
+        self._addr("add", f"adding address {address}/{prefixlen} to {ifname}", index, address, prefixlen, **extra)
 
     def addr_del(self, ifname, index, address, prefixlen) -> None:
-        self.call(
-            f"removing address {address}/{prefixlen} from {ifname}",
-            self.ipr.addr,
-            "del",
-            index=index,
-            address=address,
-            prefixlen=prefixlen,
-            op="del",
-        )
+        self._addr("del", f"removing address {address}/{prefixlen} from {ifname}", index, address, prefixlen)
+
+    def _addr(self, command: str, what: str, index, address, prefixlen, **extra) -> None:
+        self.call(what, self.ipr.addr, command, index=index, address=address, prefixlen=prefixlen, op=command, **extra)
 
     def default_route_dev(self, family: int = 4) -> int | None:
         """ifindex of the interface carrying the default route of that family (main table), if any."""
