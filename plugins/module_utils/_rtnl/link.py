@@ -51,6 +51,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const impor
     NLM_F_DUMP,
     NLM_F_REQUEST,
     NLMSG_HDRLEN,
+    NLMSGHDR,
     RT_SCOPE_LINK,
     RT_TABLE_MAIN,
     RTA_OIF,
@@ -69,9 +70,9 @@ _U8 = struct.Struct("=B")
 _U32 = struct.Struct("=I")
 _I32 = struct.Struct("=i")
 _BE16 = struct.Struct(">H")
-_GETLINK = struct.Struct("=IHHII" + "BxHiII" + "HHI")  # nlmsghdr | ifinfomsg | IFLA_EXT_MASK
-_GETADDR = struct.Struct("=IHHII" + "BBBBI")  # nlmsghdr | ifaddrmsg
-_GETROUTE = struct.Struct("=IHHII" + "BBBBBBBBI")  # nlmsghdr | rtmsg
+_GETLINK = struct.Struct(NLMSGHDR.format + "BxHiII" + "HHI")  # nlmsghdr | ifinfomsg | IFLA_EXT_MASK
+_GETADDR = struct.Struct(NLMSGHDR.format + "BBBBI")  # nlmsghdr | ifaddrmsg
+_GETROUTE = struct.Struct(NLMSGHDR.format + "BBBBBBBBI")  # nlmsghdr | rtmsg
 _IFINFO = struct.Struct("=iI")  # ifi_index, ifi_flags (after family, pad, type)
 _IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags

@@ -44,6 +44,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const impor
     NLM_F_DUMP_INTR,
     NLM_F_REPLACE,
     NLM_F_REQUEST,
+    NLMSGHDR,
     NLMSGHDR3,
     NTF_SELF,
     NUD_NOARP,
@@ -61,7 +62,7 @@ FLAGS_DELETE = _REQ
 FDB_STATE = NUD_PERMANENT | NUD_NOARP
 
 # nlmsghdr (len, type, flags, seq, pid) + ndmsg (family, pad, pad, ifindex, state, flags, type) + NDA_IFINDEX
-_DUMP = struct.Struct("=IHHII" + "BBHiHBB" + "HHI")
+_DUMP = struct.Struct(NLMSGHDR.format + "BBHiHBB" + "HHI")
 _NDMSG = struct.Struct("=BxxxiHBx")  # family, ifindex, state, flags
 # a dump reply up to its first attribute's header: len, type, flags, (seq, pid) | family, ifindex, state, flags,
 # (type) | attribute len, type

@@ -42,7 +42,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const impor
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.wire import DUMP_DONE, DUMP_INTERRUPTED
 
 # one acknowledgement: nlmsghdr (len, type, flags, seq, pid) + the error code
-_ACK = struct.Struct("=IHHIIi")
+_ACK = struct.Struct(NLMSGHDR.format + "i")  # nlmsghdr | nlmsgerr.error
 ACK_BYTES = 36  # with NETLINK_CAP_ACK: the acknowledgement, then the request's nlmsghdr only
 # Upper bound of the receive-buffer charge of one acknowledgement (its skb's truesize: a 64 KiB buffer held 77,
 # ~850 bytes each, on 6.18); a batch never queues more acknowledgements than the buffer holds.
