@@ -14,6 +14,15 @@ Every read, and every neighbour/FDB write, goes over one raw NETLINK_ROUTE socke
 the tables through :mod:`.neigh`.  pyroute2 does the writes it is best at: links and addresses
 (:attr:`Namespace.ipr`) and creating/removing named namespaces.  It is imported by the first such write only
 (:func:`_pyroute2`), so a run that changes nothing never loads it.
+
+This package (``_rtnl``, the collection's one netlink layer; its ``__init__.py`` stays empty, as ansible-test's
+empty-init check wants) has, besides this file:
+
+* ``link``: links, addresses and default routes read over the raw socket;
+* ``neigh``: the neighbour and FDB tables in bulk over the raw socket (encode, decode, dump, write);
+* ``sock``: the one raw NETLINK_ROUTE socket (opened inside a namespace), its dump loop and acknowledgements;
+* ``wire``: the one reader of replies (message and attribute walkers);
+* ``const``: every netlink number and header struct, once.
 """
 
 from __future__ import annotations
