@@ -98,8 +98,7 @@ class ObjectError(ModuleError):
 
     def __init__(self, msg: str, commands: list[str], done: list[str]):
         super().__init__(msg, commands=commands, commands_done=done)
-        self.commands = commands
-        self.done = done
+        self.done = done  # what the host converge counts as applied
 
 
 class KernelObject:
