@@ -54,6 +54,26 @@ def check_port(value, label: str, *, error=ValueError) -> int:
     return check_int(value, label, 1, MAX_PORT, "UDP port", error=error)
 
 
+# What Ansible's ``bool`` type reads as true and as false, besides True and False themselves (INI inventories and
+# ``-e key=value`` give text).
+_TRUE = frozenset(("true", "yes", "on", "y", "t", "1"))
+_FALSE = frozenset(("false", "no", "off", "n", "f", "0"))
+
+
+def check_bool(value, label: str, *, error=ValueError) -> bool:
+    """True or False, or the text or 0/1 that Ansible's ``bool`` type reads as one; else ``error`` (``label``
+    first)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+    raise error(f"{label} {value!r} is not a boolean (true or false; got {kind(value)})")
+
+
 # --- names ----------------------------------------------------------------------------------------------------
 
 BRIDGE = "br0"  # the bridge in every overlay netns
@@ -70,8 +90,19 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 def valid_name(name) -> bool:
-    """Whether ``name`` follows :data:`NAME_RULE` (a network's or an endpoint's name)."""
+    """Whether ``name`` follows :data:`NAME_RULE` (a network's or an endpoint's name, and an attached netns)."""
     return isinstance(name, str) and _NAME_RE.match(name) is not None
+
+
+def check_ifname(value, label: str, *, error=ValueError) -> str:
+    """A Linux interface name: 1..:data:`IFNAMSIZ` characters, no '/', ':' or whitespace, not '.' or '..' (the
+    kernel's ``dev_valid_name``, and ':' that iproute2 reads as an alias); else ``error`` (``label`` first)."""
+    text = str(value)
+    if not text or len(text) > IFNAMSIZ:
+        raise error(f"{label} {value!r} must be 1 to {IFNAMSIZ} characters long (Linux IFNAMSIZ)")
+    if "/" in text or any(c.isspace() for c in text) or ":" in text or text in (".", ".."):
+        raise error(f"{label} {value!r} is not a valid interface name (no '/', ':' or whitespace)")
+    return text
 
 
 def netns_path(name: str) -> str:
@@ -192,6 +223,48 @@ def derive_mac(address: str, salt: str = "") -> str:
         return "02:42:" + addr.packed.hex(":")
     digest = hashlib.sha256(salt.encode() + b"/" + addr.packed).digest()[:5]
     return "02:" + digest.hex(":")
+
+
+# --- the gateway and the names of a network ------------------------------------------------------------------
+#
+# A network with egress or dns has a gateway: its subnet's first host address (.1, ::1), which IPAM never gives an
+# endpoint, on br0 of every host's ovl-<vni>.  Every host answers for it with the same MAC, an anycast gateway as
+# EVPN does it, so it is never in an ARP or FDB table: each endpoint reaches the gateway of its own host.
+
+# The first octet of a gateway MAC: locally administered (0x02) and unicast, like the endpoints' 0x02, but with bit
+# 0x04 set, which no derived endpoint MAC has (:func:`derive_mac` always starts with 02), so the two never meet.
+GATEWAY_MAC_OCTET = 0x06
+
+
+def gateway_mac(vni: int) -> str:
+    """The anycast MAC of a network's gateway, the same on every host: ``06:00:`` + the 24-bit VNI + ``:01``."""
+    return f"{GATEWAY_MAC_OCTET:02x}:00:" + (vni.to_bytes(3, "big") + b"\x01").hex(":")
+
+
+def gateway_address(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network):
+    """The gateway of a subnet: its first host address (``.1`` of IPv4, ``::1`` of IPv6), which IPAM reserves."""
+    return subnet.network_address + 1
+
+
+def dns_names(endpoint: str, network: str) -> tuple[str, str]:
+    """The names an endpoint has in its network's DNS: ``<endpoint>`` and ``<endpoint>.<network>``."""
+    return endpoint, f"{endpoint}.{network}"
+
+
+DNS_LABEL_MAX = 63  # RFC 1035: a label
+DNS_NAME_MAX = 253  # RFC 1035: a name in text form, without the trailing dot
+
+
+def dns_name_problem(name: str) -> str | None:
+    """What keeps ``name`` (a valid :data:`NAME_RULE` name, or two joined by '.') from being a DNS name, or None."""
+    if len(name) > DNS_NAME_MAX:
+        return f"it is longer than {DNS_NAME_MAX} characters"
+    for label in name.split("."):
+        if not label:
+            return "it has an empty label (two dots in a row, or a trailing dot)"
+        if len(label) > DNS_LABEL_MAX:
+            return f"its label {label!r} is longer than {DNS_LABEL_MAX} characters"
+    return None
 
 
 # --- messages -------------------------------------------------------------------------------------------------

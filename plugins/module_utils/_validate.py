@@ -2,9 +2,10 @@
 # Private: the modules' input checks, on the rules of _model.  May change without notice.
 """The host side's argument-shape checks: normalise a module's input or raise :class:`InputError` naming the field.
 
-The rules (limits, the integer, MTU and MAC rules) are :mod:`._model`'s, which the controller applies too; this
-file gives them the modules' labels (``field: value ...``) and error class, and adds the shapes only modules take
-(interface and netns names).  They run before any kernel access, so bad input never causes a partial change.
+The rules (limits, the integer, MTU, MAC and interface name rules) are :mod:`._model`'s, which the controller
+applies too; this file gives them the modules' labels (``field: value ...``) and error class, and adds the one
+shape only modules take (a netns name: any file name).  They run before any kernel access, so bad input never
+causes a partial change.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import IFNAMSIZ, NAME_MAX, check_mac
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import NAME_MAX, check_mac
 
 
 class InputError(ValueError):
@@ -46,13 +47,8 @@ def ip(value, field: str, *, family: int | None = None) -> str:
 
 
 def interface(value, field: str) -> str:
-    """A Linux interface name: 1..15 characters, no '/', no whitespace, not '.' or '..'."""
-    text = str(value)
-    if not text or len(text) > IFNAMSIZ:
-        raise InputError(f"{field}: {value!r} must be 1 to {IFNAMSIZ} characters long (Linux IFNAMSIZ)")
-    if "/" in text or any(c.isspace() for c in text) or ":" in text or text in (".", ".."):
-        raise InputError(f"{field}: {value!r} is not a valid interface name (no '/', ':' or whitespace)")
-    return text
+    """A Linux interface name (:func:`_model.check_ifname`)."""
+    return _model.check_ifname(value, f"{field}:", error=InputError)
 
 
 def netns_name(value, field: str) -> str:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import random
+
 import pytest
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _model as m
@@ -85,3 +88,118 @@ def test_mtu_arithmetic_and_macs():
     assert m.derive_mac("10.213.0.2") == "02:42:0a:d5:00:02"
     six = m.derive_mac("fd00::2", salt="net")
     assert six.startswith("02:") and six == m.derive_mac("fd00::2", salt="net") != m.derive_mac("fd00::2", salt="b")
+
+
+@pytest.mark.parametrize(
+    ("value", "result"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("yes", True),
+        (" True ", True),
+        ("off", False),
+        ("0", False),
+    ],
+)
+def test_check_bool_takes_what_ansibles_bool_type_takes(value, result):
+    assert m.check_bool(value, "x", error=Refused) is result
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("maybe", "x 'maybe' is not a boolean (true or false; got str)"),
+        (2, "x 2 is not a boolean (true or false; got int)"),
+        (None, "x None is not a boolean (true or false; got null)"),
+        ([True], "x [True] is not a boolean (true or false; got list)"),
+    ],
+)
+def test_check_bool_refuses_with_the_label_and_the_error(value, message):
+    with pytest.raises(Refused) as refused:
+        m.check_bool(value, "x", error=Refused)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("name", ["eth0", "ovl0", "a", "x" * m.IFNAMSIZ, "en-p1.100", "é"])
+def test_check_ifname_takes_linux_interface_names(name):
+    assert m.check_ifname(name, "x", error=Refused) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("", "must be 1 to 15 characters long (Linux IFNAMSIZ)"),
+        ("x" * (m.IFNAMSIZ + 1), "must be 1 to 15 characters long"),
+        ("a/b", "is not a valid interface name"),
+        ("a b", "is not a valid interface name"),
+        ("eth0:1", "is not a valid interface name"),
+        ("..", "is not a valid interface name"),
+    ],
+)
+def test_check_ifname_refuses(name, words):
+    with pytest.raises(Refused) as refused:
+        m.check_ifname(name, "host h1: endpoint 'a' interface", error=Refused)
+    assert str(refused.value).startswith(f"host h1: endpoint 'a' interface {name!r} ")
+    assert words in str(refused.value)
+
+
+def test_the_gateway_is_the_first_host_address():
+    assert str(m.gateway_address(ipaddress.ip_network("10.214.0.0/24"))) == "10.214.0.1"
+    assert m.gateway_address(ipaddress.ip_network("fd00:214::/64")).compressed == "fd00:214::1"
+
+
+def test_the_gateway_mac_is_the_vni_under_its_own_locally_administered_prefix():
+    assert m.gateway_mac(300) == "06:00:00:01:2c:01"
+    assert m.gateway_mac(1) == "06:00:00:00:01:01"
+    assert m.gateway_mac(m.MAX_VNI) == "06:00:ff:ff:ff:01"
+    vnis = [1, 2, 255, 256, 4096, m.MAX_VNI, *random.Random(14).sample(range(1, m.MAX_VNI + 1), 5000)]
+    macs = {m.gateway_mac(vni) for vni in vnis}
+    assert len(macs) == len(set(vnis))  # one per network: the VNI is in it, whole
+    for mac in macs:
+        first = int(mac[:2], 16)
+        assert first & 0x02 and not first & 0x01  # locally administered, unicast
+        assert m.check_mac(mac, "gateway", unicast=True) == mac
+
+
+def test_no_endpoint_mac_rule_ever_gives_a_gateway_mac():
+    """Derived endpoint MACs start with 02 (``02:42:`` + IPv4, ``02:`` + hash for IPv6); gateway MACs with 06.
+
+    The first octet alone keeps them apart, whatever the rest: checked at the edges of both address families and
+    on a sample of each, with and without a salt.
+    """
+    rng = random.Random(14)
+    v4 = [
+        "0.0.0.0",
+        "10.214.0.1",
+        "255.255.255.255",
+        *(str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(3000)),
+    ]
+    v6 = ["::", "fd00:214::1", *(ipaddress.IPv6Address(rng.getrandbits(128)).compressed for _ in range(3000))]
+    derived = {m.derive_mac(address) for address in v4}
+    derived |= {m.derive_mac(address, salt) for address in v6 for salt in ("", "backend")}
+    assert {mac[:3] for mac in derived} == {"02:"}
+    assert m.GATEWAY_MAC_OCTET != 0x02
+    assert not derived & {m.gateway_mac(vni) for vni in range(1, 70000)}
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("web1", None),
+        ("web1.backend", None),
+        ("a" * 63, None),
+        ("a" * 64, "its label 'aaaa"),
+        ("a..b", "it has an empty label"),
+        ("a.", "it has an empty label"),
+        (".".join(["a" * 60] * 5), "it is longer than 253 characters"),
+    ],
+)
+def test_dns_name_problem(name, problem):
+    found = m.dns_name_problem(name)
+    assert found == problem if problem is None else found.startswith(problem)
+
+
+def test_an_endpoint_has_two_names():
+    assert m.dns_names("web1", "backend") == ("web1", "web1.backend")
