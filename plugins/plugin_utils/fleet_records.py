@@ -120,7 +120,10 @@ def overlay_facts(host: str, variables: Mapping) -> Mapping | None:
 
 
 def current_endpoints(host: str, facts: Mapping | None) -> dict | None:
-    """``{name: {network, ip, mac}}`` of the endpoints the facts show; None without (usable) facts.
+    """``{name: {network, ip, mac, netns, attached}}`` of the endpoints the facts show; None without (usable) facts.
+
+    ``attached`` is true only for an endpoint that joined a netns it did not create (``netns:``); facts that do not
+    say so are of endpoints whose netns the collection created.
 
     Facts gathered without pyroute2 cannot see the kernel's endpoints, so they count as no facts: an
     empty table would tell the peer table that the host has no endpoints at all.
@@ -141,6 +144,7 @@ def current_endpoints(host: str, facts: Mapping | None) -> dict | None:
             "ip": entry.get("ip"),
             "mac": entry.get("mac"),
             "netns": entry.get("netns"),
+            "attached": entry.get("attached") is True,
         }
     return current
 

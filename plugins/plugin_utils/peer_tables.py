@@ -31,15 +31,22 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     NAME_RULE,
     VXLAN,
     VXLAN_OVERHEAD,
+    check_bool,
+    check_ifname,
     check_int,
     check_mac,
     check_mtu,
     check_port,
     check_vni,
     derive_mac,
+    dns_name_problem,
+    dns_names,
+    gateway_address,
+    gateway_mac,
     kind,
     no_scope_id,
     overlay_netns,
+    overlay_netns_vni,
     valid_name,
     veth_name,
     vxlan_mtu,
@@ -50,13 +57,15 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
 MAX_PREFIXLEN = {4: 30, 6: 126}
 
 NETWORK_REQUIRED = ("name", "vni", "subnet")
-NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu"))
+NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu", "egress", "dns"))
 # current_networks, peers and netns come from the host's facts (see fleet_records): what it holds today.
 HOST_KEYS = frozenset(
     ("state", "reachable", "vtep", "underlay_mtu", "endpoints", "current", "current_networks", "peers", "netns")
 )
 ENDPOINT_REQUIRED = ("name", "network")
-ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu"))
+ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu", "netns", "interface"))
+# Every netns has a loopback, so no endpoint interface can take its name.
+LOOPBACK = "lo"
 # A run that removes more endpoints than this across the fleet (absent hosts aside) needs allow_purge.
 DEFAULT_PURGE_LIMIT = 10
 
@@ -91,13 +100,20 @@ class _Network:
     port: int
     subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
     mtu: int | None  # None: underlay MTU minus VXLAN overhead, per host
-    gateway: int  # reserved, Docker style: the first usable address
+    gateway: int  # reserved, Docker style: the first usable address (_model.gateway_address)
     first: int  # first address an endpoint may have
     last: int  # last address an endpoint may have
+    egress: bool = False  # endpoints reach the outside through their own host (NAT), via the gateway
+    dns: bool = False  # endpoints resolve each other's names, served on the gateway address
 
     @property
     def family(self) -> int:
         return self.subnet.version
+
+    @property
+    def has_gateway(self) -> bool:
+        """Whether the gateway address lives on br0 of every host's overlay netns (egress or dns needs it)."""
+        return self.egress or self.dns
 
     @property
     def usable(self) -> int:
@@ -112,6 +128,8 @@ class _Endpoint:
     explicit: int | None  # explicitly configured address (as an int)
     mac: str | None  # explicitly configured (or, for an unreachable host, observed) MAC
     mtu: int | None
+    attached: str | None = None  # the existing netns it joins (``netns:``); None: the collection creates its own
+    ifname: str = ENDPOINT_IFNAME  # its interface, inside its netns
     ip: int | None = None  # the address it ends up with
     ip_text: str = ""
     vtep: str = ""
@@ -119,6 +137,11 @@ class _Endpoint:
     @property
     def label(self) -> str:
         return f"{self.host}/{self.name}"
+
+    @property
+    def netns(self) -> str:
+        """The netns its interface lives in: the attached one, or its own (named after the endpoint)."""
+        return self.attached or self.name
 
 
 @dataclass(slots=True)
@@ -236,9 +259,18 @@ def _parse_networks(networks) -> dict[str, _Network]:
             if item.get("mtu") is None
             else check_mtu(item["mtu"], f"{label} mtu", subnet.version, error=PeerTableError)
         )
-        base = int(subnet.network_address)
+        egress, dns = (
+            False if item.get(key) is None else check_bool(item[key], f"{label} {key}", error=PeerTableError)
+            for key in ("egress", "dns")
+        )
+        problem = dns_name_problem(name) if dns else None
+        if problem:
+            raise PeerTableError(f"{label} dns true: the name {name!r} cannot be part of a DNS name: {problem}")
+        gateway = int(gateway_address(subnet))
         last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)
-        network = _Network(name, vni, port, subnet, mtu, gateway=base + 1, first=base + 2, last=last)
+        network = _Network(
+            name, vni, port, subnet, mtu, gateway=gateway, first=gateway + 1, last=last, egress=egress, dns=dns
+        )
         if name in by_name:
             raise PeerTableError(
                 f"network name {name!r} is used twice: overlay_networks[{by_name[name][0]}] and {where}"
@@ -361,11 +393,13 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
                 f"host {host}: endpoint name {name!r} is used twice (endpoints[{endpoints[name][0]}] and"
                 f" endpoints[{index}]); it names the endpoint's netns, so it must be unique on the host"
             )
-        if name in netns_names:
+        attached = _attached_netns(item.get("netns"), label)
+        if attached is None and name in netns_names:
             clash = netns_names[name]
             raise PeerTableError(
                 f"{label}: the name clashes with the overlay netns of network {clash.name!r} (vni {clash.vni})"
             )
+        ifname = _interface(item.get("interface"), label)
         veth = veth_name(name)
         if veth in veths:
             raise PeerTableError(f"host {host}: endpoints {veths[veth]!r} and {name!r} both get veth name {veth}")
@@ -376,13 +410,96 @@ def _parse_endpoints(host: str, raw, networks: dict[str, _Network], netns_names:
             if item.get("mac") in (None, "")
             else check_mac(item["mac"], f"{label} mac", unicast=True, error=PeerTableError)
         )
+        if mac is not None and mac == gateway_mac(network.vni):
+            raise PeerTableError(
+                f"{label} mac {mac} is the gateway MAC of network {network_name!r} (reserved: every host's gateway"
+                " of the network has it); give the endpoint another MAC, or none to have one derived"
+            )
         mtu = (
             None
             if item.get("mtu") is None
             else check_mtu(item["mtu"], f"{label} mtu", network.family, error=PeerTableError)
         )
-        endpoints[name] = (index, _Endpoint(host, name, network, explicit, mac, mtu))
-    return [endpoint for _unused, (_unused2, endpoint) in sorted(endpoints.items())]
+        endpoints[name] = (index, _Endpoint(host, name, network, explicit, mac, mtu, attached, ifname))
+    parsed = [endpoint for _unused, (_unused2, endpoint) in sorted(endpoints.items())]
+    _check_attached(host, parsed)
+    return parsed
+
+
+def _attached_netns(raw, label: str) -> str | None:
+    """An endpoint's ``netns`` (the existing netns it joins), or None when it has none: its netns is created."""
+    if raw is None or raw == "":
+        return None
+    if not valid_name(raw):
+        raise PeerTableError(f"{label} netns {raw!r} is not a valid netns name here: {_name_advice(raw)}")
+    vni = overlay_netns_vni(raw)
+    if vni is not None:
+        raise PeerTableError(
+            f"{label} netns {raw!r} is the overlay netns of vni {vni}, which netfleet.overlay owns; an endpoint"
+            " cannot join it"
+        )
+    return raw
+
+
+def _interface(raw, label: str) -> str:
+    """An endpoint's ``interface``: its name inside its netns, attached or created (default ``eth0``)."""
+    if raw is None or raw == "":
+        return ENDPOINT_IFNAME
+    if not isinstance(raw, str):
+        raise PeerTableError(f"{label} interface {raw!r} must be an interface name string, got {kind(raw)}")
+    ifname = check_ifname(raw, f"{label} interface", error=PeerTableError)
+    if ifname == LOOPBACK:
+        raise PeerTableError(f"{label} interface {raw!r} is the loopback, which every netns has; use another name")
+    return ifname
+
+
+def _check_attached(host: str, endpoints: list[_Endpoint]) -> None:
+    """The netns of one host's endpoints fit together.
+
+    An attached netns is not a netns that another endpoint of the host gets created (the collection would delete
+    it with that endpoint); two endpoints in one netns have different interfaces, are on different networks (one
+    netns joins a network once) and at most one of them is on an egress network (the default route).
+    """
+    created = {endpoint.name for endpoint in endpoints if endpoint.attached is None}
+    sharing: dict[str, list[_Endpoint]] = {}
+    for endpoint in endpoints:
+        if endpoint.attached is None:
+            continue
+        label = f"host {host}: endpoint {endpoint.name!r}"
+        if endpoint.attached in created:
+            raise PeerTableError(
+                f"{label} netns {endpoint.attached!r} is the netns of endpoint {endpoint.attached!r} of the host,"
+                " which netfleet.overlay creates (and removes with it); attach a netns of your own"
+            )
+        sharing.setdefault(endpoint.attached, []).append(endpoint)
+    for netns, members in sharing.items():
+        by_ifname: dict[str, _Endpoint] = {}
+        by_network: dict[str, _Endpoint] = {}
+        egress: _Endpoint | None = None
+        for endpoint in members:
+            other = by_ifname.setdefault(endpoint.ifname, endpoint)
+            if other is not endpoint:
+                raise _shared(host, netns, other, endpoint, f"with interface {endpoint.ifname!r}; give one another")
+            other = by_network.setdefault(endpoint.network.name, endpoint)
+            if other is not endpoint:
+                raise _shared(host, netns, other, endpoint, f"on network {other.network.name!r}; a netns joins it once")
+            if endpoint.network.egress:
+                if egress is not None:
+                    raise _shared(
+                        host,
+                        netns,
+                        egress,
+                        endpoint,
+                        f"on egress networks {egress.network.name!r} and {endpoint.network.name!r}; each would be"
+                        " its default route, so turn egress off on one",
+                    )
+                egress = endpoint
+
+
+def _shared(host: str, netns: str, first: _Endpoint, second: _Endpoint, why: str) -> PeerTableError:
+    return PeerTableError(
+        f"host {host}: endpoints {first.name!r} and {second.name!r} are both in netns {netns!r} {why}"
+    )
 
 
 def _parse_host(host, record, networks, netns_names) -> _Host:
@@ -509,6 +626,8 @@ def _observed(host: _Host, endpoint: _Endpoint):
         mac = check_mac(entry.get("mac"), "mac", unicast=True, error=PeerTableError)
     except PeerTableError:
         mac = None
+    if mac == gateway_mac(network.vni):
+        mac = None  # reserved for the gateway: the endpoint gets its derived MAC
     return value, mac
 
 
@@ -616,12 +735,33 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
         families.setdefault(host.vtep.version, host)
     for host in state.preserve.values():
         families.setdefault(host.vtep.version, host)
+    if network.dns:
+        _check_names(network, state.published)
     if len(families) > 1:
         four, six = families[4], families[6]
         raise PeerTableError(
             f"network {network.name!r} mixes IPv4 and IPv6 VTEPs: host {four.name} vtep {four.vtep} and host"
             f" {six.name} vtep {six.vtep}; hosts sharing a network must use one underlay family"
         )
+
+
+def _check_names(network: _Network, published: list[_Endpoint]) -> None:
+    """Every name of a dns network's endpoints is a DNS name, and names one endpoint (DNS ignores case)."""
+    owners: dict[str, tuple[str, _Endpoint]] = {}
+    for endpoint in published:
+        for name in dns_names(endpoint.name, network.name):
+            problem = dns_name_problem(name)
+            if problem:
+                raise PeerTableError(
+                    f"host {endpoint.host}: endpoint {endpoint.name!r} of dns network {network.name!r}: its name"
+                    f" {name!r} is not a DNS name: {problem}; rename the endpoint"
+                )
+            first = owners.setdefault(name.lower(), (name, endpoint))
+            if first[1] is not endpoint:
+                raise PeerTableError(
+                    f"endpoints {first[1].label} and {endpoint.label} of dns network {network.name!r} would both"
+                    f" answer to the name {name!r} (as {first[0]!r} and {name!r}; DNS ignores case); rename one"
+                )
 
 
 def _network_mtu(network: _Network, host: _Host) -> int:
@@ -798,15 +938,45 @@ def _check_takeover(host: _Host, wanted_netns: list[tuple[str, str, str]]) -> No
     """No netns that the run wants is one that exists on the host and that the collection did not create."""
     if host.netns is None:
         return  # facts of an older release: not known
-    owned = {entry.get("netns") for entry in (host.current or {}).values() if isinstance(entry, Mapping)}
+    # an attached endpoint's netns is the user's, even while the collection has an endpoint in it
+    owned = {
+        entry.get("netns")
+        for entry in (host.current or {}).values()
+        if isinstance(entry, Mapping) and entry.get("attached") is not True
+    }
     owned.update((host.current_networks or {}).values())
     for netns, what, rename in wanted_netns:
         if netns in host.netns and netns not in owned:
             raise PeerTableError(
                 f"host {host.name}: {what} would take over netns {netns!r}, which exists on the host and was not"
                 f" created by netfleet.overlay; it is left as it is. {rename}, or, if that namespace is unused,"
-                f" remove it (ip netns del {netns}). Attaching an existing netns on purpose comes in a later release"
+                f" remove it (ip netns del {netns}). To put an endpoint in an existing netns on purpose, give the"
+                " endpoint netns: with that name"
             )
+
+
+def _check_attached_exist(host: _Host) -> None:
+    """Every netns that the host's endpoints attach to exists there, per its facts (not known: the host checks)."""
+    if host.netns is None:
+        return
+    for endpoint in host.endpoints:
+        if endpoint.attached is not None and endpoint.attached not in host.netns:
+            raise PeerTableError(
+                f"host {host.name}: endpoint {endpoint.name!r} netns {endpoint.attached!r} does not exist on the"
+                " host: netns: attaches an existing netns (ip netns add, a podman or systemd one) and never creates"
+                " it. Create it first, or leave netns: out to have the endpoint's own netns created"
+            )
+
+
+def _gateway(network: _Network) -> dict | None:
+    """The gateway of a network with egress or dns: its address, prefix length and anycast MAC; else None."""
+    if not network.has_gateway:
+        return None
+    return {
+        "address": ipaddress.ip_address(network.gateway).compressed,
+        "prefixlen": network.subnet.prefixlen,
+        "mac": gateway_mac(network.vni),
+    }
 
 
 def _check_mtu(network: _Network, host: _Host) -> None:
@@ -840,10 +1010,13 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
     kept unless ``forget_hosts`` names them (or ``allow_purge``).
 
     Shape (plain JSON data): ``{version, networks: {name: {name, vni, port, subnet, prefixlen, family, netns,
-    bridge, vxlan, neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep, host]] (by MAC), vteps, hosts (of the
-    vteps), preserve, preserve_hosts (of preserve, null when unknown)}}, hosts: {name: {state, skip, vtep,
-    networks: [{name, mtu, endpoints}] (by VNI)}}, removed: {host: {state, endpoints, networks}}, kept: [{host,
-    vtep, networks, held_by}]}``.  ``removed`` and ``kept`` are reports for the controller, not packed.
+    bridge, vxlan, egress, dns, gateway: {address, prefixlen, mac} (null without egress and dns), names:
+    [[endpoint, ip]] (by name; empty without dns), neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep, host]] (by
+    MAC), vteps, hosts (of the vteps), preserve, preserve_hosts (of preserve, null when unknown)}}, hosts: {name:
+    {state, skip, vtep, networks: [{name, mtu, endpoints: [{name, netns, attached, ifname, veth, ip, address, mac,
+    mtu}] (by name)}] (by VNI)}}, removed: {host: {state, endpoints, networks}}, kept: [{host, vtep, networks,
+    held_by}]}``.  ``removed`` and ``kept`` are reports for the controller, not packed.  Everything a network's
+    hosts share (its gateway, its names) is in the network, once; a host's part holds only its own endpoints.
     """
     allow_purge, purge_limit, forget = _options(allow_purge, purge_limit, forget_hosts)
     parsed_networks = _parse_networks(networks)
@@ -876,6 +1049,10 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
             "netns": overlay_netns(network.vni),
             "bridge": BRIDGE,
             "vxlan": VXLAN,
+            "egress": network.egress,
+            "dns": network.dns,
+            "gateway": _gateway(network),
+            "names": [[e.name, e.ip_text] for e in sorted(published, key=lambda e: e.name)] if network.dns else [],
             "neigh": [[e.ip_text, e.mac, e.host] for e in sorted(published, key=lambda e: e.ip)],
             "fdb": [[e.mac, e.vtep, e.host] for e in sorted(published, key=lambda e: e.mac)],
             "vteps": [host.vtep_text for host in vtep_hosts],
@@ -899,7 +1076,9 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
         for endpoint in host.endpoints:
             own.setdefault(endpoint.network.name, []).append(endpoint)
         wanted_netns = [
-            (endpoint.name, f"endpoint {endpoint.name!r}", "Rename the endpoint") for endpoint in host.endpoints
+            (endpoint.name, f"endpoint {endpoint.name!r}", "Rename the endpoint")
+            for endpoint in host.endpoints
+            if endpoint.attached is None
         ]
         for network_name in own:
             network = parsed_networks[network_name]
@@ -911,6 +1090,7 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
                 )
             )
         _check_takeover(host, wanted_netns)
+        _check_attached_exist(host)
         for network_name in sorted(own, key=lambda n: parsed_networks[n].vni):
             network = parsed_networks[network_name]
             _check_mtu(network, host)
@@ -925,8 +1105,9 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
                 endpoints.append(
                     {
                         "name": endpoint.name,
-                        "netns": endpoint.name,
-                        "ifname": ENDPOINT_IFNAME,
+                        "netns": endpoint.netns,
+                        "attached": endpoint.attached is not None,
+                        "ifname": endpoint.ifname,
                         "veth": veth_name(endpoint.name),
                         "ip": endpoint.ip_text,
                         "address": f"{endpoint.ip_text}/{network.subnet.prefixlen}",
@@ -1004,6 +1185,12 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
                 "netns": net["netns"],
                 "bridge": net["bridge"],
                 "vxlan": net["vxlan"],
+                "egress": net["egress"],
+                "dns": net["dns"],
+                "gateway": net["gateway"],
+                "names": {
+                    name: address for endpoint, address in net["names"] for name in dns_names(endpoint, net["name"])
+                },
                 "endpoints": mine["endpoints"],
                 "neigh": [{"ip": ip, "mac": mac} for ip, mac, owner in net["neigh"] if owner != host],
                 "fdb": [{"mac": mac, "dst": dst} for mac, dst, owner in net["fdb"] if owner != host],

@@ -37,3 +37,8 @@ H1_NET = {
     "neigh": [{"ip": "10.213.0.3", "mac": "02:42:0a:d5:00:03"}],
     "fdb": [{"mac": "02:42:0a:d5:00:03", "dst": "198.18.1.2"}],
 }
+
+# --- issue 14: a network with egress and names, and an endpoint that joins an existing netns ------------------
+BACKEND = {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24"}
+BACKEND_ON = {**BACKEND, "egress": True, "dns": True}
+V6_ON = {"name": "six", "vni": 600, "subnet": "fd00:214::/64", "egress": True, "dns": True}

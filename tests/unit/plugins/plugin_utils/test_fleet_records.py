@@ -85,6 +85,7 @@ def test_reachable_hosts_with_facts():
                     "ip": "10.213.0.2",
                     "mac": "02:42:0a:d5:00:02",
                     "netns": "hosta",
+                    "attached": False,
                 }
             },
             "current_networks": {},
@@ -155,7 +156,13 @@ def test_host_outside_the_play_uses_its_cached_facts():
     fleet = fleet_records(hostvars, ["h1", "h2", "h3"], ["h1", "h2"])
     assert fleet["h3"]["reachable"] is False
     assert fleet["h3"]["current"] == {
-        "hostc": {"network": "overlay_network", "ip": "10.213.0.9", "mac": "02:42:0a:d5:00:09", "netns": "hostc"}
+        "hostc": {
+            "network": "overlay_network",
+            "ip": "10.213.0.9",
+            "mac": "02:42:0a:d5:00:09",
+            "netns": "hostc",
+            "attached": False,
+        }
     }
     tables = compute_peer_tables([NET], fleet)
     assert tables["h3"]["skip"] is True
@@ -235,8 +242,14 @@ def test_current_keeps_network_ip_mac_and_skips_garbage():
     endpoints = {**fact_ep("a", "10.213.0.2", "02:42:0a:d5:00:02"), "junk": "not a dict", "b": {"name": "b"}}
     record = fleet_records({"h1": host(overlay_facts=facts("198.18.1.1", endpoints))}, ["h1"], ["h1"])["h1"]
     assert record["current"] == {
-        "a": {"network": "overlay_network", "ip": "10.213.0.2", "mac": "02:42:0a:d5:00:02", "netns": "a"},
-        "b": {"network": None, "ip": None, "mac": None, "netns": None},
+        "a": {
+            "network": "overlay_network",
+            "ip": "10.213.0.2",
+            "mac": "02:42:0a:d5:00:02",
+            "netns": "a",
+            "attached": False,
+        },
+        "b": {"network": None, "ip": None, "mac": None, "netns": None, "attached": False},
     }
 
 

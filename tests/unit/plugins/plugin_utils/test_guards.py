@@ -106,7 +106,11 @@ def test_the_known_variables_are_the_role_spec_and_the_playbooks_variables():
         ([{**NET, "sbunet": "x"}], [], "network 'overlay_network': unknown key 'sbunet' (did you mean 'subnet'?)"),
         ([NET], [{"name": "a", "netwrok": "overlay_network"}], "host h1: endpoint 'a': unknown key 'netwrok' (did"),
         ([NET], [ep("a", adress="10.213.0.5")], "unknown key 'adress' (did you mean 'address'?); the keys are address"),
-        ([{**NET, "colour": "red"}], [], "unknown key 'colour'; the keys are mtu, name, port, subnet, vni"),
+        (
+            [{**NET, "colour": "red"}],
+            [],
+            "unknown key 'colour'; the keys are dns, egress, mtu, name, port, subnet, vni",
+        ),
     ],
 )
 def test_unknown_keys_get_one_short_message_with_the_closest_key(networks, endpoints, words):

@@ -98,7 +98,11 @@ def test_seed_topology_exact():
                 "subnet": "10.213.0.0/24",
                 "prefixlen": 24,
                 "family": 4,
-                "endpoints": [{**H1_ENDPOINT, "ifname": "eth0", "ip": "10.213.0.2"}],
+                "egress": False,
+                "dns": False,
+                "gateway": None,
+                "names": {},
+                "endpoints": [{**H1_ENDPOINT, "ifname": "eth0", "attached": False, "ip": "10.213.0.2"}],
                 "peers": ["198.18.1.2"],
                 "peer_hosts": {"198.18.1.2": "h2"},
             }
