@@ -73,6 +73,21 @@ options:
           - At least 1280 on an IPv6 subnet, at least 68 otherwise.
           - Defaults, per host, to the underlay MTU minus the VXLAN overhead.
         type: int
+      egress:
+        description:
+          - Endpoints reach the outside through their own host (NAT). Gives the network its gateway (see C(dns)).
+          - A boolean (or the text that Ansible's C(bool) type reads as one).
+        type: bool
+        default: false
+      dns:
+        description:
+          - Endpoints resolve each other as C(<endpoint>) and C(<endpoint>.<network>). Gives the network its
+            gateway, and makes every name of its endpoints a DNS name that names one endpoint (DNS ignores case).
+          - "The gateway of a network with C(egress) or C(dns) is its first host address (C(.1),
+            C(::1)), which IPAM reserves anyway, with the same MAC on every host (C(06:00:) + the 24-bit VNI +
+            C(:01)); it is in no ARP or FDB table."
+        type: bool
+        default: false
   fleet:
     description:
       - Hostname -> host record, for every host of the fleet.
@@ -83,8 +98,13 @@ options:
       - "An endpoint is a dict with C(name) (required; names its netns, so unique on the host: 1 to 64
         characters of C([A-Za-z0-9_.-]) not starting with C(.) or C(-)), C(network) (required, a network
         name), C(address) (optional bare IP or CIDR with the subnet's prefix length), C(mac) (optional
-        unicast MAC) and C(mtu) (optional, at most the network's MTU)."
-      - "C(current) maps an endpoint name to C({network, ip, mac, netns}) as the host's kernel shows it."
+        unicast MAC, not the network's gateway MAC), C(mtu) (optional, at most the network's MTU), C(netns) (optional:
+        an existing netns to join instead of creating one named after the endpoint; the same naming rule, not
+        C(ovl-<vni>) nor the netns of another endpoint of the host) and C(interface) (optional, default C(eth0): the
+        interface's name inside its netns, a Linux interface name other than C(lo); with or without C(netns)). Two
+        endpoints in one netns have different interfaces and networks, and at most one egress network."
+      - "C(current) maps an endpoint name to C({network, ip, mac, netns, attached}) as the host's kernel shows it
+        (C(attached) true for an endpoint that joined a netns it did not create)."
       - "From the host's facts, optional: C(current_networks) (network name -> its netns), C(peers) (network name ->
         C({vtep: hostname or null}), the entries the host holds) and C(netns) (every named netns of the host)."
     type: dict
@@ -138,8 +158,12 @@ EXAMPLES = r"""
 #   netns: ovl-256
 #   bridge: br0
 #   vxlan: vxlan0
+#   egress: false
+#   dns: false
+#   gateway: null        # with egress or dns: {address: 10.213.0.1, prefixlen: 24, mac: "06:00:00:01:00:01"}
+#   names: {}            # with dns: {hosta: 10.213.0.2, hosta.overlay_network: 10.213.0.2, hostb: ...}
 #   endpoints:
-#     - {name: hosta, netns: hosta, ifname: eth0, veth: veth-hosta, ip: 10.213.0.2,
+#     - {name: hosta, netns: hosta, attached: false, ifname: eth0, veth: veth-hosta, ip: 10.213.0.2,
 #        address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}
 #   neigh: [{ip: 10.213.0.3, mac: "02:42:0a:d5:00:03"}]
 #   fdb: [{mac: "02:42:0a:d5:00:03", dst: 198.18.1.2}]
@@ -167,8 +191,12 @@ _value:
       hosts without facts that share a network with it)."
     - "C(networks) lists, sorted by VNI, only the networks the host has endpoints on (an absent or skipped
       host gets none): C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family) (4 or 6), C(mtu),
-      C(netns), C(bridge), C(vxlan), C(endpoints) (the host's own, sorted by name: C(name), C(netns),
-      C(ifname), C(veth), C(ip), C(address) as ip/prefixlen, C(mac), C(mtu)), C(neigh) (C({ip, mac}) of every
+      C(netns), C(bridge), C(vxlan), C(egress), C(dns), C(gateway) (C({address, prefixlen, mac}) with egress or
+      dns, else null), C(names) (with dns, the names that the network's DNS serves on this host, C(<endpoint>) and
+      C(<endpoint>.<network>) -> address for every endpoint of the network; else empty), C(endpoints) (the host's
+      own, sorted by name: C(name), C(netns) (the attached one, or the endpoint's name), C(attached) (bool),
+      C(ifname) (the interface inside the netns), C(veth), C(ip), C(address) as ip/prefixlen, C(mac), C(mtu)),
+      C(neigh) (C({ip, mac}) of every
       remote endpoint, sorted by IP), C(fdb) (C({mac, dst}) of every remote endpoint, sorted by MAC; C(dst) is
       that endpoint's host VTEP), C(peers) (sorted remote VTEPs on the network) and C(peer_hosts) (VTEP -> hostname,
       null when unknown, for its peers and its preserved VTEPs)."
