@@ -956,15 +956,28 @@ def _check_takeover(host: _Host, wanted_netns: list[tuple[str, str, str]]) -> No
 
 
 def _check_attached_exist(host: _Host) -> None:
-    """Every netns that the host's endpoints attach to exists there, per its facts (not known: the host checks)."""
-    if host.netns is None:
-        return
+    """Every netns that the host's endpoints attach to exists there and is not one the collection created, per its
+    facts (not known: the host checks)."""
+    made = {
+        entry.get("netns"): name
+        for name, entry in (host.current or {}).items()
+        if isinstance(entry, Mapping) and entry.get("attached") is not True
+    }
     for endpoint in host.endpoints:
-        if endpoint.attached is not None and endpoint.attached not in host.netns:
+        if endpoint.attached is None:
+            continue
+        label = f"host {host.name}: endpoint {endpoint.name!r} netns {endpoint.attached!r}"
+        if endpoint.attached in made:
             raise PeerTableError(
-                f"host {host.name}: endpoint {endpoint.name!r} netns {endpoint.attached!r} does not exist on the"
-                " host: netns: attaches an existing netns (ip netns add, a podman or systemd one) and never creates"
-                " it. Create it first, or leave netns: out to have the endpoint's own netns created"
+                f"{label} was created by netfleet.overlay for endpoint {made[endpoint.attached]!r}, and goes with"
+                " it: netns: joins a netns of your own. Leave netns: out to keep the endpoint in the netns the"
+                " collection made"
+            )
+        if host.netns is not None and endpoint.attached not in host.netns:
+            raise PeerTableError(
+                f"{label} does not exist on the host: netns: attaches an existing netns (ip netns add, a podman or"
+                " systemd one) and never creates it. Create it first, or leave netns: out to have the endpoint's own"
+                " netns created"
             )
 
 

@@ -244,6 +244,22 @@ def test_an_attached_netns_must_exist_when_the_facts_know_the_host_s_netns():
     assert compute_plan([BACKEND_ON], {"h1": host("198.18.1.1", ep("app1", "backend", netns="gone"))})  # not known
 
 
+def test_a_netns_that_the_collection_made_cannot_be_attached():
+    """It goes with the endpoint it was made for (or would be taken for the user's, and kept on removal)."""
+    current = {"web1": {"network": "backend", "ip": "10.214.0.2", "mac": None, "netns": "web1"}}
+    message = one_host(ep("web1", "backend", netns="web1"), netns=["web1"], current=current)
+    assert message.startswith(
+        "host h1: endpoint 'web1' netns 'web1' was created by netfleet.overlay for endpoint 'web1', and goes with it"
+    )
+    assert "was created by netfleet.overlay for endpoint 'web1'" in one_host(
+        ep("app1", "backend", netns="web1"), netns=["web1"], current=current
+    )
+    current["web1"]["attached"] = True  # the facts say web1 joined it: the user's netns, which may be joined
+    assert compute_plan(
+        [BACKEND_ON], {"h1": host("198.18.1.1", ep("web1", "backend", netns="web1"), netns=["web1"], current=current)}
+    )
+
+
 def test_a_created_endpoint_still_never_takes_over_a_netns_of_the_user():
     message = one_host(ep("app1", "backend"), netns=["app1"])
     assert "endpoint 'app1' would take over netns 'app1'" in message
