@@ -40,7 +40,8 @@ description:
     O(forget_hosts) or O(allow_purge) removes them."
   - "No takeover: a netns that the plan would use on a host (an endpoint's, or C(ovl-<vni>)) that exists there
     (per the facts' C(netns)) but that the collection did not create fails the run, naming the host and the netns.
-    Hosts whose facts do not list their netns (an older release's) are not checked."
+    Hosts whose facts do not list their netns (an older release's) are not checked. An endpoint's C(netns) (the
+    netns it joins) must exist there, and not be one that the collection created."
   - "Values: network names follow the endpoint naming rule; a network C(mtu) larger than a host's underlay MTU
     minus the VXLAN overhead fails, naming the host, the network and the largest MTU that fits; subnets of two
     networks must not overlap."
@@ -62,7 +63,7 @@ options:
   networks:
     description:
       - The fleet's overlay networks (C(overlay_networks)), each with C(name), C(vni) and C(subnet), and optionally
-        C(port) and C(mtu), as the role M(netfleet.overlay.overlay) documents them.
+        C(port), C(mtu), C(egress) and C(dns), as the role M(netfleet.overlay.overlay) documents them.
     type: list
     elements: dict
     required: true
@@ -138,11 +139,14 @@ plan:
       R(netfleet.overlay.host_tables,ansible_collections.netfleet.overlay.host_tables_filter) filter; its layout may
       change between releases.
     - "C(networks): network name -> C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family), C(netns),
-      C(bridge), C(vxlan), C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]), by
+      C(bridge), C(vxlan), C(egress), C(dns), C(gateway) (C({address, prefixlen, mac}) with egress or dns, else
+      null; the same on every host), C(names) (with dns, C([endpoint, ip]) of every endpoint, by name; else empty),
+      C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]), by
       MAC), C(vteps) (the VTEPs of its endpoints' hosts), C(hosts) (their names), C(preserve) (VTEPs to leave alone)
       and C(preserve_hosts) (their names, null when not known)."
     - "C(hosts): hostname -> C(state), C(skip), C(vtep) and C(networks) (by VNI: C(name), C(mtu) and its own
-      C(endpoints))."
+      C(endpoints), each with C(name), C(netns), C(attached), C(ifname), C(veth), C(ip), C(address), C(mac) and
+      C(mtu))."
   returned: success
   type: dict
   sample:
@@ -158,6 +162,10 @@ plan:
         netns: ovl-256
         bridge: br0
         vxlan: vxlan0
+        egress: false
+        dns: false
+        gateway: null
+        names: []
         neigh: [["10.213.0.2", "02:42:0a:d5:00:02", h1], ["10.213.0.3", "02:42:0a:d5:00:03", h2]]
         fdb: [["02:42:0a:d5:00:02", 198.18.1.1, h1], ["02:42:0a:d5:00:03", 198.18.1.2, h2]]
         vteps: [198.18.1.1, 198.18.1.2]
@@ -172,8 +180,8 @@ plan:
         networks:
           - name: overlay_network
             mtu: 1450
-            endpoints: [{name: hosta, netns: hosta, ifname: eth0, veth: veth-hosta, ip: 10.213.0.2,
-                         address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}]
+            endpoints: [{name: hosta, netns: hosta, attached: false, ifname: eth0, veth: veth-hosta,
+                         ip: 10.213.0.2, address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}]
 removed:
   description:
     - What the run removes from the hosts it converges, per their facts, by host. C(state) is the host's; absent
