@@ -356,3 +356,14 @@ def test_a_missing_network_is_named_by_count():
 def test_a_record_has_exactly_the_keys_that_the_peer_table_reads():
     assert set(fleet_record("h1", {"ansible_facts": {"netfleet_overlay": facts("198.18.1.1")}}, True)) == HOST_KEYS
     assert set(fleet_record("h1", {}, False)) == HOST_KEYS
+
+
+def test_current_says_which_endpoints_joined_a_netns_they_did_not_create():
+    joined = fact_ep("app1", "10.213.0.2", "02:42:0a:d5:00:02")
+    joined["app1"].update(netns="podman-1", attached=True)
+    made = fact_ep("b", "10.213.0.3", "02:42:0a:d5:00:03")
+    made["b"]["attached"] = "yes"  # only true is true: anything else is a netns the collection made
+    record = fleet_records({"h1": host(overlay_facts=facts("198.18.1.1", {**joined, **made}))}, ["h1"], ["h1"])["h1"]
+    assert record["current"]["app1"]["netns"] == "podman-1"
+    assert record["current"]["app1"]["attached"] is True
+    assert record["current"]["b"]["attached"] is False
