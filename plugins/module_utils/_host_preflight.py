@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import platform
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _records, _table
+from ansible_collections.netfleet.overlay.plugins.module_utils import _model, _records, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import ENDPOINT_IFNAME, TEMP_VXLAN_PREFIX, kind
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
@@ -59,6 +59,8 @@ def check_input(params: dict) -> None:
             v.interface_address(ep["address"], f"{at}.address")
             ep["mac"] = v.mac(ep["mac"], f"{at}.mac", unicast=True)
             ep["mtu"] = v.mtu(ep["mtu"], f"{at}.mtu")
+            ep["attached"] = _model.check_bool(ep.get("attached", False), f"{at}.attached:", error=v.InputError)
+        _check_workload_keys(net, where)
         for spec in (_table.NEIGH, _table.FDB):
             try:
                 net[spec.name] = _table.normalize_entries(
@@ -68,14 +70,45 @@ def check_input(params: dict) -> None:
                 raise v.InputError(f"{where}.{spec.name}: {exc}") from None
 
 
-def _check_shape(value, keys: tuple, where: str, expected: str) -> None:
-    """``value`` is a dict with every key of ``keys`` and a valid ``name``; raise :class:`InputError` naming it."""
+def _check_workload_keys(net: dict, where: str) -> None:
+    """Normalise a network's ``egress``, ``dns``, ``gateway`` and ``names`` (all optional: a plan of 0.2.x has none).
+
+    ``gateway`` is ``{address, prefixlen, mac}``, required when ``egress`` or ``dns`` is on; ``names`` maps each DNS
+    name of the network's endpoints (see :func:`._model.dns_names`) to its address.
+    """
+    for key in ("egress", "dns"):
+        net[key] = _model.check_bool(net.get(key, False), f"{where}.{key}:", error=v.InputError)
+    gateway = net["gateway"] = net.get("gateway")
+    if gateway is None:
+        if net["egress"] or net["dns"]:
+            raise v.InputError(f"{where}.gateway: egress and dns need the network's gateway, got null")
+    else:
+        _check_shape(gateway, ("address", "prefixlen", "mac"), f"{where}.gateway", "a dict", named=False)
+        address, prefixlen = v.interface_address(
+            f"{gateway['address']}/{gateway['prefixlen']}", f"{where}.gateway.address/prefixlen"
+        )
+        net["gateway"] = {
+            "address": address,
+            "prefixlen": prefixlen,
+            "mac": v.mac(gateway["mac"], f"{where}.gateway.mac", unicast=True),
+        }
+    names = net.get("names") or {}
+    if not isinstance(names, dict):
+        raise v.InputError(f"{where}.names: expected a dict of DNS name -> address, got {kind(names)}")
+    net["names"] = {str(name): v.ip(address, f"{where}.names[{name!r}]") for name, address in names.items()}
+
+
+def _check_shape(value, keys: tuple, where: str, expected: str, *, named: bool = True) -> None:
+    """``value`` is a dict with every key of ``keys`` (and, if ``named``, a valid ``name``); raise
+    :class:`InputError` naming it."""
     if not isinstance(value, dict):
         raise v.InputError(f"{where}: expected {expected}, got {kind(value)}")
     missing = [key for key in keys if key not in value]
     if missing:
-        raise v.InputError(f"{where} ({value.get('name', '?')}): missing key(s) {', '.join(missing)}")
-    _records.name(value["name"], f"{where}.name")
+        label = f"{where} ({value.get('name', '?')})" if named else where
+        raise v.InputError(f"{label}: missing key(s) {', '.join(missing)}")
+    if named:
+        _records.name(value["name"], f"{where}.name")
 
 
 def _peer_hosts(value, field: str) -> dict:

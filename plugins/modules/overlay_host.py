@@ -53,7 +53,10 @@ options:
       - This host's networks, each as the filter returns it (C(name), C(vni), C(port), C(mtu), C(netns), C(bridge),
         C(vxlan), C(endpoints), C(neigh), C(fdb)).
       - Optional per network, C(peer_hosts), a dict of remote VTEP -> hostname (or null), which the record keeps
-        as C(peers) (see M(netfleet.overlay.overlay_facts)). Optional per endpoint, C(ifname) (default C(eth0)).
+        as C(peers) (see M(netfleet.overlay.overlay_facts)). Optional per endpoint, C(ifname) (default C(eth0))
+        and C(attached) (default V(false): the netns is the user's, and only the veth is the collection's).
+      - Optional per network, C(egress) and C(dns) (default V(false)), C(gateway) (C(address), C(prefixlen),
+        C(mac); needed by either), and C(names), a dict of DNS name -> address.
     type: list
     elements: dict
     default: []

@@ -29,6 +29,23 @@ def test_valid_input_is_normalised_in_place():
     assert p["preserve_vteps"] == ["2001:db8::9"]
 
 
+def test_workload_keys_default_to_off_and_are_normalised():
+    p = params(NET)
+    _host_preflight.check_input(p)
+    net = p["networks"][0]
+    assert (net["egress"], net["dns"], net["gateway"], net["names"]) == (False, False, None, {})
+    assert net["endpoints"][0]["attached"] is False
+    gateway = {"address": "10.213.0.1", "prefixlen": "24", "mac": "06:00:00:01:00:01"}
+    p = params({**NET, "egress": "yes", "dns": 0, "gateway": gateway, "names": {"web1": "10.213.0.002"}})
+    with pytest.raises(InputError, match=r"names\['web1'\]"):  # a leading zero is not an address
+        _host_preflight.check_input(p)
+    p = params({**NET, "egress": "yes", "dns": 0, "gateway": gateway, "names": {"web1": "10.213.0.2"}})
+    _host_preflight.check_input(p)
+    net = p["networks"][0]
+    assert (net["egress"], net["dns"]) == (True, False)
+    assert net["gateway"] == {"address": "10.213.0.1", "prefixlen": 24, "mac": "06:00:00:01:00:01"}
+
+
 def test_absent_ignores_the_networks():
     _host_preflight.check_input(params({"garbage": True}, vtep=None, state="absent"))
 
@@ -53,6 +70,19 @@ def test_absent_ignores_the_networks():
             "endpoints[0].mac: '01:00:5e:00:00:01' is a multicast/broadcast MAC",
         ),
         ({"endpoints": [{"name": "hosta"}]}, "endpoints[0] (hosta): missing key(s) netns, veth, address, mac, mtu"),
+        ({"egress": "maybe"}, "networks[0] (overlay_network).egress: 'maybe' is not a boolean"),
+        ({"dns": True}, "networks[0] (overlay_network).gateway: egress and dns need the network's gateway, got null"),
+        ({"gateway": {"address": "10.213.0.1"}}, "gateway: missing key(s) prefixlen, mac"),
+        (
+            {"gateway": {"address": "10.213.0.1", "prefixlen": 40, "mac": "06:00:00:01:00:01"}},
+            "gateway.address/prefixlen: '10.213.0.1/40'",
+        ),
+        ({"names": ["web1"]}, "networks[0] (overlay_network).names: expected a dict of DNS name -> address, got list"),
+        ({"names": {"web1": "nope"}}, "networks[0] (overlay_network).names['web1']: 'nope'"),
+        (
+            {"endpoints": [{**NET["endpoints"][0], "attached": "sometimes"}]},
+            "endpoints[0].attached: 'sometimes' is not a boolean",
+        ),
     ],
 )
 def test_bad_network_fields_are_named(change, message):
