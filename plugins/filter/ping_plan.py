@@ -21,6 +21,12 @@ description:
     C(missing).
   - Feed each host's C(stdin) to a ping loop, as C(playbooks/verify.yml) does, and the outputs to
     R(netfleet.overlay.reachability_matrix,ansible_collections.netfleet.overlay.reachability_matrix_filter).
+  - With O(networks), it also plans two checks per endpoint. Egress is for an endpoint of a network with C(egress),
+    which must reach O(egress_target); without a target the check is skipped, and the report says so. Names is for
+    an endpoint of a network with C(dns), which must resolve one peer of its network (the next endpoint of the
+    network, on another host when there is one) to the peer's address. Feed each host's C(checks_stdin) to a
+    check loop (as C(verify.yml) does) and the outputs to the C(checks) of
+    R(netfleet.overlay.reachability_matrix,ansible_collections.netfleet.overlay.reachability_matrix_filter).
 positional: _input, hosts
 options:
   _input:
@@ -32,6 +38,18 @@ options:
     type: list
     elements: str
     required: true
+  networks:
+    description: The fleet's C(overlay_networks), for their C(egress), C(dns) and C(subnet).
+    type: list
+    elements: dict
+    default: []
+  egress_target:
+    description:
+      - The address that every endpoint of a network with C(egress) must reach, C(overlay_verify_egress_target)
+        in C(verify.yml). An underlay address that is not an overlay member; an endpoint's address, or one in
+        a network's subnet, fails the filter.
+      - When omitted or empty, the egress check is skipped.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -62,6 +80,11 @@ _value:
       whose source is on that host and whose destination has an address."
     - "C(stdin): hostname -> the same pings as text, one C(src dst netns ip) line each."
     - "C(missing): sorted labels of declared endpoints that the facts do not show."
+    - "C(egress): C({networks, target}), the networks with C(egress) and the check's target (null: skipped);
+      C(names): C({networks}), the networks with C(dns)."
+    - "C(checks): hostname -> list of C({kind, src, netns, target}), C(kind) V(egress) or V(name); a name check
+      also has C(peer) (its label) and C(address) (what the name must resolve to)."
+    - "C(checks_stdin): hostname -> the same checks as text, one C(kind src netns target) line each."
   type: dict
 """
 
@@ -75,15 +98,15 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability impo
 
 
 @filter_errors("ping_plan", FleetRecordsError, ReachabilityError)
-def _ping_plan(hostvars, hosts):
-    """Read every host's facts and declared endpoints from hostvars, then plan the pings."""
+def _ping_plan(hostvars, hosts, networks=None, egress_target=None):
+    """Read every host's facts and declared endpoints from hostvars, then plan the pings and the checks."""
     endpoints, declared = {}, {}
     for host, variables in host_variables(hostvars, hosts):
         facts = overlay_facts(host, variables)
         endpoints[host] = None if facts is None else facts.get("endpoints") or {}
         if (variables.get("overlay_state") or "present") == "present":
             declared[host] = variables.get("overlay_endpoints") or []
-    return plan_pings(endpoints, declared)
+    return plan_pings(endpoints, declared, networks, egress_target)
 
 
 class FilterModule:

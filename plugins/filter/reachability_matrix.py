@@ -31,6 +31,15 @@ options:
       - A host that is missing (for example because it failed) leaves its cells C(?).
     type: dict
     required: true
+  checks:
+    description:
+      - Hostname -> that host's output of the egress and name checks that the plan's C(checks_stdin) lists, its
+        stdout text or the registered result: lines C(egress src target ok|fail) and C(name src target
+        address[,address...]|-) (V(-): the name did not resolve).
+      - A check without an answer fails as not tested. The egress and names sections follow the matrix, one for
+        each feature that some network has; an egress check without a target is reported as skipped.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -62,6 +71,9 @@ _value:
       did not run)."
     - "C(missing): declared endpoints that the facts did not show (from the plan)."
     - "C(counts): C(endpoints), C(pings) (answered), C(replies) and C(wrong)."
+    - "C(egress) and C(names): C({networks, checks, wrong}) of each check (C(wrong): C({src, target, why})); egress
+      also has C(target) and C(skipped) (why it did not run, or null)."
+    - "C(ok) is false also when an egress or name check failed."
   type: dict
 """
 
@@ -73,9 +85,9 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.reachability impo
 
 
 @filter_errors("reachability_matrix", ReachabilityError)
-def _reachability_matrix(ping_plan, outputs):
-    """Compare the ping outputs with the ping plan and draw the matrix."""
-    return reachability_matrix(ping_plan, outputs)
+def _reachability_matrix(ping_plan, outputs, checks=None):
+    """Compare the ping and check outputs with the ping plan and draw the report."""
+    return reachability_matrix(ping_plan, outputs, checks)
 
 
 class FilterModule:

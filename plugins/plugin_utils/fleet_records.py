@@ -22,7 +22,8 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import kin
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import closest
 
 FACTS_KEY = "netfleet_overlay"
-# Every overlay_* variable that the collection reads (the role's argument spec, and overlay_hosts of the playbooks).
+# Every overlay_* variable that the collection reads (the role's argument spec, and the playbooks' own: overlay_hosts,
+# and overlay_verify_egress_target of verify.yml).
 # Any other host or group variable named overlay_* is a typo that would otherwise be ignored silently (a host whose
 # overlay_endpoint is set has no endpoints, and loses them), so it fails the run. Add a name here when the
 # collection starts to read it, not before: a typo of a future name would pass.
@@ -40,6 +41,7 @@ KNOWN_VARIABLES = frozenset(
         "overlay_purge_limit",
         "overlay_forget_hosts",
         "overlay_hosts",
+        "overlay_verify_egress_target",
     )
 )
 PREFIX = "overlay_"

@@ -7,14 +7,20 @@ on plain data.
 
 Every endpoint pings every other endpoint of the fleet, on every host.  A reply is expected exactly when both
 are on the same network: the overlay must carry traffic inside a network and nothing between networks.
+
+Two more checks follow the matrix in the same report.  Egress: every endpoint of a network with ``egress`` pings
+``overlay_verify_egress_target``, an underlay address that is not an overlay member (without one, the check is
+reported as skipped).  Names: every endpoint of a network with ``dns`` resolves one peer of its network
+(``getent hosts <peer>`` in its netns), which must give the peer's address and nothing else.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import check_bool, kind
 
 # Cell symbols of the matrix (row pings column).
 REPLY = "✓"
@@ -27,6 +33,8 @@ LEGEND = (
     f"rows ping columns; expected: {REPLY} reply within a network, {SILENT} no reply across networks",
     f"{WRONG} WRONG answer   {UNTESTED} not tested (also wrong)   {SELF} itself",
 )
+EGRESS_TARGET = "overlay_verify_egress_target"  # the variable that names the egress check's target
+NO_ANSWER = "-"  # a name check's answer when the name did not resolve
 
 
 class ReachabilityError(ValueError):
@@ -82,19 +90,112 @@ def _missing(declared_by_host: Mapping | None, endpoints: list[_Endpoint]) -> li
     return sorted(missing)
 
 
-def plan_pings(endpoints_by_host: Mapping, declared_by_host: Mapping | None = None) -> dict:
-    """Who pings whom.
+def _features(networks) -> tuple[list[str], list[str]]:
+    """The names of the declared networks (``overlay_networks``) with ``egress``, and those with ``dns``."""
+    if networks is None:
+        return [], []
+    if isinstance(networks, (str, Mapping)) or not isinstance(networks, (list, tuple)):
+        raise ReachabilityError(f"networks must be a list like overlay_networks, got {kind(networks)}")
+    egress, dns = [], []
+    for index, item in enumerate(networks):
+        if not isinstance(item, Mapping) or not item.get("name"):
+            raise ReachabilityError(
+                f"networks[{index}] must be a dict with a name (like overlay_networks), got {item!r}"
+            )
+        for key, found in (("egress", egress), ("dns", dns)):
+            value = item.get(key)
+            if value is not None and check_bool(value, f"network {item['name']!r}: {key}", error=ReachabilityError):
+                found.append(str(item["name"]))
+    return sorted(egress), sorted(dns)
+
+
+def _egress_target(target, networks, endpoints: list[_Endpoint]) -> str | None:
+    """The egress check's target as an address, or None when it is not set; refused when it is an overlay member
+    (an endpoint's address, or in a declared network's subnet): egress must leave the overlay."""
+    if target is None or target == "":
+        return None
+    try:
+        address = ipaddress.ip_address(str(target).strip())
+    except ValueError:
+        raise ReachabilityError(
+            f"{EGRESS_TARGET} {target!r} is not an IP address: give an underlay address that is not an overlay member"
+        ) from None
+    for item in networks or ():
+        try:
+            subnet = ipaddress.ip_network(str(item.get("subnet")), strict=False)
+        except ValueError:
+            continue  # the plan of site.yml names a bad subnet; this check has nothing to say about it
+        if address in subnet:
+            raise ReachabilityError(
+                f"{EGRESS_TARGET} {address} is in the subnet {subnet} of overlay network {item['name']}: give an"
+                " underlay address that is not an overlay member"
+            )
+    for endpoint in endpoints:
+        if endpoint.ip and endpoint.ip == str(address):
+            raise ReachabilityError(
+                f"{EGRESS_TARGET} {address} is the address of endpoint {endpoint.label}: give an underlay address"
+                " that is not an overlay member"
+            )
+    return str(address)
+
+
+def _peer(endpoint: _Endpoint, network: list[_Endpoint]) -> _Endpoint | None:
+    """The peer whose name ``endpoint`` resolves: the next endpoint of its network (in matrix order, wrapping
+    around) that has an address, on another host when there is one; the endpoint itself when it is alone."""
+    others = [e for e in network if e.ip and e is not endpoint]
+    if not others:
+        return endpoint if endpoint.ip else None
+    after = network.index(endpoint)
+    ring = [e for e in others if network.index(e) > after] + [e for e in others if network.index(e) < after]
+    return next((e for e in ring if e.host != endpoint.host), ring[0])
+
+
+def _plan_checks(endpoints: list[_Endpoint], egress: list[str], dns: list[str], target: str | None) -> dict:
+    """hostname -> the egress and name checks of its endpoints: ``{kind, src, netns, target}``, and for a name
+    the ``peer`` (its label) and the ``address`` it must resolve to."""
+    checks: dict[str, list[dict]] = {}
+    for endpoint in endpoints:
+        mine = checks.setdefault(endpoint.host, [])
+        if target is not None and endpoint.network in egress:
+            mine.append({"kind": "egress", "src": endpoint.label, "netns": endpoint.netns, "target": target})
+        if endpoint.network in dns:
+            peer = _peer(endpoint, [e for e in endpoints if e.network == endpoint.network])
+            if peer is not None:
+                mine.append(
+                    {
+                        "kind": "name",
+                        "src": endpoint.label,
+                        "netns": endpoint.netns,
+                        "target": peer.name,
+                        "peer": peer.label,
+                        "address": peer.ip,
+                    }
+                )
+    return checks
+
+
+def plan_pings(
+    endpoints_by_host: Mapping, declared_by_host: Mapping | None = None, networks=None, egress_target=None
+) -> dict:
+    """Who pings whom, and which endpoint checks egress and names.
 
     ``endpoints_by_host`` maps hostname -> the ``endpoints`` of its ``netfleet_overlay`` facts (name ->
     ``{network, netns, ip, ...}``).  ``declared_by_host`` optionally maps hostname -> its declared
     ``overlay_endpoints``; declared endpoints that the facts do not show are reported as ``missing``.
+    ``networks`` is the fleet's ``overlay_networks`` (for ``egress``, ``dns`` and the subnets) and
+    ``egress_target`` the ``overlay_verify_egress_target`` (None or empty: the egress check is skipped).
 
-    Returns ``{endpoints, pings, stdin, missing}``: ``endpoints`` in matrix order (``label, host, name,
-    network, netns, ip``), ``pings`` hostname -> ``[{src, dst, netns, ip, expect}]`` for every ordered pair
-    of distinct endpoints whose source is on that host and whose destination has an address, and ``stdin``
-    hostname -> the lines (``src dst netns ip``) that the ping loop of ``verify.yml`` reads.
+    Returns ``{endpoints, pings, stdin, missing, egress, names, checks, checks_stdin}``: ``endpoints`` in matrix
+    order (``label, host, name, network, netns, ip``), ``pings`` hostname -> ``[{src, dst, netns, ip, expect}]``
+    for every ordered pair of distinct endpoints whose source is on that host and whose destination has an
+    address, and ``stdin`` hostname -> the lines (``src dst netns ip``) that the ping loop of ``verify.yml`` reads.
+    ``egress`` is ``{networks, target}`` and ``names`` ``{networks}``: the networks that have them; ``checks``
+    hostname -> what :func:`_plan_checks` plans, and ``checks_stdin`` the same as ``kind src netns target`` lines.
     """
     endpoints = _endpoints(endpoints_by_host)
+    egress, dns = _features(networks)
+    target = _egress_target(egress_target, networks, endpoints)
+    checks = _plan_checks(endpoints, egress, dns, target)
     pings: dict[str, list[dict]] = {str(host): [] for host in endpoints_by_host}
     for src in endpoints:
         for dst in endpoints:
@@ -120,6 +221,15 @@ def plan_pings(endpoints_by_host: Mapping, declared_by_host: Mapping | None = No
             for host, host_pings in pings.items()
         },
         "missing": _missing(declared_by_host, endpoints),
+        "egress": {"networks": egress, "target": target},
+        "names": {"networks": dns},
+        "checks": {str(host): checks.get(str(host), []) for host in endpoints_by_host},
+        "checks_stdin": {
+            str(host): "".join(
+                f"{c['kind']} {c['src']} {c['netns']} {c['target']}\n" for c in checks.get(str(host), [])
+            )
+            for host in endpoints_by_host
+        },
     }
 
 
@@ -131,10 +241,7 @@ def parse_results(outputs: Mapping) -> dict[tuple[str, str], bool]:
     """
     results: dict[tuple[str, str], bool] = {}
     for output in outputs.values():
-        text = output.get("stdout") if isinstance(output, Mapping) else output
-        if not isinstance(text, str):
-            continue
-        for line in text.splitlines():
+        for line in (_text_of(output) or "").splitlines():
             words = line.split()
             if len(words) == 4 and words[3] in ("ok", "fail"):
                 results[(words[0], words[1])] = words[3] == "ok"
@@ -150,17 +257,115 @@ def _cell(expect: bool, replied: bool | None) -> tuple[str, str | None]:
     return WRONG, ("no reply, expected one (same network)" if expect else "reply across networks")
 
 
-def reachability_matrix(ping_plan: Mapping, outputs: Mapping) -> dict:
-    """Compare every ping's answer with its expectation and draw the matrix.
+def _text_of(output) -> str | None:
+    """A host's output: its stdout text, or the ``stdout`` of the registered result of its task."""
+    text = output.get("stdout") if isinstance(output, Mapping) else output
+    return text if isinstance(text, str) else None
 
-    ``ping_plan`` is what :func:`plan_pings` returned, ``outputs`` maps hostname -> that host's ping output.
-    Returns ``{ok, text, lines, wrong, missing, counts}``: ``wrong`` lists ``{src, dst, ip, expect,
-    replied, why}`` of every wrong cell, ``text`` is the matrix with its legend and the wrong cells spelled out.
+
+def parse_checks(outputs: Mapping) -> dict[tuple[str, str, str], str]:
+    """(kind, src, target) -> answer, from every host's check output: ``egress src target ok|fail`` and
+    ``name src target address[,address...]|-`` lines.  Lines that are not answers are ignored."""
+    answers: dict[tuple[str, str, str], str] = {}
+    for output in outputs.values():
+        for line in (_text_of(output) or "").splitlines():
+            words = line.split()
+            if len(words) == 4 and words[0] in ("egress", "name"):
+                answers[(words[0], words[1], words[2])] = words[3]
+    return answers
+
+
+def _addresses(text: str) -> set[str] | None:
+    """The addresses of a name check's answer, normalised; None when one of them is not an address."""
+    try:
+        return {str(ipaddress.ip_address(word)) for word in text.split(",") if word}
+    except ValueError:
+        return None
+
+
+def _check_problem(check: Mapping, answer: str | None) -> str | None:
+    """Why one egress or name check failed, or None when it passed."""
+    host = check["src"].split("/", 1)[0]
+    if answer is None:
+        return f"not tested (no check output from {host} for it)"
+    if check["kind"] == "egress":
+        return None if answer == "ok" else "no reply"
+    expected = check["address"]
+    if answer == NO_ANSWER:
+        return f"did not resolve, expected {expected} ({check['peer']})"
+    if _addresses(answer) != {str(ipaddress.ip_address(expected))}:
+        return f"resolved to {answer.replace(',', ' ')}, expected {expected} ({check['peer']})"
+    return None
+
+
+def _judge_checks(ping_plan: Mapping, outputs: Mapping) -> tuple[dict, dict]:
+    """The egress and the names part of the report: ``{networks, checks, wrong}`` each (``wrong``: ``{src,
+    target, why}``), egress also with its ``target`` and, when it is not set, why the check was ``skipped``."""
+    answers = parse_checks(outputs)
+    egress = ping_plan.get("egress") or {}
+    names = ping_plan.get("names") or {}
+    parts = {
+        "egress": {"networks": list(egress.get("networks") or []), "target": egress.get("target")},
+        "name": {"networks": list(names.get("networks") or [])},
+    }
+    for part in parts.values():
+        part.update(checks=0, wrong=[])
+    parts["egress"]["skipped"] = (
+        f"{EGRESS_TARGET} is not set" if parts["egress"]["networks"] and not parts["egress"]["target"] else None
+    )
+    for host_checks in (ping_plan.get("checks") or {}).values():
+        for check in host_checks:
+            part = parts[check["kind"]]
+            part["checks"] += 1
+            why = _check_problem(check, answers.get((check["kind"], check["src"], check["target"])))
+            if why is not None:
+                part["wrong"].append({"src": check["src"], "target": check["target"], "why": why})
+    return parts["egress"], parts["name"]
+
+
+def _draw_checks(egress: Mapping, names: Mapping) -> list[str]:
+    """The egress and names sections of the report (none for a feature that no network has): a verdict line
+    each, then the failed checks."""
+    lines = []
+    for title, part, feature, did in (
+        ("Egress", egress, "egress", f"reach {egress.get('target')}"),
+        ("Names", names, "dns", "resolve a peer of their network"),
+    ):
+        networks = ", ".join(part["networks"])
+        if not part["networks"]:
+            continue
+        lines.append("")
+        if part.get("skipped"):
+            lines.append(f"{title} SKIPPED: {part['skipped']} (networks with {feature}: {networks})")
+        else:
+            verdict = "FAILED" if part["wrong"] else "OK"
+            lines.append(
+                f"{title} {verdict}: {part['checks'] - len(part['wrong'])} of {part['checks']} endpoint(s) of"
+                f" {networks} {did}"
+            )
+            lines.extend(f"  {WRONG} {w['src']} -> {w['target']}: {w['why']}" for w in part["wrong"][:MAX_LISTED])
+            if len(part["wrong"]) > MAX_LISTED:
+                lines.append(f"  ... and {len(part['wrong']) - MAX_LISTED} more")
+    return lines
+
+
+def reachability_matrix(ping_plan: Mapping, outputs: Mapping, checks: Mapping | None = None) -> dict:
+    """Compare every ping's answer with its expectation and draw the matrix; then judge the egress and names
+    checks.
+
+    ``ping_plan`` is what :func:`plan_pings` returned, ``outputs`` maps hostname -> that host's ping output and
+    ``checks`` hostname -> that host's check output (a check without an answer fails as not tested).
+    Returns ``{ok, text, lines, wrong, missing, counts, egress, names}``: ``wrong`` lists ``{src, dst, ip,
+    expect, replied, why}`` of every wrong cell, ``text`` is the matrix with its legend and the wrong cells
+    spelled out, followed by the egress and names sections; ``egress`` and ``names`` are those sections'
+    ``{networks, checks, wrong}`` (egress also ``target`` and ``skipped``).
     """
     if not isinstance(ping_plan, Mapping) or "endpoints" not in ping_plan or "pings" not in ping_plan:
         raise ReachabilityError("the ping plan must be what the ping_plan filter returned (with endpoints and pings)")
     if not isinstance(outputs, Mapping):
         raise ReachabilityError(f"outputs must be a dict of hostname -> ping output, got {kind(outputs)}")
+    if checks is not None and not isinstance(checks, Mapping):
+        raise ReachabilityError(f"checks must be a dict of hostname -> check output, got {kind(checks)}")
     endpoints = ping_plan["endpoints"]
     results = parse_results(outputs)
     by_pair = {(p["src"], p["dst"]): p for host_pings in ping_plan["pings"].values() for p in host_pings}
@@ -195,14 +400,17 @@ def reachability_matrix(ping_plan: Mapping, outputs: Mapping) -> dict:
         rows.append(cells)
     counts["wrong"] = len(wrong)
     missing = list(ping_plan.get("missing") or [])
-    lines = _draw(endpoints, rows, counts, wrong, missing)
+    egress, names = _judge_checks(ping_plan, checks or {})
+    lines = [*_draw(endpoints, rows, counts, wrong, missing), *_draw_checks(egress, names)]
     return {
-        "ok": not wrong and not missing,
+        "ok": not wrong and not missing and not egress["wrong"] and not names["wrong"],
         "text": "\n".join(lines),
         "lines": lines,
         "wrong": wrong,
         "missing": missing,
         "counts": counts,
+        "egress": egress,
+        "names": names,
     }
 
 

@@ -94,7 +94,7 @@ def test_the_known_variables_are_the_role_spec_and_the_playbooks_variables():
             )
     used.discard("overlay_network")  # the demo's network name, as `network: overlay_network`
     assert used <= KNOWN_VARIABLES, used - KNOWN_VARIABLES
-    assert KNOWN_VARIABLES - options == {"overlay_hosts"}  # the playbooks' own
+    assert KNOWN_VARIABLES - options == {"overlay_hosts", "overlay_verify_egress_target"}  # the playbooks' own
 
 
 # --- unknown keys, names, values ---------------------------------------------------------------------------

@@ -203,3 +203,150 @@ def test_bad_input(call, message):
     with pytest.raises(ReachabilityError) as info:
         call()
     assert str(info.value).startswith(message)
+
+
+# --- the egress and names checks (issue 14) ----------------------------------------------------------------------
+
+NETWORKS = [
+    {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24"},
+    {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24", "egress": True, "dns": "yes"},
+]
+TARGET = "198.18.0.1"
+
+
+def answer(plan, host, wrong=None):
+    """A host's check output as a healthy fleet answers it; ``wrong`` maps a (kind, src) to another answer."""
+    lines = []
+    for c in plan["checks"][host]:
+        good = "ok" if c["kind"] == "egress" else c["address"]
+        lines.append(f"{c['kind']} {c['src']} {c['target']} {(wrong or {}).get((c['kind'], c['src']), good)}")
+    return "\n".join(lines) + "\n"
+
+
+def report(plan, wrong=None, drop_hosts=()):
+    checks = {host: answer(plan, host, wrong) for host in plan["checks"] if host not in drop_hosts}
+    return reachability_matrix(plan, perfect(plan), checks)
+
+
+def test_checks_are_planned_for_the_networks_that_have_them():
+    plan = plan_pings(lab(), networks=NETWORKS, egress_target=TARGET)
+    assert plan["egress"] == {"networks": ["backend"], "target": TARGET}
+    assert plan["names"] == {"networks": ["backend"]}
+    # every backend endpoint checks both; overlay_network's endpoints check nothing
+    assert plan["checks"]["h1"] == [
+        {"kind": "egress", "src": "h1/web1", "netns": "web1", "target": TARGET},
+        {
+            "kind": "name",
+            "src": "h1/web1",
+            "netns": "web1",
+            "target": "web2",
+            "peer": "h2/web2",
+            "address": "10.214.0.3",
+        },
+    ]
+    # the peer is the next endpoint of the network on another host, wrapping around
+    assert [(c["src"], c["peer"]) for h in ("h2", "h3") for c in plan["checks"][h] if c["kind"] == "name"] == [
+        ("h2/web2", "h3/db"),
+        ("h3/db", "h1/web1"),
+    ]
+    assert plan["checks_stdin"]["h3"] == f"egress h3/db db {TARGET}\nname h3/db db web1\n"
+
+
+def test_the_peer_is_on_another_host_when_there_is_one_and_itself_when_alone():
+    eps = {
+        "h1": {"a": ep("n", "10.0.0.2"), "b": ep("n", "10.0.0.3"), "solo": ep("m", "10.1.0.2", netns="user")},
+        "h2": {"c": ep("n", "10.0.0.4")},
+    }
+    nets = [{"name": "n", "dns": True}, {"name": "m", "dns": True}]
+    plan = plan_pings(eps, networks=nets)
+    peers = {c["src"]: c["peer"] for cs in plan["checks"].values() for c in cs}
+    assert peers == {"h1/a": "h2/c", "h1/b": "h2/c", "h2/c": "h1/a", "h1/solo": "h1/solo"}
+    assert plan["checks_stdin"]["h1"].splitlines()[0] == "name h1/solo user solo"  # its netns, and its own name
+
+
+def test_all_checks_passing_are_reported_below_the_matrix():
+    plan = plan_pings(lab(), networks=NETWORKS, egress_target=TARGET)
+    result = report(plan)
+    assert result["ok"] is True
+    assert result["lines"][-4:] == [
+        "",
+        f"Egress OK: 3 of 3 endpoint(s) of backend reach {TARGET}",
+        "",
+        "Names OK: 3 of 3 endpoint(s) of backend resolve a peer of their network",
+    ]
+    assert result["egress"] == {"networks": ["backend"], "target": TARGET, "skipped": None, "checks": 3, "wrong": []}
+    assert result["names"] == {"networks": ["backend"], "checks": 3, "wrong": []}
+
+
+def test_a_failed_check_names_the_host_the_endpoint_and_the_target():
+    plan = plan_pings(lab(), networks=NETWORKS, egress_target=TARGET)
+    wrong = {("egress", "h2/web2"): "fail", ("name", "h1/web1"): "-", ("name", "h3/db"): "10.214.0.9,10.214.0.2"}
+    result = report(plan, wrong)
+    assert result["ok"] is False
+    assert result["wrong"] == []  # the matrix itself is fine
+    text = result["lines"]
+    assert f"Egress FAILED: 2 of 3 endpoint(s) of backend reach {TARGET}" in text
+    assert f"  ✗ h2/web2 -> {TARGET}: no reply" in text
+    assert "Names FAILED: 1 of 3 endpoint(s) of backend resolve a peer of their network" in text
+    assert "  ✗ h1/web1 -> web2: did not resolve, expected 10.214.0.3 (h2/web2)" in text
+    assert "  ✗ h3/db -> web1: resolved to 10.214.0.9 10.214.0.2, expected 10.214.0.2 (h1/web1)" in text
+    assert [w["src"] for w in result["names"]["wrong"]] == ["h1/web1", "h3/db"]
+
+
+def test_a_check_without_output_is_not_tested_and_fails():
+    plan = plan_pings(lab(), networks=NETWORKS, egress_target=TARGET)
+    result = report(plan, drop_hosts={"h3"})
+    assert not result["ok"]
+    assert f"  ✗ h3/db -> {TARGET}: not tested (no check output from h3 for it)" in result["lines"]
+    assert "  ✗ h3/db -> web1: not tested (no check output from h3 for it)" in result["lines"]
+    # the checks' answers never count as pings, nor the pings as checks
+    mixed = reachability_matrix(plan, {**perfect(plan), "h9": answer(plan, "h1")}, {"h1": perfect(plan)["h1"]})
+    assert mixed["counts"]["wrong"] == 0
+    assert len(mixed["egress"]["wrong"]) == len(mixed["names"]["wrong"]) == 3
+
+
+def test_an_ipv6_answer_is_compared_as_an_address():
+    eps = {"h1": {"a": ep("n", "fd00::2")}, "h2": {"b": ep("n", "fd00::3")}}
+    plan = plan_pings(eps, networks=[{"name": "n", "subnet": "fd00::/64", "dns": True}])
+    checks = {"h1": "name h1/a b FD00:0:0::3\n", "h2": "name h2/b a fd00::2\n"}
+    assert reachability_matrix(plan, perfect(plan), checks)["ok"]
+
+
+def test_egress_without_a_target_is_reported_as_skipped():
+    plan = plan_pings(lab(), networks=NETWORKS, egress_target="")
+    assert plan["egress"]["target"] is None
+    assert all(c["kind"] == "name" for cs in plan["checks"].values() for c in cs)
+    result = report(plan)
+    assert result["ok"]
+    assert result["egress"]["skipped"] == "overlay_verify_egress_target is not set"
+    assert "Egress SKIPPED: overlay_verify_egress_target is not set (networks with egress: backend)" in result["lines"]
+
+
+def test_no_section_for_a_feature_that_no_network_has():
+    plan = plan_pings(lab(), networks=[{"name": "backend", "egress": False, "dns": "no"}], egress_target=TARGET)
+    assert plan["checks_stdin"] == {"h1": "", "h2": "", "h3": ""}
+    result = reachability_matrix(plan, perfect(plan))
+    assert result["ok"]
+    assert not any(line.startswith(("Egress", "Names")) for line in result["lines"])
+
+
+@pytest.mark.parametrize(
+    ("networks", "target", "message"),
+    [
+        ({"name": "n"}, None, "networks must be a list like overlay_networks, got dict"),
+        ([{"vni": 5}], None, "networks[0] must be a dict with a name"),
+        ([{"name": "n", "dns": "maybe"}], None, "network 'n': dns 'maybe' is not a boolean"),
+        (NETWORKS, "gateway", "overlay_verify_egress_target 'gateway' is not an IP address"),
+        (NETWORKS, "10.214.0.1", "overlay_verify_egress_target 10.214.0.1 is in the subnet 10.214.0.0/24 of overlay"),
+        ([], "10.213.0.4", "overlay_verify_egress_target 10.213.0.4 is the address of endpoint h3/hostc"),
+    ],
+)
+def test_bad_networks_or_target(networks, target, message):
+    with pytest.raises(ReachabilityError) as info:
+        plan_pings(lab(), networks=networks, egress_target=target)
+    assert str(info.value).startswith(message)
+
+
+def test_bad_checks_output():
+    with pytest.raises(ReachabilityError, match=r"^checks must be a dict of hostname -> check output, got list"):
+        reachability_matrix(plan_pings({}), {}, [])
