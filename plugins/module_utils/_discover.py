@@ -178,6 +178,7 @@ def owned(handles, record: dict) -> dict:
             "mtu": near["mtu"] if near else None,
             "ifname": rec["ifname"],
             "netns_created": rec["netns_created"],
+            "attached": not rec["netns_created"],  # joined a netns of the user's (netns:), which stays theirs
         }
         try:
             ns = handles(rec["netns"])

@@ -103,7 +103,10 @@ class HostConverger:
                 "vxlan": net["vxlan"],
             }
             for ep in net["endpoints"]:
-                created = all(e["netns_created"] for e in record["endpoints"].values() if e["netns"] == ep["netns"])
+                # an attached netns is the user's: never recorded as made, so no purge ever deletes it
+                created = not ep["attached"] and all(
+                    e["netns_created"] for e in record["endpoints"].values() if e["netns"] == ep["netns"]
+                )
                 record["endpoints"][ep["name"]] = {
                     "network": net["name"],
                     "netns": ep["netns"],
@@ -167,7 +170,10 @@ class HostConverger:
         for name in self.to_remove["endpoints"]:
             ep = owned["endpoints"][name]
             keep = want_eps.get(name)
-            if ep["network"] in want_nets and ep["overlay_netns"] and nl.netns_exists(ep["overlay_netns"]):
+            # a removed network's netns takes the veth with it, but in a netns the user attached the veth goes
+            # first, by name: what still holds the overlay netns (a process in it) cannot keep it alive there
+            gone_with_network = ep["network"] not in want_nets and ep["netns_created"]
+            if not gone_with_network and ep["overlay_netns"] and nl.netns_exists(ep["overlay_netns"]):
                 self._object(
                     handles,
                     Veth,
@@ -232,6 +238,7 @@ class HostConverger:
                     "master": net["bridge"],
                     "peer_name": ep["ifname"],
                     "peer_netns": ep["netns"],
+                    "peer_lo": not ep["attached"],  # an attached netns's lo is the user's
                     "address": ep["address"],
                     "mac": ep["mac"],
                     "mtu": ep["mtu"],
@@ -325,6 +332,7 @@ class HostConverger:
             record = loaded if loaded is not None else _discover.adopt_legacy(handles, self.warnings)
             owned = self.owned = _discover.owned(handles, record)
             _host_preflight.check_netns_owned(wanted, record)
+            _host_preflight.check_attached(handles, wanted, record)
             _host_preflight.check_foreign_vxlan(handles, wanted, p["vtep"], record)
             self.record = copy.deepcopy(record)
             self.to_remove = self.plan_purge(owned, wanted)

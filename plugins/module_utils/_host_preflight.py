@@ -5,9 +5,10 @@
 ``networks`` normally comes from the fleet plan (overlay_plan, expanded by the host_tables filter), which has
 validated it; :func:`check_input` catches hand-written input, so a missing key or a bad value fails by name instead
 of half-way through the run, and normalises it once for the rest of the run.
-:func:`check_foreign_vxlan` and :func:`check_netns_owned` catch what no filter can see: a vxlan device that this
-collection did not make and that already uses a network's UDP port on the VTEP, and a namespace that the plan wants
-but that someone else made (the collection never adopts or deletes it).
+:func:`check_foreign_vxlan`, :func:`check_netns_owned` and :func:`check_attached` catch what no filter can see: a
+vxlan device that this collection did not make and that already uses a network's UDP port on the VTEP, a namespace
+that the plan wants but that someone else made (the collection never adopts or deletes it), and an attached
+endpoint's netns that is missing or already has the endpoint's interface.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import platform
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _model, _records, _table
+from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _model, _records, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import ENDPOINT_IFNAME, TEMP_VXLAN_PREFIX, kind
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
@@ -125,13 +126,27 @@ def _peer_hosts(value, field: str) -> dict:
 
 def check_netns_owned(wanted: list[dict], record: dict) -> None:
     """Fail when a namespace that the plan wants exists but the ownership record does not say the collection made
-    it: it is someone else's, and converging would take it over (and a later purge would delete it)."""
-    ours = {rec["netns"] for rec in record["networks"].values()}
-    ours.update(rec["netns"] for rec in record["endpoints"].values())
+    it: it is someone else's, and converging would take it over (and a later purge would delete it).
+
+    An attached endpoint's netns (``netns:``) is the user's on purpose and is never made or deleted; but it must not
+    be one that the collection made, which goes with the endpoint or network it was made for.
+    """
+    made = {rec["netns"]: f"network {name!r}" for name, rec in record["networks"].items()}
+    made.update(
+        (rec["netns"], f"endpoint {name!r}") for name, rec in record["endpoints"].items() if rec["netns_created"]
+    )
+    ours = set(made)
     for net in wanted:
+        for ep in net["endpoints"]:
+            if ep["attached"] and ep["netns"] in made:
+                raise v.InputError(
+                    f"host {platform.node()}: endpoint {ep['name']!r} netns: {ep['netns']} was created by"
+                    f" netfleet.overlay for {made[ep['netns']]} and goes with it; netns: attaches a netns of your own."
+                    " Nothing was changed"
+                )
         uses = [(net["netns"], f"the overlay netns of network {net['name']!r} (vni {net['vni']})", "network")]
         uses += [(ep["netns"], f"the netns of endpoint {ep['name']!r} (network {net['name']!r})", "endpoint")
-                 for ep in net["endpoints"]]  # fmt: skip
+                 for ep in net["endpoints"] if not ep["attached"]]  # fmt: skip
         for netns, role, what in uses:
             if netns in ours or not nl.netns_exists(netns):
                 continue
@@ -146,6 +161,52 @@ def check_netns_owned(wanted: list[dict], record: dict) -> None:
                 f" namespace it did not make; nothing was changed. To go on, {fix}, or, if nothing uses netns"
                 f" {netns}, remove it (ip netns del {netns})"
             )
+
+
+def check_attached(handles, wanted: list[dict], record: dict) -> None:
+    """Fail when an attached endpoint's netns is missing, or already holds its ``ifname`` (other than the far end of
+    the endpoint's own veth, or of a recorded endpoint's veth that this run moves or renames).
+
+    ``netns:`` joins an existing netns and never creates it, and the collection never takes over an interface it
+    did not make; both are caught here, before any change (check mode too).
+    """
+    host = platform.node()
+    for net in wanted:
+        for ep in net["endpoints"]:
+            if not ep["attached"]:
+                continue
+            label = f"host {host}: endpoint {ep['name']!r} (network {net['name']!r})"
+            if not nl.netns_exists(ep["netns"]):
+                raise v.InputError(
+                    f"{label} netns: {ep['netns']} does not exist: netns: attaches an existing netns (ip netns add,"
+                    " a podman or systemd one) and never creates it. Create it first, or leave netns: out to have"
+                    " the endpoint's own netns created; nothing was changed"
+                )
+            far = handles(ep["netns"]).link(ep["ifname"])
+            if far is None:
+                continue
+            veths = [(net["netns"], ep["veth"])]
+            for rec in record["endpoints"].values():
+                recorded = record["networks"].get(rec["network"])
+                if recorded and (rec["netns"], rec["ifname"]) == (ep["netns"], ep["ifname"]):
+                    veths.append((recorded["netns"], rec["veth"]))
+            if not any(_is_far_end(handles, netns, veth, far) for netns, veth in veths):
+                raise v.InputError(
+                    f"{label} interface: {ep['ifname']} already exists in netns {ep['netns']} and is not"
+                    " netfleet.overlay's; the collection never takes over an interface it did not make. Give the"
+                    f" endpoint another interface, or remove {ep['ifname']} from netns {ep['netns']}; nothing was"
+                    " changed"
+                )
+
+
+def _is_far_end(handles, netns: str, veth: str, far: dict) -> bool:
+    """Whether ``far`` is the other end of the veth ``veth`` in the overlay netns ``netns``."""
+    if not nl.netns_exists(netns):
+        return False
+    try:
+        return _discover.is_pair(handles(netns).link(veth), far)
+    except nl.NetlinkOpError:
+        return False
 
 
 def vxlan_devices(handles) -> list[dict]:

@@ -302,6 +302,12 @@ class Vxlan(KernelObject):
 
 
 class Veth(KernelObject):
+    """A veth pair: ``name`` in ``netns`` (a bridge port), ``peer_name`` in ``peer_netns`` with the address and MAC.
+
+    The far namespace's loopback is brought up too, unless ``peer_lo`` is false (``overlay_host``, for a netns the
+    user attached: the collection changes nothing of theirs, so their ``lo`` stays as they left it).
+    """
+
     def validate(self):
         p = self.params
         v.interface(p["name"], "name")
@@ -358,14 +364,15 @@ class Veth(KernelObject):
             return state
         peer_ns = self.handles(p["peer_netns"])
         addrs = [f"{a['address']}/{a['prefixlen']}" for a in peer_ns.addresses(peer["index"])]
-        lo = peer_ns.link("lo")
         state.update(
             address=addrs[0] if len(addrs) == 1 else (addrs or None),
             mac=peer["mac"],
             peer_mtu=peer["mtu"],
             peer_up=peer["up"],
-            peer_lo_up=bool(lo and lo["up"]),
         )
+        if p.get("peer_lo", True):
+            lo = peer_ns.link("lo")
+            state["peer_lo_up"] = bool(lo and lo["up"])
         return state
 
     def predict(self, before):
@@ -387,9 +394,10 @@ class Veth(KernelObject):
             "mac": p["mac"] or ((before or {}).get("mac") if intact else None),
             "peer_mtu": mtu,
             "peer_up": True,
-            "peer_lo_up": True,
             "alias": p.get("alias") or ((before or {}).get("alias") if intact else None),
         }
+        if p.get("peer_lo", True):
+            after["peer_lo_up"] = True
         return after
 
     def steps(self, before, after):
@@ -465,7 +473,7 @@ class Veth(KernelObject):
             steps.append(
                 Step(ip_cmd(peer_netns, "link", "set", peer, "up"), lambda: pns().link_set(peer, pidx(), state="up"))
             )
-        if not before["peer_lo_up"]:
+        if after.get("peer_lo_up") and not before["peer_lo_up"]:
             steps.append(
                 Step(
                     ip_cmd(peer_netns, "link", "set", "lo", "up"), lambda: pns().link_set("lo", pidx("lo"), state="up")

@@ -115,7 +115,11 @@ ansible_facts:
   type: dict
   contains:
     netfleet_overlay:
-      description: The host's overlay state.
+      description:
+        - The host's overlay state.
+        - C(endpoints) maps each endpoint that netfleet.overlay owns on the host to its kernel state; C(attached)
+          is V(true) for one that joined a netns of the user's (the endpoint's C(netns)), where the collection owns
+          only the veth, and V(false) for one in a netns that the collection created (C(netns_created)).
       type: dict
       returned: always
       sample:
@@ -134,10 +138,13 @@ ansible_facts:
         endpoints:
           hosta: {name: hosta, netns: hosta, network: overlay_network, ip: 10.213.0.2, prefixlen: 24,
                   mac: "02:42:0a:d5:00:02", mtu: 1450, veth: veth-hosta, overlay_netns: ovl-256, ifname: eth0,
-                  netns_created: true}
+                  netns_created: true, attached: false}
+          app1: {name: app1, netns: app1, network: overlay_network, ip: 10.213.0.50, prefixlen: 24,
+                 mac: "02:42:0a:d5:00:32", mtu: 1450, veth: veth-app1, overlay_netns: ovl-256, ifname: ovl0,
+                 netns_created: false, attached: true}
         peers:
           overlay_network: {198.18.1.2: h2, 198.18.1.3: h3}
-        netns: [hosta, ovl-256]
+        netns: [app1, hosta, ovl-256]
         desired:
           state: present
           networks: [{name: overlay_network, vni: 256, subnet: 10.213.0.0/24}]

@@ -239,6 +239,13 @@ def test_an_alias_proves_nothing_to_the_foreign_vxlan_check(netns):
         _host_preflight.check_foreign_vxlan(FakeHandles({"hosta": [forged]}), [NET], "198.18.1.1", RECORD)
 
 
+def checked(*networks) -> list[dict]:
+    """The networks as check_input leaves them, which is what the host checks read."""
+    p = params(*networks)
+    _host_preflight.check_input(p)
+    return p["networks"]
+
+
 @pytest.fixture
 def existing(monkeypatch):
     def use(*names):
@@ -250,7 +257,7 @@ def existing(monkeypatch):
 def test_a_netns_the_collection_did_not_make_is_refused(existing):
     existing("hosta")  # `ip netns add hosta` by the user; nothing recorded
     with pytest.raises(InputError) as err:
-        _host_preflight.check_netns_owned([NET], _records.empty())
+        _host_preflight.check_netns_owned(checked(NET), _records.empty())
     message = str(err.value)
     assert message.startswith("host ")
     assert "netns hosta exists but netfleet.overlay did not create it" in message
@@ -261,7 +268,7 @@ def test_a_netns_the_collection_did_not_make_is_refused(existing):
 def test_an_overlay_netns_the_collection_did_not_make_is_refused(existing):
     existing("ovl-256")
     with pytest.raises(InputError, match=r"netns ovl-256 exists .* overlay netns of network 'overlay_network' \(vni"):
-        _host_preflight.check_netns_owned([NET], _records.empty())
+        _host_preflight.check_netns_owned(checked(NET), _records.empty())
 
 
 def test_recorded_or_missing_namespaces_pass(existing):
@@ -275,9 +282,9 @@ def test_recorded_or_missing_namespaces_pass(existing):
         "ifname": "eth0",
         "netns_created": True,
     }
-    _host_preflight.check_netns_owned([NET], record)
+    _host_preflight.check_netns_owned(checked(NET), record)
     existing()  # nothing exists yet: the run creates it
-    _host_preflight.check_netns_owned([NET], _records.empty())
+    _host_preflight.check_netns_owned(checked(NET), _records.empty())
 
 
 def test_peer_hosts_names_and_ifname_are_checked():
