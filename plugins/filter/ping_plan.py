@@ -24,8 +24,9 @@ description:
   - With O(networks), it also plans two checks per endpoint. Egress is for an endpoint of a network with C(egress),
     which must reach O(egress_target); without a target the check is skipped, and the report says so. Names is for
     an endpoint of a network with C(dns), which must resolve one peer of its network (the next endpoint of the
-    network, on another host when there is one) to the peer's address. Feed each host's C(checks_stdin) to a
-    check loop (as C(verify.yml) does) and the outputs to the C(checks) of
+    network, on another host when there is one) to the peer's address; an endpoint attached to a netns of the
+    user's (C(attached) in the facts) is listed as not checked, as the collection writes no resolv.conf for it.
+  - Feed each host's C(checks_stdin) to a check loop (as C(verify.yml) does) and the outputs to the C(checks) of
     R(netfleet.overlay.reachability_matrix,ansible_collections.netfleet.overlay.reachability_matrix_filter).
 positional: _input, hosts
 options:
@@ -81,7 +82,8 @@ _value:
     - "C(stdin): hostname -> the same pings as text, one C(src dst netns ip) line each."
     - "C(missing): sorted labels of declared endpoints that the facts do not show."
     - "C(egress): C({networks, target}), the networks with C(egress) and the check's target (null: skipped);
-      C(names): C({networks}), the networks with C(dns)."
+      C(names): C({networks, unchecked}), the networks with C(dns) and the attached endpoints on them, which get no
+      name check."
     - "C(checks): hostname -> list of C({kind, src, netns, target}), C(kind) V(egress) or V(name); a name check
       also has C(peer) (its label) and C(address) (what the name must resolve to)."
     - "C(checks_stdin): hostname -> the same checks as text, one C(kind src netns target) line each."

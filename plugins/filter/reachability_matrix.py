@@ -72,7 +72,7 @@ _value:
     - "C(missing): declared endpoints that the facts did not show (from the plan)."
     - "C(counts): C(endpoints), C(pings) (answered), C(replies) and C(wrong)."
     - "C(egress) and C(names): C({networks, checks, wrong}) of each check (C(wrong): C({src, target, why})); egress
-      also has C(target) and C(skipped) (why it did not run, or null)."
+      also has C(target) and C(skipped) (why it did not run, or null), names C(unchecked) (the attached endpoints)."
     - "C(ok) is false also when an egress or name check failed."
   type: dict
 """

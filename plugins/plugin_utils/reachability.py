@@ -11,7 +11,8 @@ are on the same network: the overlay must carry traffic inside a network and not
 Two more checks follow the matrix in the same report.  Egress: every endpoint of a network with ``egress`` pings
 ``overlay_verify_egress_target``, an underlay address that is not an overlay member (without one, the check is
 reported as skipped).  Names: every endpoint of a network with ``dns`` resolves one peer of its network
-(``getent hosts <peer>`` in its netns), which must give the peer's address and nothing else.
+(``getent hosts <peer>`` in its netns), which must give the peer's address and nothing else; an endpoint attached
+to a netns of the user's is listed as not checked, as the collection writes no resolv.conf for it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class _Endpoint:
     network: str | None
     netns: str
     ip: str | None
+    attached: bool = False  # in a netns of the user's (netns:), whose resolver the collection leaves alone
 
     @property
     def label(self) -> str:
@@ -71,7 +73,14 @@ def _endpoints(endpoints_by_host: Mapping) -> list[_Endpoint]:
             if not isinstance(entry, Mapping):
                 raise ReachabilityError(f"host {host}: endpoint {name!r} must be a dict, got {kind(entry)}")
             found.append(
-                _Endpoint(str(host), str(name), entry.get("network"), entry.get("netns") or str(name), entry.get("ip"))
+                _Endpoint(
+                    str(host),
+                    str(name),
+                    entry.get("network"),
+                    entry.get("netns") or str(name),
+                    entry.get("ip"),
+                    entry.get("attached") is True,
+                )
             )
     return sorted(found, key=lambda e: (e.network or "", e.host, e.name))
 
@@ -152,13 +161,13 @@ def _peer(endpoint: _Endpoint, network: list[_Endpoint]) -> _Endpoint | None:
 
 def _plan_checks(endpoints: list[_Endpoint], egress: list[str], dns: list[str], target: str | None) -> dict:
     """hostname -> the egress and name checks of its endpoints: ``{kind, src, netns, target}``, and for a name
-    the ``peer`` (its label) and the ``address`` it must resolve to."""
+    the ``peer`` (its label) and the ``address`` it must resolve to.  An attached endpoint gets no name check."""
     checks: dict[str, list[dict]] = {}
     for endpoint in endpoints:
         mine = checks.setdefault(endpoint.host, [])
         if target is not None and endpoint.network in egress:
             mine.append({"kind": "egress", "src": endpoint.label, "netns": endpoint.netns, "target": target})
-        if endpoint.network in dns:
+        if endpoint.network in dns and not endpoint.attached:
             peer = _peer(endpoint, [e for e in endpoints if e.network == endpoint.network])
             if peer is not None:
                 mine.append(
@@ -189,7 +198,8 @@ def plan_pings(
     order (``label, host, name, network, netns, ip``), ``pings`` hostname -> ``[{src, dst, netns, ip, expect}]``
     for every ordered pair of distinct endpoints whose source is on that host and whose destination has an
     address, and ``stdin`` hostname -> the lines (``src dst netns ip``) that the ping loop of ``verify.yml`` reads.
-    ``egress`` is ``{networks, target}`` and ``names`` ``{networks}``: the networks that have them; ``checks``
+    ``egress`` is ``{networks, target}`` and ``names`` ``{networks, unchecked}``: the networks that have them,
+    and the labels of the attached endpoints of dns networks, which get no name check; ``checks``
     hostname -> what :func:`_plan_checks` plans, and ``checks_stdin`` the same as ``kind src netns target`` lines.
     """
     endpoints = _endpoints(endpoints_by_host)
@@ -222,7 +232,10 @@ def plan_pings(
         },
         "missing": _missing(declared_by_host, endpoints),
         "egress": {"networks": egress, "target": target},
-        "names": {"networks": dns},
+        "names": {
+            "networks": dns,
+            "unchecked": [e.label for e in endpoints if e.attached and e.network in dns],
+        },
         "checks": {str(host): checks.get(str(host), []) for host in endpoints_by_host},
         "checks_stdin": {
             str(host): "".join(
@@ -300,13 +313,14 @@ def _check_problem(check: Mapping, answer: str | None) -> str | None:
 
 def _judge_checks(ping_plan: Mapping, outputs: Mapping) -> tuple[dict, dict]:
     """The egress and the names part of the report: ``{networks, checks, wrong}`` each (``wrong``: ``{src,
-    target, why}``), egress also with its ``target`` and, when it is not set, why the check was ``skipped``."""
+    target, why}``), egress also with its ``target`` and, when it is not set, why the check was ``skipped``,
+    names with the attached endpoints that it did not check (``unchecked``)."""
     answers = parse_checks(outputs)
     egress = ping_plan.get("egress") or {}
     names = ping_plan.get("names") or {}
     parts = {
         "egress": {"networks": list(egress.get("networks") or []), "target": egress.get("target")},
-        "name": {"networks": list(names.get("networks") or [])},
+        "name": {"networks": list(names.get("networks") or []), "unchecked": list(names.get("unchecked") or [])},
     }
     for part in parts.values():
         part.update(checks=0, wrong=[])
@@ -346,6 +360,11 @@ def _draw_checks(egress: Mapping, names: Mapping) -> list[str]:
             lines.extend(f"  {WRONG} {w['src']} -> {w['target']}: {w['why']}" for w in part["wrong"][:MAX_LISTED])
             if len(part["wrong"]) > MAX_LISTED:
                 lines.append(f"  ... and {len(part['wrong']) - MAX_LISTED} more")
+        if part.get("unchecked"):
+            lines.append(
+                f"  not checked (attached to a netns of the user's, whose resolv.conf is the user's to point at the"
+                f" gateway): {', '.join(part['unchecked'])}"
+            )
     return lines
 
 

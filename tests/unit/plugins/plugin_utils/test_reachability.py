@@ -231,7 +231,7 @@ def report(plan, wrong=None, drop_hosts=()):
 def test_checks_are_planned_for_the_networks_that_have_them():
     plan = plan_pings(lab(), networks=NETWORKS, egress_target=TARGET)
     assert plan["egress"] == {"networks": ["backend"], "target": TARGET}
-    assert plan["names"] == {"networks": ["backend"]}
+    assert plan["names"] == {"networks": ["backend"], "unchecked": []}
     # every backend endpoint checks both; overlay_network's endpoints check nothing
     assert plan["checks"]["h1"] == [
         {"kind": "egress", "src": "h1/web1", "netns": "web1", "target": TARGET},
@@ -275,7 +275,7 @@ def test_all_checks_passing_are_reported_below_the_matrix():
         "Names OK: 3 of 3 endpoint(s) of backend resolve a peer of their network",
     ]
     assert result["egress"] == {"networks": ["backend"], "target": TARGET, "skipped": None, "checks": 3, "wrong": []}
-    assert result["names"] == {"networks": ["backend"], "checks": 3, "wrong": []}
+    assert result["names"] == {"networks": ["backend"], "unchecked": [], "checks": 3, "wrong": []}
 
 
 def test_a_failed_check_names_the_host_the_endpoint_and_the_target():
@@ -350,3 +350,21 @@ def test_bad_networks_or_target(networks, target, message):
 def test_bad_checks_output():
     with pytest.raises(ReachabilityError, match=r"^checks must be a dict of hostname -> check output, got list"):
         reachability_matrix(plan_pings({}), {}, [])
+
+
+def test_an_attached_endpoint_checks_egress_and_is_a_peer_but_resolves_nothing():
+    """The collection writes no resolv.conf into a netns of the user's: the report says it did not check it."""
+    eps = lab()
+    eps["h1"]["app1"] = {"network": "backend", "ip": "10.214.0.20", "netns": "podman-app1", "attached": True}
+    plan = plan_pings(eps, networks=NETWORKS, egress_target=TARGET)
+    assert plan["names"]["unchecked"] == ["h1/app1"]
+    assert plan["checks"]["h1"][0] == {"kind": "egress", "src": "h1/app1", "netns": "podman-app1", "target": TARGET}
+    assert not [c for c in plan["checks"]["h1"] if c["kind"] == "name" and c["src"] == "h1/app1"]
+    assert [c["peer"] for c in plan["checks"]["h3"] if c["kind"] == "name"] == ["h1/app1"]  # the ring wraps to it
+    result = report(plan)
+    assert result["ok"]
+    assert result["lines"][-2:] == [
+        "Names OK: 3 of 3 endpoint(s) of backend resolve a peer of their network",
+        "  not checked (attached to a netns of the user's, whose resolv.conf is the user's to point at the gateway):"
+        " h1/app1",
+    ]
