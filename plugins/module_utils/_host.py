@@ -205,8 +205,18 @@ class HostConverger:
         netns, vtep = net["netns"], self.p["vtep"]
         out = {"name": net["name"], "netns": netns}
         objects = {"netns": self._object(handles, Netns, {"name": netns, "state": "present"}), "endpoints": {}}
+        gateway = net.get("gateway")  # on br0: its address ("" removes a former one) and anycast MAC
         objects["bridge"] = self._object(
-            handles, Bridge, {"name": net["bridge"], "netns": netns, "mtu": net["mtu"], "state": "present"}
+            handles,
+            Bridge,
+            {
+                "name": net["bridge"],
+                "netns": netns,
+                "mtu": net["mtu"],
+                "address": f"{gateway['address']}/{gateway['prefixlen']}" if gateway else "",
+                "mac": gateway["mac"] if gateway else None,
+                "state": "present",
+            },
         )
         vx = objects["vxlan"] = self._object(
             handles,

@@ -27,6 +27,32 @@ def alias_steps(ns, netns, name, before, after) -> list[Step]:
 IMMUTABLE = ("vni", "port", "local", "dev", "proxy")
 
 
+def address_steps(handle, netns, name, current, wanted) -> list[Step]:
+    """Make ``wanted`` (an ``ip/prefix``, or None: none) the only global address of link ``name``, from
+    ``current`` (None, one ``ip/prefix`` or a list of them): remove the others, then add it.  ``handle()`` is the
+    link's namespace, opened when a step runs."""
+    have = [current] if isinstance(current, str) else list(current or [])
+    steps = []
+    for stale in have:
+        if stale != wanted:
+            ip_, plen = stale.split("/")
+            steps.append(
+                Step(
+                    ip_cmd(netns, "addr", "del", stale, "dev", name),
+                    lambda ip_=ip_, plen=plen: handle().addr_del(name, handle().link_index(name), ip_, int(plen)),
+                )
+            )
+    if wanted and wanted not in have:
+        ip_, plen = wanted.split("/")
+        steps.append(
+            Step(
+                ip_cmd(netns, "addr", "add", wanted, "dev", name),
+                lambda: handle().addr_add(name, handle().link_index(name), ip_, int(plen)),
+            )
+        )
+    return steps
+
+
 def port_steps(ns, netns, name, before, after) -> list[Step]:
     """MTU, bridge master and up in one ``ip link set``, then the ownership alias: what vxlan and veth share."""
     changes, words = {}, []
@@ -77,24 +103,46 @@ class Netns(KernelObject):
 
 
 class Bridge(KernelObject):
+    """A bridge (``br0`` of an overlay netns), with an optional address and MAC: a network's gateway.
+
+    ``address`` (``ip/prefix``) is the bridge's only global address; ``""`` removes its addresses, None leaves them.
+    ``mac`` (None: left as it is) is the bridge's MAC.  The state shows each of the two only when it is managed.
+    """
+
     def validate(self):
         p = self._validate_link()
         if p["mtu"] is not None:
             v.mtu(p["mtu"])
+        if p.get("address"):
+            ipaddr, prefix = v.interface_address(p["address"], "address")
+            p["address"] = f"{ipaddr}/{prefix}"
+        if p.get("mac"):
+            p["mac"] = v.mac(p["mac"], "mac", unicast=True)
 
     def read(self):
         p = self.params
         link = self._own_link("bridge", "a bridge", plain=None)
         if link is None:
             return None
-        return {"name": p["name"], "netns": p["netns"], "mtu": link["mtu"], "up": link["up"]}
+        state = {"name": p["name"], "netns": p["netns"], "mtu": link["mtu"], "up": link["up"]}
+        if p.get("address") is not None:
+            addrs = [f"{a['address']}/{a['prefixlen']}" for a in self.handles(p["netns"]).addresses(link["index"])]
+            state["address"] = addrs[0] if len(addrs) == 1 else (addrs or None)
+        if p.get("mac"):
+            state["mac"] = link["mac"]
+        return state
 
     def predict(self, before):
         p = self.params
         if p["state"] == "absent":
             return None
         mtu = p["mtu"] or (before["mtu"] if before else _model.DEFAULT_MTU)
-        return {"name": p["name"], "netns": p["netns"], "mtu": mtu, "up": True}
+        after = {"name": p["name"], "netns": p["netns"], "mtu": mtu, "up": True}
+        if p.get("address") is not None:
+            after["address"] = p["address"] or None
+        if p.get("mac"):
+            after["mac"] = p["mac"]
+        return after
 
     def steps(self, before, after):
         p = self.params
@@ -112,6 +160,13 @@ class Bridge(KernelObject):
             # An MTU given at creation does not count as set by the user: the kernel then lowers the bridge to its
             # smallest port's MTU when a port joins (br_mtu_auto_adjust). Set after creation, it stays.
             before = {"mtu": _model.DEFAULT_MTU if p["mtu"] else after["mtu"], "up": False}
+        if after.get("mac") and before.get("mac") != after["mac"]:
+            steps.append(
+                Step(
+                    ip_cmd(netns, "link", "set", name, "address", after["mac"]),
+                    lambda: ns.link_set(name, ns.link_index(name), address=after["mac"]),
+                )
+            )
         if before["mtu"] != after["mtu"]:
             steps.append(
                 Step(
@@ -125,6 +180,8 @@ class Bridge(KernelObject):
                     ip_cmd(netns, "link", "set", name, "up"), lambda: ns.link_set(name, ns.link_index(name), state="up")
                 )
             )
+        if "address" in after:
+            steps.extend(address_steps(lambda: ns, netns, name, before.get("address"), after["address"]))
         return steps
 
 
@@ -451,24 +508,8 @@ class Veth(KernelObject):
                     lambda: pns().link_set(peer, pidx(), mtu=after["mtu"]),
                 )
             )
-        if after["address"] and before["address"] != after["address"]:
-            current = before["address"] or []
-            for stale in [current] if isinstance(current, str) else current:
-                if stale != after["address"]:
-                    ip_, plen = stale.split("/")
-                    steps.append(
-                        Step(
-                            ip_cmd(peer_netns, "addr", "del", stale, "dev", peer),
-                            lambda ip_=ip_, plen=plen: pns().addr_del(peer, pidx(), ip_, int(plen)),
-                        )
-                    )
-            if after["address"] not in ([current] if isinstance(current, str) else current):
-                steps.append(
-                    Step(
-                        ip_cmd(peer_netns, "addr", "add", after["address"], "dev", peer),
-                        lambda: pns().addr_add(peer, pidx(), self.address["address"], self.address["prefixlen"]),
-                    )
-                )
+        if after["address"]:
+            steps.extend(address_steps(pns, peer_netns, peer, before["address"], after["address"]))
         if not before["peer_up"]:
             steps.append(
                 Step(ip_cmd(peer_netns, "link", "set", peer, "up"), lambda: pns().link_set(peer, pidx(), state="up"))

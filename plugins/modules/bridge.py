@@ -25,6 +25,20 @@ options:
       - MTU of the bridge. Set it to the overlay MTU (underlay MTU minus 50), like the ports.
       - When omitted, a new bridge gets the kernel default (1500) and an existing one keeps its MTU.
     type: int
+  address:
+    description:
+      - The bridge's only global address, with its prefix length (like C(10.214.0.1/24)); any other global
+        address of the bridge is removed. An empty string removes them all.
+      - This is how C(overlay_host) puts a network's gateway on C(br0). An IPv6 address is added without
+        duplicate address detection (the gateway is the same on every host).
+      - When omitted, the bridge's addresses are left as they are.
+    type: str
+  mac:
+    description:
+      - The bridge's MAC address (unicast), like the gateway's anycast MAC C(06:00:00:01:2c:01) that
+        C(overlay_host) sets, the same on every host.
+      - When omitted, the bridge keeps its MAC (the kernel's choice for a new bridge).
+    type: str
   state:
     description: Whether the bridge exists.
     type: str
@@ -38,6 +52,14 @@ EXAMPLES = r"""
     name: br0
     netns: ovl-256
     mtu: 1450
+
+- name: The same bridge holding the network's gateway
+  netfleet.overlay.bridge:
+    name: br0
+    netns: ovl-300
+    mtu: 1450
+    address: 10.214.0.1/24
+    mac: "06:00:00:01:2c:01"
 """
 
 RETURN = r"""
@@ -51,6 +73,15 @@ after:
   returned: always
   type: dict
   sample: {name: br0, netns: ovl-256, mtu: 1450, up: true}
+  contains:
+    address:
+      description: The bridge's global address (a list when it has several, null when none); only with O(address).
+      returned: when O(address) is given
+      type: raw
+    mac:
+      description: The bridge's MAC; only with O(mac).
+      returned: when O(mac) is given
+      type: str
 commands:
   description: The equivalent C(ip link) commands, every word shell-quoted.
   returned: always
@@ -73,6 +104,8 @@ def main():
         {
             "name": {"type": "str", "required": True},
             "mtu": {"type": "int"},
+            "address": {"type": "str"},
+            "mac": {"type": "str"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         }
     )

@@ -76,3 +76,52 @@ def test_bridge_mtu_stays_when_a_smaller_port_joins(lab, nf):
     (again,) = nf.run_tasks(host, [nf.Call("bridge", {"name": "br0", "netns": ovl, "mtu": 1450})])
     nf.assert_ok(again)
     assert again["changed"] is False and again["commands"] == []
+
+
+def test_bridge_gateway_address_and_mac(lab, nf):
+    """A network's gateway on br0 (issue 14): the address and the anycast MAC, predicted in check mode, changed in
+    place, and the address removed with ``address: ""`` while the MAC stays."""
+    host = lab.netns("h")
+    ovl = lab.netns("o")
+    base = {"name": "br0", "netns": ovl, "mtu": 1450}
+    gateway, moved, removed = nf.four_steps(
+        host,
+        [
+            ("bridge", {**base, "address": "10.214.0.1/24", "mac": "06:00:00:01:2C:01"}),
+            ("bridge", {**base, "address": "10.214.1.1/24", "mac": "06:00:00:01:2c:01"}),
+            ("bridge", {**base, "address": ""}),
+        ],
+        [ovl, host],
+    )
+    nf.assert_four_steps(gateway)
+    assert gateway["check"]["after"] == {
+        "name": "br0",
+        "netns": ovl,
+        "mtu": 1450,
+        "up": True,
+        "address": "10.214.0.1/24",
+        "mac": "06:00:00:01:2c:01",
+    }
+    assert gateway["check"]["commands"] == [
+        f"ip -n {ovl} link add br0 type bridge",
+        f"ip -n {ovl} link set br0 address 06:00:00:01:2c:01",
+        f"ip -n {ovl} link set br0 mtu 1450",
+        f"ip -n {ovl} link set br0 up",
+        f"ip -n {ovl} addr add 10.214.0.1/24 dev br0",
+    ]
+    snap = gateway["snap_after_apply"][ovl]
+    assert snap["links"]["br0"]["mac"] == "06:00:00:01:2c:01"
+    assert ("br0", "10.214.0.1/24") in snap["addrs"]
+
+    nf.assert_four_steps(moved)
+    assert moved["check"]["commands"] == [
+        f"ip -n {ovl} addr del 10.214.0.1/24 dev br0",
+        f"ip -n {ovl} addr add 10.214.1.1/24 dev br0",
+    ]
+    assert {a for a in moved["snap_after_apply"][ovl]["addrs"] if a[0] == "br0"} == {("br0", "10.214.1.1/24")}
+
+    nf.assert_four_steps(removed)
+    assert removed["check"]["commands"] == [f"ip -n {ovl} addr del 10.214.1.1/24 dev br0"]
+    assert removed["apply"]["after"]["address"] is None
+    assert not {a for a in removed["snap_after_apply"][ovl]["addrs"] if a[0] == "br0"}
+    assert removed["snap_after_apply"][ovl]["links"]["br0"]["mac"] == "06:00:00:01:2c:01"
