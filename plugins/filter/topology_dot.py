@@ -19,6 +19,11 @@ description:
   - Every host is a box with its name and its VTEP, holding one node per endpoint (name, IP address with prefix
     length, MAC). Every network is one node below the hosts (name, VNI, subnet), and every endpoint has an edge
     to its network, in the network's colour.
+  - For a network with C(egress) or C(dns) in O(networks), every host whose facts show the network also holds its
+    gateway (the network's first host address and anycast MAC on C(br0) in C(ovl-<vni>)), with the DNS server
+    (dnsmasq on the gateway address) when the network has C(dns), and for C(egress) the path out, from the
+    gateway to the host's namespace, which masquerades to the VTEP onto the underlay. An endpoint attached to a
+    netns of the user's names that netns.
   - Networks are drawn when a host's facts show them (its vxlan device or an endpoint on it). O(networks) only
     adds their subnets, and the VNI of a network whose vxlan device no host's facts show; without it, the
     subnets are those of the endpoints' addresses.
@@ -39,7 +44,8 @@ options:
     elements: str
     required: true
   networks:
-    description: The fleet's C(overlay_networks) (each a dict with C(name), C(vni), C(subnet)), for the subnets.
+    description: The fleet's C(overlay_networks) (each a dict with C(name), C(vni), C(subnet), C(egress), C(dns)),
+      for the subnets and the gateways.
     type: list
     elements: dict
     default: []
@@ -78,7 +84,8 @@ _value:
   description:
     - The graph as DOT text, ending in a newline. Host boxes are the clusters C(cluster_host0), C(cluster_host1),
       ... in natural order of the hostnames (C(h2) before C(h10)); their endpoints are the nodes C(host0_ep0),
-      ... in natural order of their names, and the networks C(net0), ... in VNI order.
+      ... in natural order of their names, and the networks C(net0), ... in VNI order. A host's gateways are the
+      nodes C(host0_gw1) (C(gw) and the network's index), its NAT the node C(host0_nat).
   type: str
 """
 

@@ -6,8 +6,11 @@ It is pure (plain data in, a string out, standard library only), so it is unit-t
 
 The picture is drawn from the facts that ``netfleet.overlay.overlay_facts`` gathers, so it shows what the
 kernels hold, not what the inventory asks for: one cluster per host (hostname, VTEP), one node per endpoint
-in it (name, IP/prefix, MAC), one node per network below them (name, VNI, subnet), and an edge from every
-endpoint to its network, in its network's colour.  The declared ``overlay_networks`` only add the subnets.
+in it (name, IP/prefix, MAC; the netns of an attached one), one node per network below them (name, VNI, subnet),
+and an edge from every endpoint to its network, in its network's colour.  The declared ``overlay_networks`` add
+the subnets, and say which networks have ``egress`` and ``dns``: on every host whose facts show such a network,
+its gateway (the anycast address and MAC on ``br0`` in ``ovl-<vni>``, with the DNS server when the network has
+``dns``), and for ``egress`` the path out: ``ovl-<vni>`` -> the host's namespace -> NAT to its VTEP -> the underlay.
 
 Every text that comes from the input goes into an HTML-like label through :func:`html_text`, and node IDs
 are made up here (``host0``, ``host0_ep1``, ``net0``), so no hostname or endpoint name can break the DOT
@@ -21,7 +24,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import kind
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    BRIDGE,
+    MAX_VNI,
+    check_bool,
+    gateway_address,
+    gateway_mac,
+    kind,
+    overlay_netns,
+)
 
 # Okabe-Ito colours (told apart also with colour-blindness): (line, fill) per network, in VNI order.
 PALETTE = (
@@ -51,6 +62,8 @@ class Endpoint:
     ip: str | None
     prefixlen: int | None
     mac: str | None
+    netns: str | None = None
+    attached: bool = False  # joined a netns of the user's (netns:)
 
     @property
     def address(self) -> str:
@@ -69,6 +82,7 @@ class Host:
     endpoints: tuple[Endpoint, ...] | None
     why_unknown: str | None = None
     vtep_from_inventory: bool = False  # the facts had none: overlay_vtep
+    networks: frozenset[str] = frozenset()  # the networks whose overlay netns the facts show
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,10 @@ class Network:
     name: str
     vnis: tuple[int, ...]
     subnets: tuple[str, ...]
+    egress: bool = False
+    dns: bool = False
+    gateway: str | None = None  # address/prefixlen, for a network with egress or dns and a declared subnet
+    gateway_mac: str | None = None  # the anycast MAC, when the network has one VNI
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +142,8 @@ def _endpoint(host: str, name, entry) -> Endpoint:
         ip=_text_or_none(entry.get("ip")),
         prefixlen=_number(f"host {host}: endpoint {name!r} prefixlen", entry.get("prefixlen")),
         mac=_text_or_none(entry.get("mac")),
+        netns=_text_or_none(entry.get("netns")),
+        attached=entry.get("attached") is True,
     )
 
 
@@ -155,7 +175,7 @@ def _host(host: str, facts, reachable: bool) -> tuple[Host, dict[str, set[int]]]
     for endpoint in found:
         if endpoint.network is not None:
             vnis.setdefault(endpoint.network, set())
-    return Host(host, vtep, vtep_dev, reachable, tuple(found)), vnis
+    return Host(host, vtep, vtep_dev, reachable, tuple(found), networks=frozenset(map(str, networks))), vnis
 
 
 def _declared(networks) -> dict[str, Mapping]:
@@ -185,6 +205,25 @@ def _subnets(name: str, declared: Mapping | None, hosts: Iterable[Host]) -> tupl
                 except ValueError:
                     continue  # not an address: the endpoint's label still shows what the facts say
     return tuple(str(net) for net in sorted(found, key=lambda net: (net.version, net)))
+
+
+def _workloads(name: str, declared: Mapping | None, vnis: tuple[int, ...]) -> dict:
+    """A declared network's ``egress`` and ``dns``, and its gateway (address/prefixlen and anycast MAC) when it
+    has either and a subnet."""
+    found = {}
+    for key in ("egress", "dns"):
+        value = None if declared is None else declared.get(key)
+        found[key] = value is not None and check_bool(value, f"networks: {name!r} {key}", error=TopologyError)
+    if not (found["egress"] or found["dns"]) or not declared.get("subnet"):
+        return found
+    try:
+        subnet = ipaddress.ip_network(str(declared["subnet"]), strict=False)
+    except ValueError:
+        return found  # the plan of site.yml names a bad subnet; the picture shows the network without a gateway
+    found["gateway"] = f"{gateway_address(subnet)}/{subnet.prefixlen}"
+    if len(vnis) == 1 and 1 <= vnis[0] <= MAX_VNI:
+        found["gateway_mac"] = gateway_mac(vnis[0])
+    return found
 
 
 def build_topology(
@@ -219,7 +258,15 @@ def build_topology(
         if not numbers and name in declared:
             vni = _number(f"networks: {name!r} vni", declared[name].get("vni"))
             numbers.update(() if vni is None else (vni,))
-        drawn.append(Network(name, tuple(sorted(numbers)), _subnets(name, declared.get(name), hosts)))
+        numbers = tuple(sorted(numbers))
+        drawn.append(
+            Network(
+                name,
+                numbers,
+                _subnets(name, declared.get(name), hosts),
+                **_workloads(name, declared.get(name), numbers),
+            )
+        )
     drawn.sort(key=lambda n: (n.vnis[0] if n.vnis else float("inf"), natural_key(n.name)))
     return Topology(tuple(hosts), tuple(drawn))
 
@@ -280,11 +327,16 @@ def render_dot(topology: Topology, title: str | None = None) -> str:
             node = f"host{host_index}_ep{ep_index}"
             line, _fill = colours.get(endpoint.network, NO_NETWORK)
             lines = [f"<b>{html_text(endpoint.name)}</b>", html_text(endpoint.address), _mono(endpoint.mac or "no MAC")]
+            if endpoint.attached:
+                lines.append(_note(f"attached to netns {endpoint.netns}"))
             if endpoint.network is None:
                 lines.append(_note("on no network"))
             out.append(f'    {node} [label={_label(*lines)}, color="{line}"];')
             if endpoint.network is not None:
                 edges.append(f'  {node} -> {ids[endpoint.network]} [color="{line}"];')
+        gateway_nodes, gateway_edges = _gateways(host_index, host, topology.networks, colours=colours, ids=ids)
+        out += gateway_nodes
+        edges += gateway_edges
         out.append("  }")
     for net in topology.networks:
         line, fill = colours[net.name]
@@ -297,6 +349,40 @@ def render_dot(topology: Topology, title: str | None = None) -> str:
     out += edges
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _gateways(host_index: int, host: Host, networks, *, colours: dict, ids: dict) -> tuple[list[str], list[str]]:
+    """The nodes and edges of the gateways in one host's cluster (those of its networks with egress or dns) with
+    their DNS servers, and the egress path: gateway -> the host's namespace, which masquerades to the VTEP onto the
+    underlay."""
+    nodes, edges = [], []
+    nat = f"host{host_index}_nat"
+    for net_index, net in enumerate(networks):
+        if not (net.egress or net.dns) or net.name not in host.networks:
+            continue
+        node = f"host{host_index}_gw{net_index}"
+        line, fill = colours[net.name]
+        netns = overlay_netns(net.vnis[0]) if len(net.vnis) == 1 else "ovl-<vni>"
+        address = net.gateway or "address unknown"
+        lines = [
+            f"<b>gateway of {html_text(net.name)}</b>",
+            html_text(f"{address} on {BRIDGE} in {netns}"),
+            _mono(f"{net.gateway_mac or 'MAC unknown'} (anycast)"),
+        ]
+        if net.dns:
+            lines.append(html_text(f"DNS server (dnsmasq) on {address.split('/', 1)[0]}:53"))
+        nodes.append(
+            f'    {node} [style="rounded,filled,dashed", color="{line}", fillcolor="{fill}", label={_label(*lines)}];'
+        )
+        edges.append(f'  {node} -> {ids[net.name]} [color="{line}", style=dashed];')
+        if net.egress:
+            label = _label(html_text(f"egress out of {netns}"))
+            edges.append(f'  {node} -> {nat} [color="{line}", arrowhead=normal, fontsize=9, label={label}];')
+    if any(f"-> {nat} " in edge for edge in edges):
+        to = html_text(f"NAT: masquerade to {host.vtep or 'the underlay address of the host'}")
+        out = html_text(f"out of {host.vtep_dev} to the underlay" if host.vtep_dev else "out to the underlay")
+        nodes.append(f'    {nat} [label={_label("<b>host namespace</b>", to, out)}, color="#444444"];')
+    return nodes, edges
 
 
 def _count(number: int, word: str) -> str:

@@ -270,3 +270,74 @@ def test_bad_input_names_the_host_and_value(facts, networks, message):
     with pytest.raises(TopologyError) as err:
         topology_dot(facts, networks)
     assert str(err.value) == message
+
+
+# --- the gateway, the egress path and the DNS server (issue 14) -------------------------------------------------
+
+WORKLOADS = [NETWORKS[0], {**NETWORKS[1], "egress": True, "dns": "yes"}]
+
+
+def test_every_host_of_a_network_with_egress_and_dns_draws_its_gateway_dns_server_and_egress_path():
+    dot = topology_dot(demo(), WORKLOADS)
+    labels = node_labels(dot)
+    for index, facts in enumerate(sorted(demo().items())):
+        gateway = labels[f"host{index}_gw1"]
+        assert "<b>gateway of backend</b>" in gateway
+        assert "10.214.0.1/24 on br0 in ovl-300" in gateway
+        assert "06:00:00:01:2c:01 (anycast)" in gateway  # the same MAC on every host
+        assert "DNS server (dnsmasq) on 10.214.0.1:53" in gateway
+        nat = labels[f"host{index}_nat"]
+        assert f"NAT: masquerade to {facts[1]['vtep']}<br/>out of eth0 to the underlay" in nat
+        assert (f"host{index}_gw1", "net1") in edges(dot)
+        assert (f"host{index}_gw1", f"host{index}_nat") in edges(dot)
+        assert f"host{index}_gw1 -> host{index}_nat" in dot and "label=<egress out of ovl-300>" in dot
+    assert not any("_gw0" in node for node in labels)  # overlay_network has neither
+    assert len(re.findall(r" -> ", dot)) == 7 + 3 * 2
+
+
+def test_dns_alone_draws_the_gateway_and_server_without_an_egress_path():
+    dot = topology_dot(demo(), [NETWORKS[0], {**NETWORKS[1], "dns": True, "egress": "false"}])
+    labels = node_labels(dot)
+    assert "DNS server (dnsmasq) on 10.214.0.1:53" in labels["host0_gw1"]
+    assert not any(node.endswith("_nat") for node in labels)
+    egress_only = node_labels(topology_dot(demo(), [NETWORKS[0], {**NETWORKS[1], "egress": 1}]))
+    assert "DNS server" not in egress_only["host0_gw1"] and "host0_nat" in egress_only
+
+
+def test_a_gateway_is_drawn_only_where_the_facts_show_its_network():
+    facts = demo()
+    facts["h2"]["networks"].pop("backend")
+    labels = node_labels(topology_dot(facts, WORKLOADS))
+    assert "host0_gw1" in labels and "host2_gw1" in labels
+    assert "host1_gw1" not in labels and "host1_nat" not in labels
+
+
+def test_an_ipv6_gateway_and_an_unknown_vtep():
+    facts = {"h1": host("fd00:198:18::1", ep("web6", "backend", "fd00:600::2", prefixlen=64))}
+    facts["h1"]["vtep"] = facts["h1"]["vtep_dev"] = None
+    nets = [{"name": "backend", "vni": 300, "subnet": "fd00:600::/64", "egress": True}]
+    labels = node_labels(topology_dot(facts, nets))
+    assert "fd00:600::1/64 on br0 in ovl-300" in labels["host0_gw0"]
+    assert "NAT: masquerade to the underlay address of the host<br/>out to the underlay" in labels["host0_nat"]
+
+
+def test_an_attached_endpoint_names_its_netns():
+    facts = demo()
+    facts["h1"]["endpoints"]["app1"] = {**ep("app1", "backend", "10.214.0.20"), "netns": "podman-1", "attached": True}
+    labels = node_labels(topology_dot(facts, WORKLOADS))
+    assert "attached to netns podman-1" in labels["host0_ep0"]
+    assert "attached" not in labels["host0_ep1"]
+
+
+def test_a_bad_egress_value_names_the_network():
+    with pytest.raises(TopologyError, match=r"^networks: 'backend' egress 'often' is not a boolean"):
+        topology_dot(demo(), [NETWORKS[0], {**NETWORKS[1], "egress": "often"}])
+
+
+@needs_graphviz
+def test_graphviz_renders_the_gateways_without_a_warning():
+    svg = ET.fromstring(graphviz(topology_dot(demo(), WORKLOADS, title="netfleet.overlay")))
+    texts = [el.text for el in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert texts.count("gateway of backend") == 3
+    assert texts.count("egress out of ovl-300") == 3
+    assert "NAT: masquerade to 198.18.1.2" in texts
