@@ -20,6 +20,7 @@ import copy
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _discover,
+    _dns,
     _firewall,
     _host_diff,
     _host_preflight,
@@ -51,7 +52,14 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 
 class HostConverger:
-    def __init__(self, params: dict, check_mode: bool, nft: _firewall.Nft | None = None, state_dir: str | None = None):
+    def __init__(
+        self,
+        params: dict,
+        check_mode: bool,
+        nft: _firewall.Nft | None = None,
+        state_dir: str | None = None,
+        dns: _dns.Servers | None = None,
+    ):
         self.p = params
         self.check_mode = check_mode
         self.nft = nft
@@ -69,6 +77,8 @@ class HostConverger:
         self.touched = {"networks": set(), "endpoints": set()}  # existing ones whose objects changed
         self.tally = {"fdb": [0, 0], "neigh": [0, 0]}  # [added, deleted]
         self.firewall_changed = False
+        self.dns = dns or _dns.Servers(state_dir=self.state_dir)  # the dns networks' servers and resolv.conf
+        self.dns.warnings = self.warnings
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -349,13 +359,17 @@ class HostConverger:
             try:
                 if table is not None:  # filter first, then open the vxlan sockets
                     firewall = self.firewall(table)
+                self._record(self.dns.prune(wanted, self.check_mode))  # before its netns goes
                 removed = self.purge(handles, owned, wanted)
                 self._intend(wanted)
                 self._save(prune=False)  # before anything is created: a run that dies half-way knows what it made
                 results = []
                 for net in wanted:
                     results.append(self.network(handles, net, under))
+                    if net["dns"]:  # after its tables: the gateway it listens on is on br0
+                        self._record(self.dns.converge(net, self.check_mode))
                     self.progress["converged"].add(net["name"])
+                self._record(self.dns.resolv(wanted, self.check_mode))
                 if table is None:  # the sockets are closed: drop the filter
                     firewall = self.firewall(None)
                 self._save()
@@ -366,6 +380,7 @@ class HostConverger:
                 _table.TableApplyError,
                 _firewall.FirewallError,
                 _records.RecordError,
+                _dns.DnsError,
             ) as exc:
                 raise self._failed(exc, wanted) from exc
             if loaded is None and (record["networks"] or record["endpoints"]) and not self.check_mode:
@@ -452,6 +467,8 @@ class HostConverger:
                 parts.append(f"{label} +{added} -{deleted}")
         if self.firewall_changed:
             parts.append("allowlist updated")
+        if self.dns.summary():
+            parts.append(self.dns.summary())
         return ", ".join(parts) or f"{_plural(len(self.commands), 'command')}"
 
 
@@ -460,7 +477,7 @@ def converge(module) -> dict:
     report the facts after the run and, in diff mode, the diff."""
     nft = _firewall.Nft(module.run_command, _discover.nft_binary())
     with _lock.host_lock(module.params["lock_timeout"]):
-        result = HostConverger(module.params, module.check_mode, nft).run()
+        result = HostConverger(module.params, module.check_mode, nft, dns=_dns.Servers(module.run_command)).run()
     owned_after = result.pop("owned_after")
     owned_before = result.pop("owned_before")
     views = result.pop("views")
