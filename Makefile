@@ -122,8 +122,10 @@ topology: venv deps ## draw the lab's overlay (after make demo) into TOPOLOGY_DI
 	$(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml -i $(REPO)/inventories/lab $(REPO)/playbooks/topology.yml \
 	  -e topology_dir=$(TOPOLOGY_DIR)
 
-architecture: deps ## draw docs/images/architecture.svg from architecture.dot (graphviz)
+architecture: venv deps ## draw docs/images/architecture.svg from architecture.dot, and README's workloads picture (graphviz)
 	dot -Tsvg docs/images/architecture.dot -o docs/images/architecture.svg
+	$(BIN)/python tools/workloads_picture.py
+	dot -Tsvg docs/images/workloads-topology.dot -o docs/images/workloads-topology.svg
 
 reliability-doc: venv ## write docs/reliability.md from the results of the last lab run (tests/output/reliability)
 	$(BIN)/python tools/reliability_doc.py --check

@@ -303,7 +303,7 @@ def render_dot(topology: Topology, title: str | None = None) -> str:
         f"         labelloc=t, label=<{heading}>, bgcolor=white, pad=0.3];",
         f'  node [fontname={_quoted(FONT)}, fontsize=10, shape=box, style="rounded,filled", fillcolor=white,'
         ' penwidth=1.5, margin="0.15,0.08"];',
-        "  edge [penwidth=1.6, arrowsize=0.7, arrowhead=none];",
+        f"  edge [penwidth=1.6, arrowsize=0.7, arrowhead=none, fontname={_quoted(FONT)}];",
     ]
     edges = []
     for host_index, host in enumerate(topology.hosts):

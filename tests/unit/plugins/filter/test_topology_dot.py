@@ -10,6 +10,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
+import workloads_picture
 
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.topology import (
     TopologyError,
@@ -341,3 +342,17 @@ def test_graphviz_renders_the_gateways_without_a_warning():
     assert texts.count("gateway of backend") == 3
     assert texts.count("egress out of ovl-300") == 3
     assert "NAT: masquerade to 198.18.1.2" in texts
+
+
+def test_readmes_workloads_picture_is_what_the_drawing_gives_today():
+    """docs/images/workloads-topology.dot is tools/workloads_picture.py's output (make architecture writes it)."""
+    assert workloads_picture.DOT.read_text(encoding="utf-8") == workloads_picture.dot_text(), (
+        "docs/images/workloads-topology.dot is stale: run make architecture"
+    )
+
+
+@needs_graphviz
+def test_readmes_workloads_picture_is_rendered_from_its_source():
+    svg = workloads_picture.DOT.with_suffix(".svg")
+    rendered = subprocess.run(["dot", "-Tsvg", str(workloads_picture.DOT)], check=True, capture_output=True, text=True)
+    assert svg.read_text(encoding="utf-8") == rendered.stdout, f"{svg.name} is stale: run make architecture"
