@@ -202,7 +202,7 @@ def test_no_change_reads_never_import_pyroute2(fleet):
     assert eps["a"] == {
         "name": "a", "netns": ep, "veth": "veth-a", "overlay_netns": host, "network": "n0",
         "ip": "10.213.0.2", "prefixlen": 24, "mac": "02:42:0a:d5:00:02", "mtu": 1450, "ifname": "eth0",
-        "netns_created": True,
+        "netns_created": True, "attached": False,
     }  # fmt: skip
     with nl.Namespace(host) as ns:  # the same through this process (pyroute2 may be loaded here: no matter)
         assert _discover.underlay(ns, None) == out["underlay"]
