@@ -121,16 +121,8 @@ class FakeHandles:
 
 
 def veth(ifname, index, peer_index):
-    return {"ifname": ifname, "kind": "veth", "index": index, "link_index": peer_index, "link_netsid": None,
+    return {"ifname": ifname, "kind": "veth", "index": index, "link_index": peer_index,
             "link_netnsid": 0}  # fmt: skip
-
-
-@pytest.fixture
-def existing(monkeypatch):
-    def use(*names):
-        monkeypatch.setattr(nl, "netns_exists", lambda name: name in names)
-
-    return use
 
 
 def test_an_attached_netns_of_the_user_passes_the_ownership_check(existing):

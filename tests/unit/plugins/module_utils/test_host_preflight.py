@@ -246,14 +246,6 @@ def checked(*networks) -> list[dict]:
     return p["networks"]
 
 
-@pytest.fixture
-def existing(monkeypatch):
-    def use(*names):
-        monkeypatch.setattr(nl, "netns_exists", lambda name: name in names)
-
-    return use
-
-
 def test_a_netns_the_collection_did_not_make_is_refused(existing):
     existing("hosta")  # `ip netns add hosta` by the user; nothing recorded
     with pytest.raises(InputError) as err:
