@@ -191,24 +191,6 @@ def _read(dir_fd: int, name: str) -> str | None:
         return handle.read() if stat.S_ISREG(os.fstat(fd).st_mode) else ""
 
 
-def _write(dir_fd: int, name: str, text: str) -> None:
-    """Replace ``name`` atomically (a temporary file, fsync, rename) with a 0644 file."""
-    temp = f".{name}.{os.getpid()}.tmp"
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp, dir_fd=dir_fd)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(fd, 0o644)  # whatever the umask
-            handle.write(text)
-            handle.flush()
-            os.fsync(fd)
-        os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp, dir_fd=dir_fd)
-
-
 # --- the lab's supervision: our own process ---------------------------------------------------------------------
 
 
@@ -354,7 +336,7 @@ class Servers:
                 if changed[name]:
                     commands.append(f"write {os.path.join(self.dir, name)}")
                     if not check_mode:
-                        _write(dir_fd, name, text)
+                        _statedir.replace_at(dir_fd, name, text, 0o644)
         finally:
             if dir_fd is not None:
                 os.close(dir_fd)
@@ -399,7 +381,7 @@ class Servers:
             if current is not None and not _marked(current):
                 raise DnsError(f"{os.path.join(self.unit_dir, UNIT)} was not written by netfleet.overlay; remove it")
             if not check_mode:
-                _write(dir_fd, UNIT, text)
+                _statedir.replace_at(dir_fd, UNIT, text, 0o644)
         finally:
             os.close(dir_fd)
         if not check_mode:
@@ -642,7 +624,7 @@ class Servers:
                 if sub is None:
                     os.mkdir(netns, 0o755, dir_fd=etc_fd)
                     sub = _open_dir(path, create=False)
-                _write(sub, RESOLV, text)
+                _statedir.replace_at(sub, RESOLV, text, 0o644)
             return commands
         finally:
             if sub is not None:

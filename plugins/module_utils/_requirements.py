@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 # In the order a user fixes them. The ones after the pyroute2 codes only apply to a host that is to be present.
-CODES = ("pyroute2_missing", "pyroute2_version", "pyroute2_import", "nft", "kernel", "vxlan", "vtep")
+CODES = ("pyroute2_missing", "pyroute2_version", "pyroute2_import", "nft", "dnsmasq", "kernel", "vxlan", "vtep")
 
 _NUMBERS = re.compile(r"^\s*(\d+(?:\.\d+)*)")
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*$")
@@ -62,7 +62,8 @@ def unmet(facts: dict, requirements: dict, state: str) -> list[str]:
     """The codes of :data:`CODES` that ``facts`` (overlay_facts') do not meet, in that order.
 
     ``requirements``: ``pyroute2`` (a version spec), ``kernel`` (the oldest release), ``nft`` (whether the VTEP
-    allowlist needs nft). Only pyroute2 is checked for a host that is to be absent (its teardown needs it).
+    allowlist needs nft), ``dnsmasq`` (whether the host serves a dns network's names). Only pyroute2 is checked
+    for a host that is to be absent (its teardown needs it).
     """
     codes = []
     version = facts.get("pyroute2_version")
@@ -77,6 +78,8 @@ def unmet(facts: dict, requirements: dict, state: str) -> list[str]:
         return codes
     if requirements.get("nft") and not facts.get("nft"):
         codes.append("nft")
+    if requirements.get("dnsmasq") and not facts.get("dnsmasq"):
+        codes.append("dnsmasq")
     kernel = facts.get("kernel") or {}
     if requirements.get("kernel") and not satisfies(kernel.get("version") or "0", str(requirements["kernel"])):
         codes.append("kernel")

@@ -103,12 +103,22 @@ def read_text(name: str, path: str = STATE_DIR) -> str | None:
 def write_text(name: str, text: str, path: str = STATE_DIR) -> None:
     """Replace ``name`` in the state directory with ``text`` atomically (temporary file, fsync, rename)."""
     dir_fd = open_dir(path)
+    try:
+        replace_at(dir_fd, name, text)
+    finally:
+        os.close(dir_fd)
+
+
+def replace_at(dir_fd: int, name: str, text: str, mode: int = 0o600) -> None:
+    """Replace ``name`` in the directory ``dir_fd`` with ``text`` atomically: a temporary file (never following a
+    link, ``mode`` whatever the umask), fsync, rename."""
     temp = f".{name}.{os.getpid()}.tmp"
     try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp, dir_fd=dir_fd)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(fd, mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -116,7 +126,6 @@ def write_text(name: str, text: str, path: str = STATE_DIR) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp, dir_fd=dir_fd)
-        os.close(dir_fd)
 
 
 def remove(name: str, path: str = STATE_DIR) -> None:

@@ -24,6 +24,8 @@ description:
   - C(netns) lists every named netns of the host (C(ip netns list)), owned or not, so the controller can refuse
     a plan that would take over a namespace that the collection did not make.
   - C(nft) is the path of the C(nft) binary, or null when it is not installed (the VTEP allowlist needs it).
+  - C(dnsmasq) is the path of the C(dnsmasq) binary, or null when it is not installed (the DNS server of a network
+    with C(dns) needs it).
   - C(firewall) says whether the VTEP allowlist, C(table inet netfleet_overlay), is on the host (C(present)), and
     whether it is exactly the table this release writes for the VTEP, allowlist and ports it holds (C(intact));
     null without C(nft), or when nft cannot read it (a warning says why). After C(nft flush ruleset) (a reload of
@@ -75,8 +77,8 @@ options:
       - What the host needs for the overlay. The facts then list what it lacks as C(unmet), codes in the order a
         user fixes them, which the role's preflight turns into a message saying what to install.
       - The codes are C(pyroute2_missing), C(pyroute2_version), C(pyroute2_import) (metadata found but not the
-        package), and, for a host whose O(desired.state) is V(present), C(nft), C(kernel), C(vxlan) (no vxlan
-        driver) and C(vtep) (no VTEP, that is neither O(vtep) nor an address on the default route's interface).
+        package), and, for a host whose O(desired.state) is V(present), C(nft), C(dnsmasq), C(kernel), C(vxlan) (no
+        vxlan driver) and C(vtep) (no VTEP, that is neither O(vtep) nor an address on the default route's interface).
       - The module never fails for an unmet requirement; it only reports it.
     type: dict
     suboptions:
@@ -88,6 +90,10 @@ options:
         type: str
       nft:
         description: Whether C(nft) is needed (for the VTEP allowlist).
+        type: bool
+        default: false
+      dnsmasq:
+        description: Whether C(dnsmasq) is needed (the host has a network with C(dns)).
         type: bool
         default: false
 """
@@ -130,6 +136,7 @@ ansible_facts:
         pyroute2: true
         pyroute2_version: "0.9.7"
         nft: /usr/sbin/nft
+        dnsmasq: /usr/sbin/dnsmasq
         firewall: {present: true, intact: true, vtep: 198.18.1.1, allow: [198.18.1.2, 198.18.1.3], ports: [4789]}
         kernel: {release: 6.1.0-18-amd64, version: [6, 1], vxlan: true}
         networks:
@@ -158,6 +165,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _discover,
+    _dns,
     _firewall,
     _records,
     _requirements,
@@ -193,6 +201,7 @@ def gather(module) -> dict:
     facts = {"kernel": _discover.kernel_info(), "pyroute2": nl.HAS_PYROUTE2, "networks": {}, "endpoints": {}}
     facts["pyroute2_version"] = _pyroute2_version()
     facts["nft"] = _discover.nft_binary()
+    facts["dnsmasq"] = _dns.binary()
     warnings: list[str] = []
     try:
         facts["firewall"] = _firewall.status(_firewall.Nft(module.run_command, facts["nft"])) if facts["nft"] else None
@@ -225,6 +234,7 @@ def main():
         "pyroute2": {"type": "str"},
         "kernel": {"type": "str"},
         "nft": {"type": "bool", "default": False},
+        "dnsmasq": {"type": "bool", "default": False},
     }
     desired = {
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},

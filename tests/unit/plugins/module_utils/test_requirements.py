@@ -12,7 +12,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._requirements imp
     version_tuple,
 )
 
-NEEDS = {"pyroute2": ">=0.9.1,<0.10", "kernel": "3.10", "nft": True}
+NEEDS = {"pyroute2": ">=0.9.1,<0.10", "kernel": "3.10", "nft": True, "dnsmasq": True}
 
 
 def facts(**changes):
@@ -20,6 +20,7 @@ def facts(**changes):
         "pyroute2": True,
         "pyroute2_version": "0.9.7",
         "nft": "/usr/sbin/nft",
+        "dnsmasq": "/usr/sbin/dnsmasq",
         "kernel": {"release": "6.1.0-18-amd64", "version": [6, 1], "vxlan": True},
         "vtep": "198.18.1.1",
     }
@@ -72,6 +73,7 @@ def test_a_good_host_lacks_nothing():
         ({"pyroute2": False, "pyroute2_version": "0.9.7"}, ["pyroute2_import"]),
         ({"pyroute2": False, "pyroute2_version": "0.7.2"}, ["pyroute2_version", "pyroute2_import"]),
         ({"nft": None}, ["nft"]),
+        ({"dnsmasq": None, "vtep": None}, ["dnsmasq", "vtep"]),
         ({"kernel": {"release": "3.2.0", "version": [3, 2], "vxlan": True}}, ["kernel"]),
         ({"kernel": {"release": "6.1.0", "version": [6, 1], "vxlan": False}}, ["vxlan"]),
         ({"vtep": None}, ["vtep"]),
@@ -85,10 +87,14 @@ def test_each_gap_is_named_in_the_order_a_user_fixes_them(changes, expected):
 
 
 def test_a_host_to_tear_down_only_needs_pyroute2():
-    broken = facts(nft=None, vtep=None, kernel={"release": "3.2", "version": [3, 2], "vxlan": False})
+    broken = facts(nft=None, dnsmasq=None, vtep=None, kernel={"release": "3.2", "version": [3, 2], "vxlan": False})
     assert unmet(broken, NEEDS, "absent") == []
     assert unmet({**broken, "pyroute2_version": "0.7.2"}, NEEDS, "absent") == ["pyroute2_version"]
 
 
 def test_nft_only_when_asked():
     assert unmet(facts(nft=None), {**NEEDS, "nft": False}, "present") == []
+
+
+def test_dnsmasq_only_when_asked():
+    assert unmet(facts(dnsmasq=None), {**NEEDS, "dnsmasq": False}, "present") == []
