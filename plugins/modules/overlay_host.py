@@ -36,6 +36,13 @@ description:
     host's namespace, as M(netfleet.overlay.vtep_firewall) does. The table is put in place before the first
     network is created and removed after the last one is gone (O(state=absent), no networks, or
     O(firewall=false)). No other table is ever touched.
+  - For each network with C(dns), after its tables, it keeps a DNS server (dnsmasq) in the network's C(ovl-<vni>),
+    listening only on the gateway address and answering only the network's C(names). A names change rewrites its
+    hosts file and makes it re-read it (SIGHUP, no restart). It is supervised by the template unit
+    C(netfleet-overlay-dns@.service) where systemd is PID 1, and otherwise started by the module itself, whose every
+    run checks that the recorded pid is still that dnsmasq in that netns and starts it again if not. Each endpoint in
+    a netns the collection made gets C(/etc/netns/<endpoint>/resolv.conf) naming the gateway. A server whose network
+    is gone or has C(dns) off is stopped and its files removed (also with O(state=absent)). See C(docs/dns.md).
   - The whole run holds an exclusive lock on the host (C(flock) on C(/run/netfleet-overlay/host.lock)), so two
     runs that converge the same host at the same time take turns instead of interleaving. See O(lock_timeout).
   - This is what the role C(netfleet.overlay.overlay) runs; you rarely call it directly.
