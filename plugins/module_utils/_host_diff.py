@@ -62,7 +62,11 @@ def removed_text(removed: dict, owned: dict) -> str:
     lines = []
     for name in removed["endpoints"]:
         ep = owned["endpoints"].get(name) or {}
-        lines.append(f"remove endpoint {name} (network {ep.get('network')}, netns {ep.get('netns')})")
+        if ep.get("attached"):  # the user's netns: only the endpoint's interface goes
+            where = f"interface {ep.get('ifname')} in netns {ep.get('netns')}, which stays"
+        else:
+            where = f"netns {ep.get('netns')}"
+        lines.append(f"remove endpoint {name} (network {ep.get('network')}, {where})")
     for name in removed["networks"]:
         net = owned["networks"].get(name) or {}
         lines.append(f"remove network {name} (vni {net.get('vni')}, netns {net.get('netns')})")

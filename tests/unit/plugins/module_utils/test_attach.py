@@ -11,7 +11,7 @@ import platform
 import pytest
 from support.fleet_data import H1_NET
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _host_preflight, _records
+from ansible_collections.netfleet.overlay.plugins.module_utils import _host_diff, _host_preflight, _records
 from ansible_collections.netfleet.overlay.plugins.module_utils._host import HostConverger
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Veth
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
@@ -99,6 +99,20 @@ def test_a_purge_keeps_the_attached_netns_and_deletes_only_the_veth(monkeypatch)
         ("Veth", "veth-app1", "app1", "absent")
     ]
     assert [name for kind, name in done if kind == "del"] == ["hosta", "ovl-256"]
+
+
+def test_the_diff_says_the_attached_netns_stays():
+    owned = {
+        "networks": {},
+        "endpoints": {
+            "app1": {"network": "backend", "netns": "app1", "ifname": "ovl0", "attached": True},
+            "web2": {"network": "backend", "netns": "web2", "ifname": "eth0", "attached": False},
+        },
+    }
+    assert _host_diff.removed_text({"networks": [], "endpoints": ["app1", "web2"]}, owned) == (
+        "remove endpoint app1 (network backend, interface ovl0 in netns app1, which stays)\n"
+        "remove endpoint web2 (network backend, netns web2)\n"
+    )
 
 
 # -- the checks before any change --------------------------------------------------------------------------------
