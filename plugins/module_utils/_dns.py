@@ -163,6 +163,7 @@ def _open_dir(path: str, create: bool) -> int | None:
     if create:
         with contextlib.suppress(FileExistsError):
             os.mkdir(path, 0o755)
+            os.chmod(path, 0o755)  # whatever the umask: dnsmasq, as nobody, reads below it
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -404,7 +405,7 @@ class Servers:
         command = f"{word} dnsmasq in {netns}" + (f" ({problem})" if problem else "")
         if not check_mode:
             if word == "reload":
-                os.kill(pid, signal.SIGHUP)
+                self._reload(pid, vni)
             else:
                 if pid is not None:
                     self._terminate(pid)
@@ -428,6 +429,27 @@ class Servers:
             return None, f"{self._pid_name(vni)} is not a pid record"
         problem = server_problem(pid, start, expected, netns_file, self.proc)
         return (None, problem) if problem else (pid, None)
+
+    def _reload(self, pid: int, vni: int) -> None:
+        """SIGHUP, then wait until the server's log says it has read the hosts file again, so the names are the new
+        ones when the run ends (a warning if that takes longer than :data:`READY_TIMEOUT`)."""
+        log = f"dns-{vni}.log"
+        line = f"read {os.path.join(self.dir, f'{vni}.hosts')} "
+
+        def reads() -> int:
+            return (_statedir.read_text(log, self.state_dir) or "").count(line)
+
+        before = reads()
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while reads() <= before:
+            if time.monotonic() > deadline:
+                self.warnings.append(
+                    f"dnsmasq in {overlay_netns(vni)} (pid {pid}) got SIGHUP but did not log a new read of its hosts"
+                    f" file within {READY_TIMEOUT:g} s; see {os.path.join(self.state_dir, log)}"
+                )
+                return
+            time.sleep(0.02)
 
     def _spawn(self, net: dict, expected: list[str]) -> None:
         """Start dnsmasq in the network's netns, in a session of its own, and wait until it has bound the gateway."""
@@ -623,6 +645,7 @@ class Servers:
             if not check_mode:
                 if sub is None:
                     os.mkdir(netns, 0o755, dir_fd=etc_fd)
+                    os.chmod(netns, 0o755, dir_fd=etc_fd)
                     sub = _open_dir(path, create=False)
                 _statedir.replace_at(sub, RESOLV, text, 0o644)
             return commands

@@ -128,9 +128,7 @@ def test_names_resolve_follow_changes_without_a_restart_and_a_dead_server_comes_
         f"write {world['servers'].dir}/{world['vni']}.hosts",
         f"reload dnsmasq in {ovl}",
     ]
-    deadline = time.monotonic() + 2
-    while resolve(world, "db") != "10.77.0.9" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert world["servers"].warnings == []  # the server logged that it read the new names before the run ended
     assert resolve(world, "db") == "10.77.0.9"
     assert pid_of(world) == pid
 

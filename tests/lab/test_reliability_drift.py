@@ -202,5 +202,71 @@ def test_drift_is_reported_then_repaired(fleet, drift):
     assert not problems, f"{drift.id}: " + "\n".join(problems) + "\n--- h2's diff:\n" + diff[-4000:]
 
 
+# --- the DNS server of a dns network (issue 14) killed by hand ---------------------------------------------------
+
+# backend with dns on every host (host_vars win over the demo's group_vars)
+DNS_ON = dict.fromkeys(
+    HOSTS,
+    "overlay_networks:\n  - {name: overlay_network, vni: 256, subnet: 10.213.0.0/24}\n"
+    "  - {name: backend, vni: 300, subnet: 10.214.0.0/24, dns: true}\n",
+)
+DNS_PID = "/run/netfleet-overlay/dns-300.pid"  # the server's pid and start time (no systemd in the lab)
+DNS_KILL = f"kill -9 $(cut -d' ' -f1 {DNS_PID})"
+DB_IP = DEMO[("h3", "db")][1]
+DNS_CHECKS = [
+    "with backend's dns on, web2 (h2) resolves db; after the kill it does not",
+    "site.yml --check: changed on h2 only, 'dns (started ovl-300' predicted, snapshots identical",
+    "next run: changed on h2 only, a new dnsmasq pid, web2 resolves db again",
+    "run after that: changed=0 on every host",
+]
+
+
+def test_dns_server_killed_then_a_run_restarts_it(fleet):
+    started = time.monotonic()
+    problems = []
+
+    def resolves() -> bool:
+        out = fleet.sh(HOST, "ip netns exec web2 getent hosts db || true")
+        return out.split()[:1] == [DB_IP]
+
+    res, recap, changed = fleet.play("site.yml", overrides=DNS_ON)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if not resolves():
+        problems.append("with dns on, web2 does not resolve db")
+    pid = fleet.sh(HOST, f"cat {DNS_PID}").split()[0]
+    fleet.sh(HOST, DNS_KILL)
+    if resolves():
+        problems.append("db still resolves after the kill")
+    before = fleet.snapshot()
+    res, recap, changed = fleet.play("site.yml", "--check", overrides=DNS_ON)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST] or f"{HOST}: dns (started ovl-300" not in res.stdout:
+        problems.append(f"check mode reported changed on {changed}, not a start on h2: {res.stdout[-2000:]}")
+    if fleet.snapshot() != before:
+        problems.append("check mode changed the kernel")
+    res, recap, changed = fleet.play("site.yml", overrides=DNS_ON)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST]:
+        problems.append(f"the repair run reported changed on {changed}")
+    if fleet.sh(HOST, f"cat {DNS_PID}").split()[0] == pid or not resolves():
+        problems.append("no new server after the repair run, or db does not resolve")
+    res, recap, changed = fleet.play("site.yml", overrides=DNS_ON)
+    if res.returncode != 0 or changed:
+        problems.append(f"the run after the repair reported changed on {changed} ({recap})")
+    fleet.results.add(
+        "drift",
+        "dns-server-killed",
+        DNS_CHECKS,
+        not problems,
+        time.monotonic() - started,
+        what="the DNS server (dnsmasq) of a dns network killed, by its pid",
+        shell=DNS_KILL,
+        problems=problems,
+    )
+    fleet.converge()  # dns off again, as the demo has it, for the cases that follow
+    fleet.converged = fleet.snapshot()
+    assert not problems, "dns-server-killed: " + "\n".join(problems)
+
+
 def test_teardown_leaves_no_residue(fleet):
     check_teardown_leaves_no_residue(fleet, "teardown-after-drift")
