@@ -33,9 +33,9 @@ options:
     required: true
   checks:
     description:
-      - Hostname -> that host's output of the egress and name checks that the plan's C(checks_stdin) lists, its
+      - "Hostname -> that host's output of the egress and name checks that the plan's C(checks_stdin) lists, its
         stdout text or the registered result: lines C(egress src target ok|fail) and C(name src target
-        address[,address...]|-) (V(-): the name did not resolve).
+        address[,address...]|-) (V(-) when the name did not resolve)."
       - A check without an answer fails as not tested. The egress and names sections follow the matrix, one for
         each feature that some network has; an egress check without a target is reported as skipped.
     type: dict
