@@ -16,6 +16,14 @@ would let broadcast and multicast through. The input hook sees every packet deli
 Its priority does not matter for the guard: an ``accept`` in another table's chain ends only that chain (every
 base chain of the hook still sees the packet), and a ``drop`` anywhere is final.
 
+The same table holds the egress part (:func:`egress`, docs/egress.md) when a network of the host has ``egress``:
+the ``egress_ports`` set and three chains. ``egress_forward`` drops what an endpoint sends to an overlay port (a
+VXLAN packet masqueraded to this host's VTEP would pass the other hosts' allowlists), lets return traffic into the
+transits (``ovg-*``) and nothing new, keeps transits apart (networks stay isolated) and lets them out through the
+uplink only; ``egress_input`` keeps endpoints off the host's own services; ``egress_nat`` masquerades what leaves a
+transit through the uplink. The allowlist and the egress part are each there when wanted, and the table when either
+is.
+
 Only this one table is ever read or written: the current table is read with ``nft -j list table``, reduced to a
 canonical form (handles and counter values dropped, rules rendered as text) and compared with the wanted one.
 When they differ the whole table is replaced in a single ``nft -f -`` transaction (``add table``, ``delete
@@ -38,6 +46,18 @@ CHAIN = "input"
 CHAIN_SPEC = "type filter hook input priority 0; policy accept"
 VTEP_SET = "vteps"
 PORT_SET = "ports"
+# The egress part (see egress()): its port set and chains.  TRANSIT_GLOB matches every transit's host side
+# (_egress.TRANSIT_PREFIX).
+EGRESS_PORTS = "egress_ports"
+EGRESS_FORWARD = "egress_forward"
+EGRESS_INPUT = "egress_input"
+EGRESS_NAT = "egress_nat"
+EGRESS_CHAINS = {
+    EGRESS_FORWARD: "type filter hook forward priority 0; policy accept",
+    EGRESS_INPUT: "type filter hook input priority 0; policy accept",
+    EGRESS_NAT: "type nat hook postrouting priority 100; policy accept",
+}
+TRANSIT_GLOB = "ovg-*"
 # Keys of nft's JSON objects that say where an object is, not what it is.
 _LOCATION_KEYS = frozenset(("family", "name", "table", "chain", "handle", "elem", "expr"))
 _MISSING_MARKERS = ("No such file or directory", "does not exist")
@@ -90,6 +110,60 @@ def wanted(vtep, allow, ports) -> dict:
     }
 
 
+def egress(uplink: str, ports, own_uplink: bool) -> dict:
+    """The egress part of the table: forwarding and NAT for the transits (``ovg-*``) through ``uplink``.
+
+    ``ports`` are the overlay ports of the host's networks; ``own_uplink`` says that the collection turned the
+    uplink's forwarding on, so nothing else arriving there may be forwarded (it was not before).
+    """
+    transit, out = f'"{TRANSIT_GLOB}"', f'"{uplink}"'
+    forward = [
+        f"iifname {transit} udp dport @{EGRESS_PORTS} drop",  # no VXLAN from an endpoint, masqueraded to our VTEP
+        f"oifname {transit} ct state established,related accept",  # return traffic
+        f"oifname {transit} counter drop",  # nothing new into an endpoint, nor from one network to another
+        f"iifname {transit} oifname != {out} drop",  # out through the uplink only
+    ]
+    if own_uplink:
+        forward.append(f"iifname {out} drop")  # the uplink forwards for egress only
+    return {
+        "sets": {EGRESS_PORTS: {"type": "inet_service", "elements": sorted({int(port) for port in ports})}},
+        "chains": dict(EGRESS_CHAINS),
+        "rules": {
+            EGRESS_FORWARD: forward,
+            EGRESS_INPUT: [f"iifname {transit} ct state established,related accept", f"iifname {transit} counter drop"],
+            EGRESS_NAT: [f"iifname {transit} oifname {out} masquerade"],
+        },
+    }
+
+
+def merge(*parts: dict | None) -> dict | None:
+    """One table of the given parts (the allowlist, the egress part); None when there is none."""
+    parts = [part for part in parts if part]
+    if not parts:
+        return None
+    return {
+        key: {name: value for part in parts for name, value in part[key].items()} for key in ("sets", "chains", "rules")
+    }
+
+
+def part(table: dict | None, egress_part: bool) -> dict | None:
+    """The egress part of a canonical table (``egress_part``), or the rest of it: what :func:`wanted` makes."""
+    if table is None:
+        return None
+
+    def keep(name):
+        return (name == EGRESS_PORTS or name in EGRESS_CHAINS) == egress_part
+
+    picked = {
+        key: {name: value for name, value in table[key].items() if keep(name)} for key in ("sets", "chains", "rules")
+    }
+    if not picked["sets"] and not picked["chains"]:
+        return None
+    if not egress_part and table.get("table"):
+        picked["table"] = table["table"]
+    return picked
+
+
 def script(table: dict | None, exists: bool) -> list[str]:
     """The nft statements that make the table exactly ``table`` (None: absent), as one transaction."""
     if table is None:
@@ -134,6 +208,9 @@ def _extras(obj: dict, skip: tuple = ()) -> dict:
     return {key: value for key, value in obj.items() if key not in _LOCATION_KEYS and key not in skip}
 
 
+_IFNAME_KEYS = ("iifname", "oifname")
+
+
 def _operand(value) -> str:
     if isinstance(value, dict) and set(value) == {"payload"} and set(value["payload"]) == {"protocol", "field"}:
         return f"{value['payload']['protocol']} {value['payload']['field']}"
@@ -149,10 +226,17 @@ def render_expr(expr: dict) -> str:
     if set(expr) == {"match"} and set(expr["match"]) == {"op", "left", "right"}:
         match = expr["match"]
         op = "" if match["op"] in ("==", "in") else f"{match['op']} "
-        return f"{_operand(match['left'])} {op}{_operand(match['right'])}"
+        left, right = match["left"], match["right"]
+        if left in ({"meta": {"key": key}} for key in _IFNAME_KEYS) and isinstance(right, str):
+            return f'{left["meta"]["key"]} {op}"{right}"'  # as nft prints it: iifname "ovg-*"
+        if left == {"ct": {"key": "state"}} and isinstance(right, (str, list)):
+            states = right if isinstance(right, list) else [right]
+            if all(isinstance(state, str) for state in states):
+                return f"ct state {op}{','.join(states)}"
+        return f"{_operand(left)} {op}{_operand(right)}"
     if set(expr) == {"counter"}:
         return "counter"  # its packets and bytes are state, not configuration
-    if len(expr) == 1 and next(iter(expr)) in ("accept", "drop") and expr[next(iter(expr))] is None:
+    if len(expr) == 1 and next(iter(expr)) in ("accept", "drop", "masquerade") and expr[next(iter(expr))] is None:
         return next(iter(expr))
     return json.dumps(expr, sort_keys=True)
 
@@ -205,8 +289,8 @@ def summary(table: dict | None) -> dict:
     vteps = table["sets"].get(VTEP_SET, {}).get("elements", [])
     ports = table["sets"].get(PORT_SET, {}).get("elements", [])
     out = {"table": QUALIFIED, "allow": list(vteps), "ports": list(ports), "rules": dict(table["rules"])}
-    extra = {name: spec for name, spec in table["sets"].items() if name not in (VTEP_SET, PORT_SET)}
-    if extra or set(table["chains"]) != {CHAIN} or table.get("table"):
+    extra = {name: spec for name, spec in table["sets"].items() if name not in (VTEP_SET, PORT_SET, EGRESS_PORTS)}
+    if extra or set(table["chains"]) - set(EGRESS_CHAINS) not in ({CHAIN}, set()) or table.get("table"):
         out["other"] = {"sets": extra, "chains": table["chains"], "table": table.get("table", {})}
     return out
 
@@ -261,7 +345,7 @@ def status(nft: Nft) -> dict:
     reload of Debian's nftables.service does), edited by hand, or written by a release that guarded the VTEP
     address only. The converge then replaces it.
     """
-    table = nft.read()
+    table = part(nft.read(), egress_part=False)  # the allowlist: the egress part is the converge's alone
     if table is None:
         return {"present": False, "intact": False, "vtep": None, "allow": [], "ports": []}
     shown = summary(table)

@@ -10,7 +10,12 @@ alias, and names with spaces did not survive the text. The record is JSON in the
      "networks":  {name: {"netns": "ovl-256", "vni": 256, "bridge": "br0", "vxlan": "vxlan0"}},
      "endpoints": {name: {"network": name, "netns": "hosta", "veth": "veth-hosta", "ifname": "eth0",
                           "netns_created": true}},
-     "peers":     {network name: {vtep: hostname or null}}}
+     "peers":     {network name: {vtep: hostname or null}},
+     "forwarding": ["eth0"]}
+
+``forwarding`` (only while it is not empty) names the host-namespace interfaces whose IPv4 forwarding the
+collection turned on for egress (:mod:`._egress`): it turns exactly those off again when the last egress network
+goes.
 
 ``/run`` is emptied at boot like ``/run/netns``, so the record lives exactly as long as what it describes. Every
 field read back is checked with the rules that input is checked with; a record that fails them is refused as a
@@ -81,7 +86,14 @@ def check(record) -> dict:
                 " Run the newer release, or remove the file"
             )
         raise v.InputError(f"version: {version!r} is not a record version this collection wrote ({VERSION})")
-    _check_keys(record, ("version", "networks", "endpoints", "peers"), "record")
+    optional = ("forwarding",) if "forwarding" in record else ()
+    _check_keys(record, ("version", "networks", "endpoints", "peers", *optional), "record")
+    if optional:
+        forwarding = record["forwarding"]
+        if not isinstance(forwarding, list):
+            raise v.InputError(f"forwarding: expected a list of interface names, got {type(forwarding).__name__}")
+        for index, ifname in enumerate(forwarding):
+            v.interface(ifname, f"forwarding[{index}]")
     for key, entry in _dict(record["networks"], "networks").items():
         where = f"networks[{key!r}]"
         name(key, where)

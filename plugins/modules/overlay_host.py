@@ -36,6 +36,14 @@ description:
     host's namespace, as M(netfleet.overlay.vtep_firewall) does. The table is put in place before the first
     network is created and removed after the last one is gone (O(state=absent), no networks, or
     O(firewall=false)). No other table is ever touched.
+  - For each network with C(egress), after its endpoints, it builds the way out through this host: the gateway on
+    C(br0), a transit veth C(egress0) (in C(ovl-<vni>)) / C(ovg-<vni>) (in the host's namespace) with routes both
+    ways, IPv4 forwarding turned on for exactly C(br0), C(egress0), C(ovg-<vni>) and the VTEP's device, each
+    endpoint's default route via the gateway (never replacing a default route that is already in its netns: the
+    run warns instead), and the egress part of the table C(inet netfleet_overlay), kept whatever O(firewall) says:
+    masquerade to the VTEP device's address, return traffic in, nothing new in, no network to another. C(egress)
+    off removes all of it, and the VTEP device's forwarding is turned off again with the host's last egress network
+    when the collection turned it on (the record says so). IPv4 networks only. See C(docs/egress.md).
   - For each network with C(dns), after its tables, it keeps a DNS server (dnsmasq) in the network's C(ovl-<vni>),
     listening only on the gateway address and answering only the network's C(names). A names change rewrites its
     hosts file and makes it re-read it (SIGHUP, no restart). It is supervised by the template unit
@@ -78,7 +86,8 @@ options:
     description:
       - Keep the VTEP allowlist. On the host's VTEP address, UDP to O(ports) is accepted only from O(allow); the
         rest of it is dropped.
-      - V(false) removes the collection's table if it exists.
+      - V(false) removes the allowlist, and the collection's table with it unless a network has C(egress), whose
+        part of the table stays.
       - Needs C(nft) (the C(nftables) package) on the host.
     type: bool
     default: false
@@ -155,8 +164,9 @@ networks:
   elements: dict
 firewall:
   description:
-    - The VTEP allowlist before and after, as M(netfleet.overlay.vtep_firewall) returns it. A side is empty when
-      there is no table.
+    - The table C(inet netfleet_overlay) before and after, as M(netfleet.overlay.vtep_firewall) returns it: the
+      VTEP allowlist and, with an C(egress) network, the egress chains (C(egress_forward), C(egress_input),
+      C(egress_nat)) in C(rules). A side is empty when there is no table.
   returned: always
   type: dict
   sample:

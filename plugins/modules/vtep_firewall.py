@@ -24,6 +24,8 @@ description:
   - Nothing puts the table back after C(nft flush ruleset) (a reload of Debian's C(nftables.service) does that)
     until the next run; M(netfleet.overlay.overlay_facts) reports it as C(firewall.present) and
     C(firewall.intact). docs/security.md says how to make it persistent.
+  - The egress chains and set that M(netfleet.overlay.overlay_host) keeps in the same table for networks with
+    C(egress) (C(egress_*), see docs/egress.md) are left as they are, also by O(state=absent).
   - The role C(netfleet.overlay.overlay) keeps this table through M(netfleet.overlay.overlay_host) (role variable
     C(overlay_firewall)); use this module for hand-built topologies.
 author:
@@ -125,9 +127,11 @@ def converge(module) -> dict:
     """Put the wanted table in place (or remove it), under the host lock."""
     p = module.params
     nft = _firewall.Nft(module.run_command, _discover.nft_binary())
-    table = _firewall.wanted(p["vtep"], p["allow"], p["ports"]) if p["state"] == "present" else None
+    allowlist = _firewall.wanted(p["vtep"], p["allow"], p["ports"]) if p["state"] == "present" else None
     with _lock.host_lock(p["lock_timeout"]):
-        return _firewall.converge(nft, table, module.check_mode)
+        # the egress part that overlay_host keeps in the same table stays as it is
+        egress = _firewall.part(nft.read(), egress_part=True) if nft.binary else None
+        return _firewall.converge(nft, _firewall.merge(allowlist, egress), module.check_mode)
 
 
 def main():

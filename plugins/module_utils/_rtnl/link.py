@@ -48,12 +48,18 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const impor
     IFLA_VXLAN_LOCAL6,
     IFLA_VXLAN_PORT,
     IFLA_VXLAN_PROXY,
+    NLATTR,
+    NLM_F_ACK,
+    NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_EXCL,
     NLM_F_REQUEST,
     NLMSG_HDRLEN,
     NLMSGHDR,
     RT_SCOPE_LINK,
     RT_TABLE_MAIN,
+    RTA_DST,
+    RTA_GATEWAY,
     RTA_OIF,
     RTA_TABLE,
     RTEXT_FILTER_SKIP_STATS,
@@ -63,6 +69,9 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const impor
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
+    RTN_UNICAST,
+    RTNH_F_ONLINK,
+    RTPROT_STATIC,
 )
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.wire import attrs, walk
 
@@ -96,6 +105,23 @@ def encode_getaddr(seq: int, index: int) -> bytes:
 def encode_getroute(seq: int, family: int, table: int = RT_TABLE_MAIN) -> bytes:
     """RTM_GETROUTE dump of one family; strict checking makes the kernel send ``table``'s routes only."""
     return _GETROUTE.pack(_GETROUTE.size, RTM_GETROUTE, _DUMP, seq, 0, family, 0, 0, 0, table, 0, 0, 0, 0)
+
+
+def encode_route(seq: int, command: int, dst: str | None, dst_len: int, *, gateway: str, oif: int) -> bytes:
+    """RTM_NEWROUTE (create, never replace) or RTM_DELROUTE of ``dst/dst_len`` via ``gateway`` on link ``oif`` in the
+    main table, with the gateway on that link (``onlink``), asking for an acknowledgement."""
+    family = AF_INET6 if ":" in gateway else AF_INET
+    flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if command == RTM_NEWROUTE else 0)
+    body = b""
+    for atype, payload in (
+        (RTA_DST, socket.inet_pton(family, dst) if dst_len else b""),
+        (RTA_GATEWAY, socket.inet_pton(family, gateway)),
+        (RTA_OIF, _U32.pack(oif)),
+    ):
+        if payload:
+            body += NLATTR.pack(4 + len(payload), atype) + payload + b"\0" * (-len(payload) % 4)
+    head = _RTMSG.pack(family, dst_len, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, 0, RTN_UNICAST, RTNH_F_ONLINK)
+    return NLMSGHDR.pack(NLMSG_HDRLEN + len(head) + len(body), command, flags, seq, 0) + head + body
 
 
 # --- replies ------------------------------------------------------------------------------------------------
@@ -229,24 +255,34 @@ def parse_addrs(buf, nbytes: int, index: int, out: list) -> int:
     return walk(buf, nbytes, RTM_NEWADDR, handle)
 
 
-def parse_default_routes(buf, nbytes: int, table: int, out: list) -> int:
-    """Append the RTA_OIF of every route in ``table`` with ``dst_len`` 0 and an RTA_OIF (not 0), in order."""
+def parse_routes(buf, nbytes: int, table: int, out: list) -> int:
+    """Append every route of ``table`` as ``{'dst', 'dst_len', 'gateway', 'oif'}`` (the first RTA_DST, RTA_GATEWAY
+    and RTA_OIF as pyroute2 reads them; None when absent), in order."""
 
     def handle(off, end):
         msg = _RTMSG.unpack_from(buf, off + NLMSG_HDRLEN)
-        dst_len, rtm_table = msg[1], msg[4]
-        if dst_len:
-            return
-        oif = None
-        for atype, pos, _stop in attrs(buf, off + NLMSG_HDRLEN + 12, end):
+        rtm_table = msg[4]
+        found: dict = {}
+        for atype, pos, stop in attrs(buf, off + NLMSG_HDRLEN + 12, end):
             if atype == RTA_TABLE:
                 rtm_table = _U32.unpack_from(buf, pos)[0]
-            elif atype == RTA_OIF and oif is None:
-                oif = _U32.unpack_from(buf, pos)[0]
-        if rtm_table == table and oif:
-            out.append(oif)
+            elif atype == RTA_OIF:
+                found.setdefault("oif", _U32.unpack_from(buf, pos)[0])
+            elif atype in (RTA_DST, RTA_GATEWAY):
+                found.setdefault(atype, _ntop(bytes(buf[pos:stop])))
+        if rtm_table == table:
+            route = {"dst": found.get(RTA_DST), "dst_len": msg[1], "gateway": found.get(RTA_GATEWAY)}
+            out.append({**route, "oif": found.get("oif")})
 
     return walk(buf, nbytes, RTM_NEWROUTE, handle)
+
+
+def parse_default_routes(buf, nbytes: int, table: int, out: list) -> int:
+    """Append the RTA_OIF of every route in ``table`` with ``dst_len`` 0 and an RTA_OIF (not 0), in order."""
+    routes: list = []
+    status = parse_routes(buf, nbytes, table, routes)
+    out.extend(r["oif"] for r in routes if not r["dst_len"] and r["oif"])
+    return status
 
 
 # --- one dump each ------------------------------------------------------------------------------------------------
@@ -263,6 +299,15 @@ def addresses(route, index: int) -> list[dict]:
         lambda seq: encode_getaddr(seq, index),
         lambda buf, nbytes, out: parse_addrs(buf, nbytes, index, out),
         what="address list",
+    )
+
+
+def routes(route, family: int, table: int = RT_TABLE_MAIN) -> list[dict]:
+    """``family``'s routes in ``table`` (see :func:`parse_routes`)."""
+    return route.dump(
+        lambda seq: encode_getroute(seq, family, table),
+        lambda buf, nbytes, out: parse_routes(buf, nbytes, table, out),
+        what="route table",
     )
 
 

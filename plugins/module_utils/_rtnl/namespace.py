@@ -31,10 +31,17 @@ import contextlib
 import errno
 import importlib.util
 import os
+import threading
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC, netns_path
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import link, neigh, sock
-from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import AF_INET, AF_INET6, IFA_F_NODAD
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import (
+    AF_INET,
+    AF_INET6,
+    IFA_F_NODAD,
+    RTM_DELROUTE,
+    RTM_NEWROUTE,
+)
 
 
 def _find_pyroute2() -> bool:
@@ -130,6 +137,10 @@ def netns_remove(name: str) -> None:
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise NetlinkOpError(f"cannot remove netns {name}: {exc.strerror or exc}") from exc
+
+
+def _forwarding_path(ifname: str) -> str:
+    return f"/proc/sys/net/ipv4/conf/{ifname}/forwarding"
 
 
 # --- one namespace --------------------------------------------------------------------------------
@@ -341,6 +352,85 @@ class Namespace:
                 return None
             raise NetlinkOpError(f"reading routes in {self.label}: {exc.strerror or exc}") from exc
         return devs[0] if devs else None
+
+    # -- routes and per-interface forwarding ------------------------------------------------------------------
+
+    def routes(self, family: int = 4) -> list[dict]:
+        """The main table's routes of a family as ``{'dst', 'dst_len', 'gateway', 'oif'}`` (:func:`.link.routes`)."""
+        try:
+            return link.routes(self.route_socket(), AF_INET6 if family == 6 else AF_INET)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:  # no main table yet: nothing was ever routed there
+                return []
+            raise NetlinkOpError(f"reading routes in {self.label}: {exc.strerror or exc}") from exc
+
+    def route(self, command: str, dst: str | None, dst_len: int, gateway: str, oif: int) -> None:
+        """Add or delete (``command``) the route ``dst/dst_len`` (None, 0: the default route) via ``gateway`` on
+        link ``oif``, the gateway on that link whatever its addresses (``onlink``); over the raw socket.  Adding
+        what is there, and deleting what is not, are done."""
+        what = f"{'adding' if command == 'add' else 'deleting'} route {dst or 'default'}/{dst_len} via {gateway}"
+        mtype = RTM_NEWROUTE if command == "add" else RTM_DELROUTE
+        try:
+            (code,) = self.route_socket().requests(
+                1, lambda seq: [link.encode_route(seq, mtype, dst, dst_len, gateway=gateway, oif=oif)]
+            )
+        except OSError as exc:
+            raise NetlinkOpError(f"{what} in {self.label}: {exc.strerror or exc}") from exc
+        if code is None:
+            raise NetlinkOpError(f"{what} in {self.label}: no acknowledgement from the kernel")
+        if code and code not in _ALREADY[command]:
+            raise NetlinkOpError(f"{what} in {self.label}: {os.strerror(code)}")
+
+    def _in_netns(self, fn):
+        """``fn()`` run in this namespace: by a passing thread (as :func:`.sock.netlink_socket` does) for a named
+        one, since what ``/proc/sys/net`` shows is the namespace of the thread that opens it."""
+        if not self.name:
+            return fn()
+        done: dict = {}
+
+        def run():
+            try:
+                sock.enter_netns(self.name)
+                done["value"] = fn()
+            except BaseException as exc:  # handed to the caller's thread
+                done["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"netns-{self.name}", daemon=True)
+        worker.start()
+        worker.join()
+        if "error" in done:
+            raise done["error"]
+        return done["value"]
+
+    def ipv4_forwarding(self, ifname: str) -> bool | None:
+        """Whether link ``ifname`` forwards IPv4 (``net.ipv4.conf.<ifname>.forwarding``); None when it is gone."""
+
+        def read():
+            try:
+                with open(_forwarding_path(ifname), encoding="ascii") as handle:
+                    return handle.read().strip() == "1"
+            except FileNotFoundError:
+                return None
+
+        try:
+            return self._in_netns(read)
+        except OSError as exc:
+            raise NetlinkOpError(f"reading IPv4 forwarding of {ifname} in {self.label}: {exc}") from exc
+
+    def set_ipv4_forwarding(self, ifname: str, on: bool) -> None:
+        """Turn IPv4 forwarding of link ``ifname`` on or off, through ``/proc/sys`` as ``sysctl`` does (so the
+        kernel also turns off LRO on a device that starts forwarding)."""
+
+        def write():
+            with open(_forwarding_path(ifname), "w", encoding="ascii") as handle:
+                handle.write("1\n" if on else "0\n")
+
+        try:
+            self._in_netns(write)
+        except OSError as exc:
+            raise NetlinkOpError(
+                f"turning IPv4 forwarding of {ifname} {'on' if on else 'off'} in {self.label}: {exc}"
+            ) from exc
 
     # -- the raw socket, and the tables: neighbour and FDB entries --------------------------------------------
 
