@@ -236,7 +236,10 @@ def test_preflight_names_the_missing_nft(fleet):
         res, recap, _changed = fleet.play("site.yml")
         assert res.returncode == 2
         assert recap["h3"]["failed"] == 1 and recap["h1"]["failed"] == recap["h2"]["failed"] == 0
-        assert "h3: overlay_firewall is true but nft is not installed there" in res.stdout
+        assert (
+            "h3: nft is not installed there, so the nftables table inet netfleet_overlay (the VTEP allowlist of"
+            " overlay_firewall) cannot be kept" in res.stdout
+        )
         assert "Install the package nftables" in res.stdout
     finally:
         fleet.sh("h3", f"umount {nft}")
