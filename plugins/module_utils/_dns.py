@@ -298,6 +298,7 @@ class Servers:
         self.tally: dict = {"started": [], "restarted": [], "reloaded": [], "stopped": [], "resolv": [0, 0]}
         self._children: dict[int, subprocess.Popen] = {}  # servers started by this run, reaped when stopped
         self._unit_done = False  # the template unit is checked once a run
+        self._unit_changed = False  # and if it changed, every running instance restarts
 
     def _dnsmasq(self) -> str:
         found = binary()
@@ -355,7 +356,7 @@ class Servers:
         active = self._systemctl("is-active", "--quiet", unit)[0] == 0
         if not active:
             word = "start"
-        elif conf_changed or commands:
+        elif conf_changed or self._unit_changed:
             word = "restart"
         elif hosts_changed:
             word = "reload"
@@ -387,6 +388,7 @@ class Servers:
             os.close(dir_fd)
         if not check_mode:
             self._must("daemon-reload")
+        self._unit_changed = True
         return [f"write {os.path.join(self.unit_dir, UNIT)}", "systemctl daemon-reload"]
 
     def _converge_process(self, net: dict, dnsmasq: str, conf_changed: bool, hosts_changed: bool, check_mode: bool):

@@ -9,6 +9,7 @@ wrote (``ip netns exec`` mounts it over ``/etc/resolv.conf``). ``systemd-analyze
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -52,6 +53,7 @@ def world():
     top = Path(tempfile.mkdtemp(prefix="netfleet-dns-"))
     top.chmod(0o755)
     state = top / "state"
+    etc_made = not os.path.exists(ETC_NETNS)  # then the module makes it, and the test removes it
     servers = _dns.Servers(state_dir=str(state), etc_netns=ETC_NETNS, systemd=False)
     try:
         yield {"vni": vni, "ovl": ovl, "ep": ep, "state": state, "servers": servers}
@@ -65,6 +67,9 @@ def world():
         sh(IP, "netns", "del", ovl, check=False)
         sh(IP, "netns", "del", ep, check=False)
         shutil.rmtree(os.path.join(ETC_NETNS, ep), ignore_errors=True)
+        if etc_made:
+            with contextlib.suppress(OSError):  # only when empty: another test may use it meanwhile
+                os.rmdir(ETC_NETNS)
         shutil.rmtree(top, ignore_errors=True)
 
 

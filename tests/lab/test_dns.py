@@ -133,7 +133,8 @@ def test_check_predicts_the_first_run_and_names_resolve(fleet):
     assert fleet.snapshot() == before, "check mode changed the kernel"
     for host in HOSTS:
         assert f"{host}: " in check.stdout and "dns (started ovl-256, ovl-300; resolv.conf +" in check.stdout
-        assert fleet.sh(host, f"ls {SERVERS} /etc/netns 2>/dev/null; ls {PIDS} | grep dns- || true").strip() == ""
+        written = f"ls -A {SERVERS} 2>/dev/null; ls -A /etc/netns 2>/dev/null; ls {PIDS} 2>/dev/null | grep dns-"
+        assert fleet.sh(host, written + " || true").strip() == "", host
     real, _recap, changed = play_ok(fleet, placement=FIRST)
     assert predicted == changed == list(HOSTS), (predicted, changed)
     for host in HOSTS:

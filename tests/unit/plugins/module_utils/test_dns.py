@@ -190,6 +190,17 @@ def test_systemd_starts_reloads_on_names_and_restarts_on_config(systemd):
     ]
     moved = dict(names, gateway=dict(NET["gateway"], address="10.214.0.129"))
     assert servers(running).converge(moved, check_mode=False)["commands"][-1] == f"systemctl restart {unit}"
+    two = Systemctl(active=[unit, _dns.instance(301)])  # a changed unit restarts every running instance
+    servers(two).converge(dict(moved, vni=301), check_mode=False)
+    old_unit = (tmp / "units" / _dns.UNIT).read_text()
+    (tmp / "units" / _dns.UNIT).write_text(old_unit.replace("RestartSec=1", "RestartSec=9"))
+    s = servers(two)
+    assert s.converge(moved, check_mode=False)["commands"][-1] == f"systemctl restart {unit}"
+    assert (
+        s.converge(dict(moved, vni=301), check_mode=False)["commands"][-1] == f"systemctl restart {_dns.instance(301)}"
+    )
+    assert (tmp / "units" / _dns.UNIT).read_text() == old_unit
+    s.prune([moved], check_mode=False)  # 301 goes again
     dead = Systemctl()  # Restart= gave up, or someone stopped it: the run starts it
     assert servers(dead).converge(moved, check_mode=False)["commands"] == [f"systemctl start {unit}"]
 
