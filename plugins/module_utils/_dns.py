@@ -59,9 +59,11 @@ class DnsError(ModuleError):
 
 
 def binary() -> str | None:
-    """Path of ``dnsmasq`` (Debian's dnsmasq-base), also looked for in the sbin directories; None when missing."""
+    """Path of ``dnsmasq`` (Debian's dnsmasq-base), also looked for in the sbin directories, with links resolved (the
+    same path whatever ``PATH`` a run has: it is in the command line a server is recognised by); None when missing."""
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
-    return shutil.which("dnsmasq", path=path)
+    found = shutil.which("dnsmasq", path=path)
+    return os.path.realpath(found) if found else None
 
 
 def dns_dir(state_dir: str = _statedir.STATE_DIR) -> str:

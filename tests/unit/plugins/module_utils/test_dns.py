@@ -247,3 +247,13 @@ def test_resolv_conf_only_for_made_namespaces_and_removed_with_its_directory(sys
     assert s.resolv([dict(NET, dns=False)], check_mode=False)["commands"][-1] == f"remove {etc}/web2/resolv.conf"
     assert sorted(os.listdir(etc)) == ["web2"] and os.listdir(etc / "web2") == []
     assert s.summary() == "dns (resolv.conf +2 -2)"
+
+
+def test_the_binary_is_found_by_its_real_path_whatever_the_path(tmp_path, monkeypatch):
+    real = tmp_path / "usr" / "sbin" / "dnsmasq"
+    real.parent.mkdir(parents=True)
+    real.write_text("#!/bin/sh\n")
+    real.chmod(0o755)
+    (tmp_path / "sbin").symlink_to(real.parent)
+    monkeypatch.setenv("PATH", str(tmp_path / "sbin"))
+    assert _dns.binary() == str(real)  # the server's command line is the same from a run with /sbin first
