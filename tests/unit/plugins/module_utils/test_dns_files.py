@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The DNS part of overlay_host on plain data: what the files say, the pid check, and the systemd supervision
-(driven through a recorded ``systemctl``); the real dnsmasq is in tests/kernel/test_dns.py and the lab's."""
+(driven through a recorded ``systemctl``); the real dnsmasq is in tests/kernel/test_dns_server.py and the lab's."""
 
 from __future__ import annotations
 

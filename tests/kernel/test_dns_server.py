@@ -20,13 +20,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import IP, sh
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _dns
 
 pytestmark = pytest.mark.skipif(not _dns.binary(), reason="dnsmasq is not installed (make deps)")
 
 ETC_NETNS = "/etc/netns"
+IP = shutil.which("ip") or "/usr/sbin/ip"
+
+
+def sh(*argv: str, check: bool = True) -> None:
+    subprocess.run(argv, check=check, capture_output=True)
 
 
 @pytest.fixture
