@@ -268,5 +268,72 @@ def test_dns_server_killed_then_a_run_restarts_it(fleet):
     assert not problems, "dns-server-killed: " + "\n".join(problems)
 
 
+# --- the egress rules of an egress network (issue 14) deleted by hand ---------------------------------------------
+
+# backend with egress on every host
+EGRESS_ON = dict.fromkeys(
+    HOSTS,
+    "overlay_networks:\n  - {name: overlay_network, vni: 256, subnet: 10.213.0.0/24}\n"
+    "  - {name: backend, vni: 300, subnet: 10.214.0.0/24, egress: true}\n",
+)
+OUTSIDE = "198.18.0.1"  # the lab's switch: on the underlay, in no overlay network
+EGRESS_DELETE = " && ".join(
+    f"nft {verb} chain inet netfleet_overlay {chain}"
+    for verb, chain in (("flush", "egress_forward"), ("flush", "egress_nat"), ("delete", "egress_nat"))
+)
+EGRESS_CHECKS = [
+    "with backend's egress on, web2 (h2) reaches the switch; after the deletion it does not (no masquerade)",
+    "site.yml --check: changed on h2 only, snapshots identical",
+    "next run: changed on h2 only, the egress chains back, web2 reaches the switch again",
+    "run after that: changed=0 on every host",
+]
+
+
+def test_egress_rules_deleted_then_a_run_restores_them(fleet):
+    started = time.monotonic()
+    problems = []
+
+    def reaches() -> bool:
+        ping = ("ip", "netns", "exec", "web2", "ping", "-c", "2", "-W", "1", OUTSIDE)
+        return fleet.lab.exec(HOST, *ping).returncode == 0
+
+    res, recap, changed = fleet.play("site.yml", overrides=EGRESS_ON)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if not reaches():
+        problems.append("with egress on, web2 does not reach the switch")
+    fleet.sh(HOST, EGRESS_DELETE)
+    if reaches():
+        problems.append("web2 still reaches the switch after the deletion")
+    before = fleet.snapshot()
+    res, recap, changed = fleet.play("site.yml", "--check", overrides=EGRESS_ON)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST]:
+        problems.append(f"check mode reported changed on {changed}, not on h2 only")
+    if fleet.snapshot() != before:
+        problems.append("check mode changed the kernel")
+    res, recap, changed = fleet.play("site.yml", overrides=EGRESS_ON)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST]:
+        problems.append(f"the repair run reported changed on {changed}")
+    if "masquerade" not in fleet.sh(HOST, "nft list chain inet netfleet_overlay egress_nat") or not reaches():
+        problems.append("no masquerade after the repair run, or web2 does not reach the switch")
+    res, recap, changed = fleet.play("site.yml", overrides=EGRESS_ON)
+    if res.returncode != 0 or changed:
+        problems.append(f"the run after the repair reported changed on {changed} ({recap})")
+    fleet.results.add(
+        "drift",
+        "egress-rules-deleted",
+        EGRESS_CHECKS,
+        not problems,
+        time.monotonic() - started,
+        what="the egress rules of an egress network deleted by hand (nft flush/delete chain)",
+        shell=EGRESS_DELETE,
+        problems=problems,
+    )
+    fleet.converge()  # egress off again, as the demo has it, for the cases that follow
+    fleet.converged = fleet.snapshot()
+    assert not problems, "egress-rules-deleted: " + "\n".join(problems)
+
+
 def test_teardown_leaves_no_residue(fleet):
     check_teardown_leaves_no_residue(fleet, "teardown-after-drift")
