@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -118,6 +119,18 @@ def test_bad_keys_are_named():
     data["networks"]["x\x00y"] = data["networks"].pop("a")
     with pytest.raises(_records.RecordError, match=r"networks\['x\\x00y'\]: 'x\\x00y' is not a valid name"):
         _records.decode(json.dumps(data))
+
+
+def test_forwarding_is_optional_and_checked():
+    """``forwarding`` (issue 14: the uplinks whose forwarding egress turned on) is there only while it names one."""
+    data = record("a")
+    assert "forwarding" not in _records.decode(json.dumps(data))
+    data["forwarding"] = ["eth0"]
+    assert _records.decode(json.dumps(data))["forwarding"] == ["eth0"]
+    for value, message in (("eth0", "forwarding: expected a list"), (["a/b"], "forwarding[0]: ")):
+        data["forwarding"] = value
+        with pytest.raises(_records.RecordError, match=re.escape(message)):
+            _records.decode(json.dumps(data))
 
 
 def test_non_utf8_file_is_a_clear_error(state_dir):
