@@ -36,11 +36,11 @@ description:
     host's namespace, as M(netfleet.overlay.vtep_firewall) does. The table is put in place before the first
     network is created and removed after the last one is gone (O(state=absent), no networks, or
     O(firewall=false)). No other table is ever touched.
-  - For each network with C(egress), after its endpoints, it builds the way out through this host: the gateway on
+  - For each network with C(egress), after its endpoints, it builds the way out through this host - the gateway on
     C(br0), a transit veth C(egress0) (in C(ovl-<vni>)) / C(ovg-<vni>) (in the host's namespace) with routes both
     ways, IPv4 forwarding turned on for exactly C(br0), C(egress0), C(ovg-<vni>) and the VTEP's device, each
-    endpoint's default route via the gateway (never replacing a default route that is already in its netns: the
-    run warns instead), and the egress part of the table C(inet netfleet_overlay), kept whatever O(firewall) says:
+    endpoint's default route via the gateway (never replacing a default route that is already in its netns; the
+    run warns instead), and the egress part of the table C(inet netfleet_overlay), kept whatever O(firewall) says -
     masquerade to the VTEP device's address, return traffic in, nothing new in, no network to another. C(egress)
     off removes all of it, and the VTEP device's forwarding is turned off again with the host's last egress network
     when the collection turned it on (the record says so). IPv4 networks only. See C(docs/egress.md).
@@ -69,7 +69,7 @@ options:
         C(vxlan), C(endpoints), C(neigh), C(fdb)).
       - Optional per network, C(peer_hosts), a dict of remote VTEP -> hostname (or null), which the record keeps
         as C(peers) (see M(netfleet.overlay.overlay_facts)). Optional per endpoint, C(ifname) (default C(eth0))
-        and C(attached) (default V(false): the netns is the user's, and only the veth is the collection's).
+        and C(attached) (default V(false); with V(true) the netns is the user's, and only the veth is the collection's).
       - Optional per network, C(egress) and C(dns) (default V(false)), C(gateway) (C(address), C(prefixlen),
         C(mac); needed by either), and C(names), a dict of DNS name -> address.
     type: list
@@ -164,7 +164,7 @@ networks:
   elements: dict
 firewall:
   description:
-    - The table C(inet netfleet_overlay) before and after, as M(netfleet.overlay.vtep_firewall) returns it: the
+    - The table C(inet netfleet_overlay) before and after, as M(netfleet.overlay.vtep_firewall) returns it, the
       VTEP allowlist and, with an C(egress) network, the egress chains (C(egress_forward), C(egress_input),
       C(egress_nat)) in C(rules). A side is empty when there is no table.
   returned: always
