@@ -221,51 +221,69 @@ DNS_CHECKS = [
 ]
 
 
+def broken_then_repaired(fleet, overrides: dict, works, shell: str, *, predicted="", remember=None, repaired=None):
+    """What the issue-14 cases share: with ``overrides``, ``works()``; after ``shell`` on h2 it does not; check mode
+    reports changed on h2 only (with ``predicted`` in its output) and changes nothing; the next run changes h2 only
+    and ``works()`` again (and ``repaired(remember())``, remembered before ``shell``, when given); the run after
+    that changes nothing. Returns the problems."""
+    problems = []
+    res = fleet.play("site.yml", overrides=overrides)[0]
+    assert res.returncode == 0, res.stdout[-6000:]
+    if not works():
+        problems.append("it does not work before the breakage")
+    memo = remember() if remember else None
+    fleet.sh(HOST, shell)
+    if works():
+        problems.append("it still works after the breakage")
+    before = fleet.snapshot()
+    res, recap, changed = fleet.play("site.yml", "--check", overrides=overrides)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST] or predicted not in res.stdout:
+        problems.append(f"check mode reported changed on {changed}, or not {predicted!r}: {res.stdout[-2000:]}")
+    if fleet.snapshot() != before:
+        problems.append("check mode changed the kernel")
+    res, recap, changed = fleet.play("site.yml", overrides=overrides)
+    assert res.returncode == 0, res.stdout[-6000:]
+    if changed != [HOST]:
+        problems.append(f"the repair run reported changed on {changed}")
+    if not works() or (repaired and not repaired(memo)):
+        problems.append("not repaired by the run")
+    res, recap, changed = fleet.play("site.yml", overrides=overrides)
+    if res.returncode != 0 or changed:
+        problems.append(f"the run after the repair reported changed on {changed} ({recap})")
+    return problems
+
+
+def record_and_reset(fleet, case: str, checks: list[str], problems: list[str], started: float, **detail) -> None:
+    """Record an issue-14 case, converge the demo's own variables again for the cases that follow, and fail with
+    the problems."""
+    fleet.results.add("drift", case, checks, not problems, time.monotonic() - started, problems=problems, **detail)
+    fleet.converge()
+    fleet.converged = fleet.snapshot()
+    assert not problems, f"{case}: " + "\n".join(problems)
+
+
 def test_dns_server_killed_then_a_run_restarts_it(fleet):
     started = time.monotonic()
-    problems = []
 
     def resolves() -> bool:
         out = fleet.sh(HOST, "ip netns exec web2 getent hosts db || true")
         return out.split()[:1] == [DB_IP]
 
-    res, recap, changed = fleet.play("site.yml", overrides=DNS_ON)
-    assert res.returncode == 0, res.stdout[-6000:]
-    if not resolves():
-        problems.append("with dns on, web2 does not resolve db")
-    pid = fleet.sh(HOST, f"cat {DNS_PID}").split()[0]
-    fleet.sh(HOST, DNS_KILL)
-    if resolves():
-        problems.append("db still resolves after the kill")
-    before = fleet.snapshot()
-    res, recap, changed = fleet.play("site.yml", "--check", overrides=DNS_ON)
-    assert res.returncode == 0, res.stdout[-6000:]
-    if changed != [HOST] or f"{HOST}: dns (started ovl-300" not in res.stdout:
-        problems.append(f"check mode reported changed on {changed}, not a start on h2: {res.stdout[-2000:]}")
-    if fleet.snapshot() != before:
-        problems.append("check mode changed the kernel")
-    res, recap, changed = fleet.play("site.yml", overrides=DNS_ON)
-    assert res.returncode == 0, res.stdout[-6000:]
-    if changed != [HOST]:
-        problems.append(f"the repair run reported changed on {changed}")
-    if fleet.sh(HOST, f"cat {DNS_PID}").split()[0] == pid or not resolves():
-        problems.append("no new server after the repair run, or db does not resolve")
-    res, recap, changed = fleet.play("site.yml", overrides=DNS_ON)
-    if res.returncode != 0 or changed:
-        problems.append(f"the run after the repair reported changed on {changed} ({recap})")
-    fleet.results.add(
-        "drift",
-        "dns-server-killed",
-        DNS_CHECKS,
-        not problems,
-        time.monotonic() - started,
-        what="the DNS server (dnsmasq) of a dns network killed, by its pid",
-        shell=DNS_KILL,
-        problems=problems,
+    def pid() -> str:
+        return fleet.sh(HOST, f"cat {DNS_PID}").split()[0]
+
+    problems = broken_then_repaired(
+        fleet,
+        DNS_ON,
+        resolves,
+        DNS_KILL,
+        predicted=f"{HOST}: dns (started ovl-300",
+        remember=pid,
+        repaired=lambda before: pid() != before,
     )
-    fleet.converge()  # dns off again, as the demo has it, for the cases that follow
-    fleet.converged = fleet.snapshot()
-    assert not problems, "dns-server-killed: " + "\n".join(problems)
+    what = "the DNS server (dnsmasq) of a dns network killed, by its pid"
+    record_and_reset(fleet, "dns-server-killed", DNS_CHECKS, problems, started, what=what, shell=DNS_KILL)
 
 
 # --- the egress rules of an egress network (issue 14) deleted by hand ---------------------------------------------
@@ -291,48 +309,20 @@ EGRESS_CHECKS = [
 
 def test_egress_rules_deleted_then_a_run_restores_them(fleet):
     started = time.monotonic()
-    problems = []
 
     def reaches() -> bool:
         ping = ("ip", "netns", "exec", "web2", "ping", "-c", "2", "-W", "1", OUTSIDE)
         return fleet.lab.exec(HOST, *ping).returncode == 0
 
-    res, recap, changed = fleet.play("site.yml", overrides=EGRESS_ON)
-    assert res.returncode == 0, res.stdout[-6000:]
-    if not reaches():
-        problems.append("with egress on, web2 does not reach the switch")
-    fleet.sh(HOST, EGRESS_DELETE)
-    if reaches():
-        problems.append("web2 still reaches the switch after the deletion")
-    before = fleet.snapshot()
-    res, recap, changed = fleet.play("site.yml", "--check", overrides=EGRESS_ON)
-    assert res.returncode == 0, res.stdout[-6000:]
-    if changed != [HOST]:
-        problems.append(f"check mode reported changed on {changed}, not on h2 only")
-    if fleet.snapshot() != before:
-        problems.append("check mode changed the kernel")
-    res, recap, changed = fleet.play("site.yml", overrides=EGRESS_ON)
-    assert res.returncode == 0, res.stdout[-6000:]
-    if changed != [HOST]:
-        problems.append(f"the repair run reported changed on {changed}")
-    if "masquerade" not in fleet.sh(HOST, "nft list chain inet netfleet_overlay egress_nat") or not reaches():
-        problems.append("no masquerade after the repair run, or web2 does not reach the switch")
-    res, recap, changed = fleet.play("site.yml", overrides=EGRESS_ON)
-    if res.returncode != 0 or changed:
-        problems.append(f"the run after the repair reported changed on {changed} ({recap})")
-    fleet.results.add(
-        "drift",
-        "egress-rules-deleted",
-        EGRESS_CHECKS,
-        not problems,
-        time.monotonic() - started,
-        what="the egress rules of an egress network deleted by hand (nft flush/delete chain)",
-        shell=EGRESS_DELETE,
-        problems=problems,
+    problems = broken_then_repaired(
+        fleet,
+        EGRESS_ON,
+        reaches,
+        EGRESS_DELETE,
+        repaired=lambda _: "masquerade" in fleet.sh(HOST, "nft list chain inet netfleet_overlay egress_nat"),
     )
-    fleet.converge()  # egress off again, as the demo has it, for the cases that follow
-    fleet.converged = fleet.snapshot()
-    assert not problems, "egress-rules-deleted: " + "\n".join(problems)
+    what = "the egress rules of an egress network deleted by hand (nft flush/delete chain)"
+    record_and_reset(fleet, "egress-rules-deleted", EGRESS_CHECKS, problems, started, what=what, shell=EGRESS_DELETE)
 
 
 def test_teardown_leaves_no_residue(fleet):

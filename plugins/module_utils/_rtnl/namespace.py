@@ -31,7 +31,6 @@ import contextlib
 import errno
 import importlib.util
 import os
-import threading
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC, netns_path
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import link, neigh, sock
@@ -382,25 +381,9 @@ class Namespace:
             raise NetlinkOpError(f"{what} in {self.label}: {os.strerror(code)}")
 
     def _in_netns(self, fn):
-        """``fn()`` run in this namespace: by a passing thread (as :func:`.sock.netlink_socket` does) for a named
-        one, since what ``/proc/sys/net`` shows is the namespace of the thread that opens it."""
-        if not self.name:
-            return fn()
-        done: dict = {}
-
-        def run():
-            try:
-                sock.enter_netns(self.name)
-                done["value"] = fn()
-            except BaseException as exc:  # handed to the caller's thread
-                done["error"] = exc
-
-        worker = threading.Thread(target=run, name=f"netns-{self.name}", daemon=True)
-        worker.start()
-        worker.join()
-        if "error" in done:
-            raise done["error"]
-        return done["value"]
+        """``fn()`` run in this namespace (:func:`.sock.in_netns` for a named one): what ``/proc/sys/net`` shows is
+        the namespace of the thread that opens it."""
+        return sock.in_netns(self.name, fn) if self.name else fn()
 
     def ipv4_forwarding(self, ifname: str) -> bool | None:
         """Whether link ``ifname`` forwards IPv4 (``net.ipv4.conf.<ifname>.forwarding``); None when it is gone."""

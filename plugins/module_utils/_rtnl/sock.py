@@ -73,27 +73,33 @@ def enter_netns(name: str, libc=None) -> None:
         os.close(fd)
 
 
+def in_netns(netns: str, fn):
+    """``fn()``'s result, run inside ``netns`` by a thread that ends right after (the caller's thread stays where it
+    is); what it raises is raised here."""
+    done: dict = {}
+    # this process's libc, as pyroute2 would find it but without ctypes.util.find_library (~8 ms: ldconfig)
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def run():
+        try:
+            enter_netns(netns, libc)  # this thread only; never creates it
+            done["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            done["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"netns-{netns}", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
 def netlink_socket(netns: str | None) -> socket.socket:
     """A NETLINK_ROUTE socket created inside ``netns`` (None: this thread's), by a thread that ends right after."""
     if not netns:
         return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-    made: dict = {}
-    # this process's libc, as pyroute2 would find it but without ctypes.util.find_library (~8 ms: ldconfig)
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def enter_and_open():
-        try:
-            enter_netns(netns, libc)  # this thread only; never creates it
-            made["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        except BaseException as exc:  # handed to the caller's thread
-            made["error"] = exc
-
-    worker = threading.Thread(target=enter_and_open, name=f"netns-{netns}", daemon=True)
-    worker.start()
-    worker.join()
-    if "error" in made:
-        raise made["error"]
-    return made["sock"]
+    return in_netns(netns, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE))
 
 
 class RouteSocket:
