@@ -174,9 +174,9 @@ def test_no_endpoint_mac_rule_ever_gives_a_gateway_mac():
         "0.0.0.0",
         "10.214.0.1",
         "255.255.255.255",
-        *(str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(3000)),
+        *(str(ipaddress.IPv4Address(rng.getrandbits(32))) for _draw in range(3000)),
     ]
-    v6 = ["::", "fd00:214::1", *(ipaddress.IPv6Address(rng.getrandbits(128)).compressed for _ in range(3000))]
+    v6 = ["::", "fd00:214::1", *(ipaddress.IPv6Address(rng.getrandbits(128)).compressed for _draw in range(3000))]
     derived = {m.derive_mac(address) for address in v4}
     derived |= {m.derive_mac(address, salt) for address in v6 for salt in ("", "backend")}
     assert {mac[:3] for mac in derived} == {"02:"}
