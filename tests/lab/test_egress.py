@@ -159,6 +159,39 @@ def test_two_egress_networks_stay_apart(fleet):
     assert 'iifname "ovg-*" udp dport @egress_ports drop' in out, out
 
 
+USER_NETNS = """set -e
+ip netns add gapp
+ip -n gapp link add usr0 type veth peer name usr1
+ip -n gapp addr add 192.0.2.9/24 dev usr0
+ip -n gapp link set usr0 up
+ip -n gapp link set usr1 up
+ip -n gapp route add default via 192.0.2.1 dev usr0
+"""
+GAPP = {
+    **BACKEND,
+    "h1": BACKEND["h1"] + "overlay_endpoints:\n  - {name: hosta, network: overlay_network}\n"
+    "  - {name: web1, network: backend}\n  - {name: gapp, network: backend, netns: gapp, interface: ovl0}\n",
+}
+
+
+def test_a_default_route_of_the_user_is_left_alone_with_a_warning(fleet):
+    """An attached netns with a default route of its own: egress adds none there, and the run says so."""
+    fleet.sh("h1", USER_NETNS)
+    try:
+        res = fleet.play("site.yml", overrides=GAPP)[0]
+        assert res.returncode == 0, res.stdout[-6000:]
+        said = " ".join((res.stdout + res.stderr).split())  # warnings go to stderr
+        assert "host h1: endpoint 'gapp' (network 'backend') gets no default route via the gateway" in said, said
+        assert "(default via 192.0.2.1 dev usr0)" in said, said
+        routes = fleet.sh("h1", "ip -n gapp route show default").strip()
+        assert routes == "default via 192.0.2.1 dev usr0", routes
+        assert reaches(fleet, "h1", "gapp", WEB1), "the attached endpoint is not on backend"
+        play(fleet, BACKEND)  # the endpoint goes; the user's netns and route stay
+        assert fleet.sh("h1", "ip -n gapp route show default").strip() == "default via 192.0.2.1 dev usr0"
+    finally:
+        fleet.sh("h1", "ip netns del gapp", check=False)
+
+
 def test_egress_off_removes_all_of_it(fleet):
     play(fleet, BOTH)
     assert fleet.sh("h1", FORWARDING).strip() == "1"
