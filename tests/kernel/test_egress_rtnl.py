@@ -26,7 +26,7 @@ def test_onlink_routes_and_forwarding(lab, nf):
         nf.ip(ovl, "link", "set", dev, "up")
     with nl.Namespace(ovl) as ns:
         index = ns.link_index("egress0")
-        for _ in range(2):
+        for _attempt in range(2):
             ns.route("add", None, 0, "169.254.0.2", index)
             ns.route("add", "10.215.0.0", 24, "169.254.0.1", index)
         shown = json.loads(nf.ip(ovl, "-j", "route", "show").stdout)
@@ -40,7 +40,7 @@ def test_onlink_routes_and_forwarding(lab, nf):
             {"dst": None, "dst_len": 0, "gateway": "169.254.0.2", "oif": index},
             {"dst": "10.215.0.0", "dst_len": 24, "gateway": "169.254.0.1", "oif": index},
         ]
-        for _ in range(2):
+        for _attempt in range(2):
             ns.route("del", None, 0, "169.254.0.2", index)
         assert [r["dst"] for r in ns.routes(4) if r["oif"] == index] == ["10.215.0.0"]
 

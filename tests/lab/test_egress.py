@@ -112,7 +112,7 @@ def test_an_egress_endpoint_reaches_the_outside_as_its_host(fleet):
     play(fleet, BACKEND)
     capture = background_in_switch(fleet, "tcpdump", "-lnni", "br0", "-c", "1", f"icmp and dst host {OUTSIDE}")
     try:
-        assert any("listening on" in capture.stderr.readline() for _ in range(3)), "tcpdump did not start"
+        assert any("listening on" in capture.stderr.readline() for _line in range(3)), "tcpdump did not start"
         assert reaches(fleet, "h1", "web1", OUTSIDE), "web1 (backend, egress) does not reach the switch"
         out = capture.communicate(timeout=30)[0]
     finally:

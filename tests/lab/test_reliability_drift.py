@@ -319,7 +319,7 @@ def test_egress_rules_deleted_then_a_run_restores_them(fleet):
         EGRESS_ON,
         reaches,
         EGRESS_DELETE,
-        repaired=lambda _: "masquerade" in fleet.sh(HOST, "nft list chain inet netfleet_overlay egress_nat"),
+        repaired=lambda _before: "masquerade" in fleet.sh(HOST, "nft list chain inet netfleet_overlay egress_nat"),
     )
     what = "the egress rules of an egress network deleted by hand (nft flush/delete chain)"
     record_and_reset(fleet, "egress-rules-deleted", EGRESS_CHECKS, problems, started, what=what, shell=EGRESS_DELETE)
