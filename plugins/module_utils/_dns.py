@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import stat
@@ -205,8 +206,7 @@ def server_problem(
     that is gone, when only the command line, with its VNI's config, and the start time can tell)."""
     base = os.path.join(proc, str(pid))
     try:
-        with open(os.path.join(base, "stat"), encoding="utf-8") as handle:
-            fields = handle.read().rpartition(")")[2].split()
+        fields = _stat_fields(pid, proc)
         with open(os.path.join(base, "cmdline"), "rb") as handle:
             cmdline = [part.decode("utf-8", "replace") for part in handle.read().split(b"\0")[:-1]]
         ns = os.stat(os.path.join(base, "ns", "net"))
@@ -229,9 +229,15 @@ def server_problem(
     return None
 
 
-def starttime(pid: int, proc: str = "/proc") -> str:
+def _stat_fields(pid: int, proc: str = "/proc") -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (which may hold spaces and parentheses): the
+    state first, the start time at index 19."""
     with open(os.path.join(proc, str(pid), "stat"), encoding="utf-8") as handle:
-        return handle.read().rpartition(")")[2].split()[19]
+        return handle.read().rpartition(")")[2].split()
+
+
+def starttime(pid: int, proc: str = "/proc") -> str:
+    return _stat_fields(pid, proc)[19]
 
 
 def listening(pid: int, address: str, port: int = 53, proc: str = "/proc") -> bool:
@@ -263,7 +269,7 @@ def _enter_netns(path: str):
 
 
 def _run_command(args: list[str]) -> tuple[int, str, str]:
-    """``run_command`` without an AnsibleModule (tests): ``(rc, stdout, stderr)``."""
+    """``run_command`` for a :class:`Servers` made without an AnsibleModule's: ``(rc, stdout, stderr)``."""
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     return done.returncode, done.stdout, done.stderr
 
@@ -295,7 +301,6 @@ class Servers:
         self.unit_dir = unit_dir
         self.systemd = os.path.isdir(SYSTEMD_RUNNING) if systemd is None else systemd
         self.proc = proc
-        self.check_mode = False
         self.warnings: list[str] = []
         self.tally: dict = {"started": [], "restarted": [], "reloaded": [], "stopped": [], "resolv": [0, 0]}
         self._children: dict[int, subprocess.Popen] = {}  # servers started by this run, reaped when stopped
@@ -504,7 +509,7 @@ class Servers:
         if child is not None:
             return child.poll() is not None
         try:
-            return _state(pid, self.proc) in ("Z", "X")
+            return _stat_fields(pid, self.proc)[0] in ("Z", "X")
         except FileNotFoundError:
             return True
 
@@ -519,7 +524,23 @@ class Servers:
             self.tally["stopped"].append(overlay_netns(vni))
         if self.systemd and not keep:
             commands += self._remove_unit(check_mode)
+        if not keep:
+            commands += self._remove_dir(check_mode)
         return {"changed": bool(commands), "commands": commands}
+
+    def _remove_dir(self, check_mode: bool) -> list[str]:
+        """The servers' directory, once no server is left and nothing else is in it."""
+        try:
+            names = os.listdir(self.dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        if check_mode:  # what the stops just predicted leave behind
+            names = [name for name in names if not re.fullmatch(r"[0-9]+\.(conf|hosts)", name)]
+        if names:
+            return []
+        if not check_mode:
+            os.rmdir(self.dir)
+        return [f"remove {self.dir}"]
 
     def _existing(self) -> set[int]:
         """The VNIs that have a server's files here (config, hosts file or pid record)."""
@@ -668,8 +689,3 @@ class Servers:
 
 
 _PAST = {"start": "started", "restart": "restarted", "reload": "reloaded"}
-
-
-def _state(pid: int, proc: str = "/proc") -> str:
-    with open(os.path.join(proc, str(pid), "stat"), encoding="utf-8") as handle:
-        return handle.read().rpartition(")")[2].split()[0]

@@ -189,7 +189,7 @@ def test_teardown_leaves_no_dns_server_or_file(fleet):
     assert res.returncode == 0, res.stdout[-4000:]
     for host in HOSTS:
         assert dnsmasq_processes(fleet, host) == [], host
-        leftovers = fleet.sh(host, f"ls -d {SERVERS}/* /etc/netns/* {PIDS}/dns-* 2>/dev/null || true")
+        leftovers = fleet.sh(host, f"ls -d {SERVERS} /etc/netns/* {PIDS}/dns-* 2>/dev/null || true")
         assert leftovers.strip() == "", f"{host}: {leftovers}"
     after = fleet.snapshot()
     assert after == fleet.pristine, snapshot_diff(fleet.pristine, after)

@@ -212,8 +212,9 @@ def test_systemd_starts_reloads_on_names_and_restarts_on_config(systemd):
         f"remove {tmp}/state-dns/300.hosts",
         f"remove {tmp}/units/{_dns.UNIT}",
         "systemctl daemon-reload",
+        f"remove {tmp}/state-dns",
     ]
-    assert os.listdir(tmp / "state-dns") == [] and os.listdir(tmp / "units") == []
+    assert not (tmp / "state-dns").exists() and os.listdir(tmp / "units") == []
     assert gone.summary() == "dns (stopped ovl-300)"
 
 
@@ -223,7 +224,11 @@ def test_a_unit_file_that_is_not_ours_is_never_replaced(systemd):
     with pytest.raises(_dns.DnsError, match=r"was not written by netfleet\.overlay"):
         servers(Systemctl()).converge(NET, check_mode=False)
     pruned = servers(Systemctl()).prune([], check_mode=False)["commands"]  # our own files go, the unit stays
-    assert pruned == [f"remove {tmp}/state-dns/300.conf", f"remove {tmp}/state-dns/300.hosts"]
+    assert pruned == [
+        f"remove {tmp}/state-dns/300.conf",
+        f"remove {tmp}/state-dns/300.hosts",
+        f"remove {tmp}/state-dns",
+    ]
     assert (tmp / "units" / _dns.UNIT).exists()
 
 
