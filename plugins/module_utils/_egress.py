@@ -69,6 +69,12 @@ class Egress:
         self.check_mode = check_mode
         self.record = record
         self.warnings = warnings
+        self.changed: dict = {"on": [], "off": []}  # the networks whose egress this run built or removed, in part
+
+    def summary(self) -> str:
+        """The run's egress changes for the summary line: ``egress on (backend)`` for the networks whose egress it
+        built or repaired, ``egress off (backend)`` for those whose egress it removed."""
+        return ", ".join(f"egress {side} ({', '.join(names)})" for side, names in self.changed.items() if names)
 
     # -- checks and the firewall part --------------------------------------------------------------------------
 
@@ -115,6 +121,8 @@ class Egress:
             self._build(handles, net, under)
         else:
             self._remove(handles, net)
+        if self.result["changed"]:
+            self.changed["on" if net.get("egress") else "off"].append(net["name"])
         return self.result
 
     def _step(self, command: str, run) -> None:

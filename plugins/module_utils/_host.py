@@ -78,6 +78,7 @@ class HostConverger:
         self.touched = {"networks": set(), "endpoints": set()}  # existing ones whose objects changed
         self.tally = {"fdb": [0, 0], "neigh": [0, 0]}  # [added, deleted]
         self.firewall_changed = False
+        self.egress: _egress.Egress | None = None  # made by run(), with the record
         self.dns = dns or _dns.Servers(state_dir=self.state_dir)  # the dns networks' servers and resolv.conf
         self.dns.warnings = self.warnings
 
@@ -476,6 +477,8 @@ class HostConverger:
                 parts.append(f"{label} +{added} -{deleted}")
         if self.firewall_changed:
             parts.append("allowlist updated")
+        if self.egress and self.egress.summary():
+            parts.append(self.egress.summary())
         if self.dns.summary():
             parts.append(self.dns.summary())
         return ", ".join(parts) or f"{_plural(len(self.commands), 'command')}"

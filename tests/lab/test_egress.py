@@ -8,6 +8,7 @@ The outside is the lab's switch (``sw``, 198.18.0.1 on its br0): on the underlay
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -94,14 +95,23 @@ def without_gateway_mac(snap: dict) -> dict:
     }
 
 
+def summaries(stdout: str) -> dict:
+    """Each host's summary line of the overlay_host task (``h1: ..., egress on (backend)``), check mode's mark off."""
+    return {m[1]: m[2].removesuffix(" (check mode)") for m in re.finditer(r"^(h\d+): (.*)$", stdout, re.MULTILINE)}
+
+
 def test_check_mode_predicts_the_first_egress_run(fleet):
     before = fleet.snapshot()
     res, recap, changed = fleet.play("site.yml", "--check", overrides=BACKEND)
     assert res.returncode == 0, res.stdout[-6000:]
     assert changed == sorted(HOSTS), recap
     assert fleet.snapshot() == before, "check mode changed the kernel"
-    recap, changed = play(fleet, BACKEND)
+    predicted = summaries(res.stdout)
+    res, recap, changed = fleet.play("site.yml", overrides=BACKEND)
+    assert res.returncode == 0, res.stdout[-6000:]
     assert changed == sorted(HOSTS), recap
+    assert summaries(res.stdout) == predicted
+    assert all(line.endswith("egress on (backend)") for line in predicted.values()), predicted
     recap, changed = play(fleet, BACKEND)
     assert changed == [], f"the second run changed {changed}"
     res, recap, changed = fleet.play("site.yml", "--check", overrides=BACKEND)
