@@ -141,8 +141,9 @@ removed:
 summary:
   description:
     - One line for people, empty when nothing changed. Networks and endpoints added (C(+)), repaired or rebuilt
-      (C(~)) and removed (C(-)) by name, then the FDB and ARP entries added and deleted. The role prints it, after
-      the host's name, for every changed host.
+      (C(~)) and removed (C(-)) by name, then the FDB and ARP entries added and deleted, and the networks whose
+      egress was built or repaired (C(egress on)) or removed (C(egress off)). The role prints it, after the host's
+      name, for every changed host.
   returned: always, and on a failure after a change
   type: str
   sample: "+1 endpoint (web3), -1 network (backend), fdb +3 -2, arp +3 -2"
