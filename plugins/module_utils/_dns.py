@@ -449,7 +449,13 @@ class Servers:
             return (_statedir.read_text(log, self.state_dir) or "").count(line)
 
         before = reads()
-        os.kill(pid, signal.SIGHUP)
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            raise DnsError(
+                f"dnsmasq in {overlay_netns(vni)} (pid {pid}) exited just before its names were reloaded; run again"
+                " to start it"
+            ) from None
         deadline = time.monotonic() + READY_TIMEOUT
         while reads() <= before:
             if time.monotonic() > deadline:
@@ -497,13 +503,14 @@ class Servers:
     def _terminate(self, pid: int) -> None:
         """Stop a verified server of ours: SIGTERM, then SIGKILL if it is still there after :data:`STOP_TIMEOUT`."""
         child = self._children.pop(pid, None)
-        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while not self._gone(pid, child):
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                deadline = float("inf")
-            time.sleep(0.02)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited since it was checked
+            os.kill(pid, signal.SIGTERM)
+            while not self._gone(pid, child):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    deadline = float("inf")
+                time.sleep(0.02)
 
     def _gone(self, pid: int, child) -> bool:
         if child is not None:
