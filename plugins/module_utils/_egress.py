@@ -33,6 +33,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Veth, address_steps
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Unmade
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 TRANSIT_PREFIX = "ovg-"  # the host side of a network's transit: ovg-<vni> (at most 12 characters)
 TRANSIT_OVL = "egress0"  # its ovl-<vni> side
@@ -212,7 +213,9 @@ class Egress:
     def _endpoint_route(self, handles, net: dict, ep: dict, gateway: str | None) -> None:
         """The endpoint's default route via the gateway (``gateway`` None: removed).  A default route that is not
         ours (a netns the user attached) is never replaced: the run warns instead."""
-        ns = handles(ep["netns"])
+        # check mode: an endpoint's netns that its veth would make is not there yet, and reads as empty
+        missing = self.check_mode and not nl.netns_exists(ep["netns"])
+        ns = Unmade(ep["netns"]) if missing else handles(ep["netns"])
         ours = endpoint_gateway(ep["address"])
         index = ns.link_index(ep["ifname"])
         defaults = [r for r in ns.routes(4) if not r["dst_len"]] if not isinstance(ns, Unmade) else []

@@ -468,7 +468,8 @@ class Veth(KernelObject):
         if after is None:
             return steps
         if before is None:
-            if not nl.netns_exists(peer_netns):
+            # a netns that this check-mode run already made (foreseen), like an egress transit's ovl-<vni>, is there
+            if not nl.netns_exists(peer_netns) and not self.handles.foreseen(peer_netns, None):
                 steps.append(Step(ip_cmd(None, "netns", "add", peer_netns), lambda: nl.netns_create(peer_netns)))
             steps.append(
                 Step(

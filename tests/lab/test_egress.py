@@ -225,3 +225,14 @@ def test_teardown_after_egress_leaves_nothing(fleet):
     assert after == fleet.pristine, "teardown left residue:\n" + snapshot_diff(fleet.pristine, after)
     for host in HOSTS:
         assert fleet.sh(host, FORWARDING).strip() == "0", f"{host}: eth0 still forwards after teardown"
+    # check mode on bare hosts: every namespace, transit and route is predicted, nothing is made
+    res, recap, changed = fleet.play("site.yml", "--check", overrides=BOTH)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert changed == sorted(HOSTS), recap
+    predicted = summaries(res.stdout)
+    assert all(line.endswith("egress on (overlay_network, backend)") for line in predicted.values()), predicted
+    assert fleet.snapshot() == fleet.pristine, "check mode changed a bare host"
+    res = fleet.play("site.yml", overrides=BOTH)[0]
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert summaries(res.stdout) == predicted
+    assert reaches(fleet, "h3", "db", OUTSIDE)

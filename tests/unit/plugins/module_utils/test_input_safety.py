@@ -67,6 +67,9 @@ class Handles:
     def __call__(self, _name):
         return self.Ns()
 
+    def foreseen(self, _netns, _ifname):
+        return False
+
 
 def test_object_steps_are_quoted_for_the_shell():
     """A netns name may hold ';', '$' and quotes (only '/' and whitespace are refused): each stays one word."""
