@@ -59,7 +59,8 @@ def sysctl_cmd(netns: str | None, ifname: str, on: bool) -> str:
 
 
 def _route_cmd(netns, command, dst, gateway, dev) -> str:
-    return _cmdline.ip(netns, "route", command, dst, "via", gateway, "dev", dev, "onlink")
+    via = ["via", gateway] if gateway else []
+    return _cmdline.ip(netns, "route", command, dst, *via, "dev", dev, *(["onlink"] if command == "add" else []))
 
 
 class Egress:
@@ -172,10 +173,7 @@ class Egress:
         routes = ovl.routes(4) if not isinstance(ovl, Unmade) else []
         for route in routes:
             if not route["dst_len"] and (route["gateway"], route["oif"]) != (TRANSIT_HOST_ADDRESS, ovl_index):
-                self._step(
-                    _route_cmd(netns, "del", "default", route["gateway"], TRANSIT_OVL),
-                    lambda r=route: ovl.route("del", None, 0, r["gateway"], r["oif"]),
-                )
+                self._del_default(ovl, netns, route)
         if not any(not r["dst_len"] and r["gateway"] == TRANSIT_HOST_ADDRESS and r["oif"] == ovl_index for r in routes):
             self._step(
                 _route_cmd(netns, "add", "default", TRANSIT_HOST_ADDRESS, TRANSIT_OVL),
@@ -210,9 +208,18 @@ class Egress:
         for ep in net["endpoints"]:
             self._endpoint_route(handles, net, ep, net["gateway"]["address"])
 
+    def _del_default(self, ns, netns: str, route: dict) -> None:
+        """Delete a default route of a namespace that is the collection's (``ovl-<vni>``, a netns it made)."""
+        dev = ns._link_name(route["oif"]) or f"#{route['oif']}"
+        self._step(
+            _route_cmd(netns, "del", "default", route["gateway"], dev),
+            lambda: ns.route("del", None, 0, route["gateway"], route["oif"]),
+        )
+
     def _endpoint_route(self, handles, net: dict, ep: dict, gateway: str | None) -> None:
-        """The endpoint's default route via the gateway (``gateway`` None: removed).  A default route that is not
-        ours (a netns the user attached) is never replaced: the run warns instead."""
+        """The endpoint's default route via the gateway (``gateway`` None: removed).  In a netns the user attached,
+        a default route that is not ours is never replaced: the run warns instead.  In one the collection made,
+        any other default route goes."""
         # check mode: an endpoint's netns that its veth would make is not there yet, and reads as empty
         missing = self.check_mode and not nl.netns_exists(ep["netns"])
         ns = Unmade(ep["netns"]) if missing else handles(ep["netns"])
@@ -222,16 +229,16 @@ class Egress:
         mine = [r for r in defaults if r["gateway"] == ours and r["oif"] == index and index is not None]
         if gateway is None:
             for route in mine:
-                self._step(
-                    _cmdline.ip(ep["netns"], "route", "del", "default", "via", ours, "dev", ep["ifname"]),
-                    lambda r=route: ns.route("del", None, 0, r["gateway"], r["oif"]),
-                )
+                self._del_default(ns, ep["netns"], route)
             return
         if mine:
             return
-        if defaults:
+        if defaults and not ep.get("attached"):
+            for route in defaults:
+                self._del_default(ns, ep["netns"], route)
+        elif defaults:
             route = defaults[0]
-            dev = ns._link_name(route["oif"]) if hasattr(ns, "_link_name") else route["oif"]
+            dev = ns._link_name(route["oif"])
             self.warnings.append(
                 f"host {platform.node()}: endpoint {ep['name']!r} (network {net['name']!r}) gets no default route "
                 f"via the gateway {gateway}: netns {ep['netns']} already has one (default via {route['gateway']} "

@@ -62,8 +62,8 @@ def unmet(facts: dict, requirements: dict, state: str) -> list[str]:
     """The codes of :data:`CODES` that ``facts`` (overlay_facts') do not meet, in that order.
 
     ``requirements``: ``pyroute2`` (a version spec), ``kernel`` (the oldest release), ``nft`` (whether the VTEP
-    allowlist or an egress network needs nft), ``dnsmasq`` (whether the host serves a dns network's names). Only pyroute2 is checked
-    for a host that is to be absent (its teardown needs it).
+    allowlist or an egress network needs nft), ``dnsmasq`` (whether the host serves a dns network's names). Only
+    pyroute2 is checked for a host that is to be absent (its teardown needs it).
     """
     codes = []
     version = facts.get("pyroute2_version")

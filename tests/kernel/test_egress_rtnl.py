@@ -43,6 +43,13 @@ def test_onlink_routes_and_forwarding(lab, nf):
         for _attempt in range(2):
             ns.route("del", None, 0, "169.254.0.2", index)
         assert [r["dst"] for r in ns.routes(4) if r["oif"] == index] == ["10.215.0.0"]
+        # default routes that someone else added, without onlink or without a gateway, are deleted all the same
+        other = ns.link_index("ovg-1")
+        nf.ip(ovl, "route", "add", "default", "via", "10.214.0.254", "dev", "ovg-1")
+        ns.route("del", None, 0, "10.214.0.254", other)
+        nf.ip(ovl, "route", "add", "default", "dev", "ovg-1")
+        ns.route("del", None, 0, None, other)
+        assert not [r for r in ns.routes(4) if not r["dst_len"]]
 
         assert ns.ipv4_forwarding("egress0") is False
         ns.set_ipv4_forwarding("egress0", True)

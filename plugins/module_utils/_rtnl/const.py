@@ -43,7 +43,7 @@ RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RTNH_F_ONLINK = 4  # a route's gateway is on the link, whatever the link's addresses
 RTPROT_STATIC, RTN_UNICAST = 4, 1  # a route added by an administrator; a plain route to a gateway
 RT_TABLE_MAIN = 254
-RT_SCOPE_LINK = 253
+RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 253, 255
 
 # --- neighbours and FDB entries -----------------------------------------------------------------------------------
 NDA_DST, NDA_LLADDR, NDA_IFINDEX = 1, 2, 8

@@ -57,6 +57,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const impor
     NLMSG_HDRLEN,
     NLMSGHDR,
     RT_SCOPE_LINK,
+    RT_SCOPE_NOWHERE,
     RT_TABLE_MAIN,
     RTA_DST,
     RTA_GATEWAY,
@@ -107,20 +108,25 @@ def encode_getroute(seq: int, family: int, table: int = RT_TABLE_MAIN) -> bytes:
     return _GETROUTE.pack(_GETROUTE.size, RTM_GETROUTE, _DUMP, seq, 0, family, 0, 0, 0, table, 0, 0, 0, 0)
 
 
-def encode_route(seq: int, command: int, dst: str | None, dst_len: int, *, gateway: str, oif: int) -> bytes:
-    """RTM_NEWROUTE (create, never replace) or RTM_DELROUTE of ``dst/dst_len`` via ``gateway`` on link ``oif`` in the
-    main table, with the gateway on that link (``onlink``), asking for an acknowledgement."""
-    family = AF_INET6 if ":" in gateway else AF_INET
+def encode_route(seq: int, command: int, dst: str | None, dst_len: int, *, gateway: str | None, oif: int) -> bytes:
+    """RTM_NEWROUTE (create, never replace) or RTM_DELROUTE of ``dst/dst_len`` via ``gateway`` (None: none, a
+    device route) on link ``oif`` in the main table, asking for an acknowledgement.  A route added via a gateway has
+    it on that link whatever the link's addresses (``onlink``)."""
+    family = AF_INET6 if ":" in (gateway or dst or "") else AF_INET
     flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if command == RTM_NEWROUTE else 0)
     body = b""
     for atype, payload in (
         (RTA_DST, socket.inet_pton(family, dst) if dst_len else b""),
-        (RTA_GATEWAY, socket.inet_pton(family, gateway)),
+        (RTA_GATEWAY, socket.inet_pton(family, gateway) if gateway else b""),
         (RTA_OIF, _U32.pack(oif)),
     ):
         if payload:
             body += NLATTR.pack(4 + len(payload), atype) + payload + b"\0" * (-len(payload) % 4)
-    head = _RTMSG.pack(family, dst_len, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, 0, RTN_UNICAST, RTNH_F_ONLINK)
+    if command == RTM_NEWROUTE:
+        protocol, scope, onlink = RTPROT_STATIC, 0, RTNH_F_ONLINK if gateway else 0  # scope 0: universe
+    else:  # as ``ip route del``: whoever added it, whatever its scope and flags
+        protocol, scope, onlink = 0, RT_SCOPE_NOWHERE, 0
+    head = _RTMSG.pack(family, dst_len, 0, 0, RT_TABLE_MAIN, protocol, scope, RTN_UNICAST, onlink)
     return NLMSGHDR.pack(NLMSG_HDRLEN + len(head) + len(body), command, flags, seq, 0) + head + body
 
 

@@ -363,11 +363,11 @@ class Namespace:
                 return []
             raise NetlinkOpError(f"reading routes in {self.label}: {exc.strerror or exc}") from exc
 
-    def route(self, command: str, dst: str | None, dst_len: int, gateway: str, oif: int) -> None:
+    def route(self, command: str, dst: str | None, dst_len: int, gateway: str | None, oif: int) -> None:
         """Add or delete (``command``) the route ``dst/dst_len`` (None, 0: the default route) via ``gateway`` on
         link ``oif``, the gateway on that link whatever its addresses (``onlink``); over the raw socket.  Adding
         what is there, and deleting what is not, are done."""
-        what = f"{'adding' if command == 'add' else 'deleting'} route {dst or 'default'}/{dst_len} via {gateway}"
+        what = f"{'adding' if command == 'add' else 'deleting'} route {dst or 'default'}/{dst_len} via {gateway or '-'}"
         mtype = RTM_NEWROUTE if command == "add" else RTM_DELROUTE
         try:
             (code,) = self.route_socket().requests(
