@@ -19,8 +19,8 @@ whose forwarding goes with them), ovg-<vni>, and the uplink. The uplink's forwar
 host's last egress network goes, never when someone else had turned it on. The nftables part is
 :func:`._firewall.egress`.
 
-An endpoint gets a default route via the gateway, unless its netns already has another one (a netns the user
-attached, see ``attached``): that one is left alone and the run warns. Turning egress off removes the transit (and
+An endpoint gets a default route via the gateway. In a netns the user attached (``attached``) a default route of
+theirs is left alone and the run warns; in one the collection made, any other default route is replaced. Turning egress off removes the transit (and
 with it both routes through it), the endpoints' default routes via the gateway, and the forwarding switches.
 """
 
