@@ -20,8 +20,9 @@ host's last egress network goes, never when someone else had turned it on. The n
 :func:`._firewall.egress`.
 
 An endpoint gets a default route via the gateway. In a netns the user attached (``attached``) a default route of
-theirs is left alone and the run warns; in one the collection made, any other default route is replaced. Turning egress off removes the transit (and
-with it both routes through it), the endpoints' default routes via the gateway, and the forwarding switches.
+theirs is left alone and the run warns; in one the collection made, any other default route is replaced. Turning
+egress off removes the transit (and with it both routes through it), the endpoints' default routes via the gateway,
+and the forwarding switches.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import platform
 from ansible_collections.netfleet.overlay.plugins.module_utils import _cmdline, _discover, _firewall, _model
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Veth, address_steps
-from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Unmade
+from ansible_collections.netfleet.overlay.plugins.module_utils._objects import ObjectError, Unmade
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 TRANSIT_PREFIX = "ovg-"  # the host side of a network's transit: ovg-<vni> (at most 12 characters)
@@ -65,13 +66,16 @@ def _route_cmd(netns, command, dst, gateway, dev) -> str:
 
 class Egress:
     """The egress side of one ``overlay_host`` run: each network's transit, routes and forwarding switches, and the
-    firewall's egress part.  ``record`` is the run's ownership record (``forwarding`` is kept there)."""
+    firewall's egress part.  ``record`` is the run's ownership record (``forwarding`` is kept there); ``report``
+    takes each change as it is done (``{'changed', 'commands'}``), so a run that fails part-way names what it did."""
 
-    def __init__(self, check_mode: bool, record: dict, warnings: list):
+    def __init__(self, check_mode: bool, record: dict, warnings: list, report):
         self.check_mode = check_mode
         self.record = record
         self.warnings = warnings
+        self.report = report
         self.changed: dict = {"on": [], "off": []}  # the networks whose egress this run built or removed, in part
+        self.touched = False  # whether the current network changed
 
     def summary(self) -> str:
         """The run's egress changes for the summary line: ``egress on (backend)`` for the networks whose egress it
@@ -116,22 +120,21 @@ class Egress:
 
     # -- one network ---------------------------------------------------------------------------------------------
 
-    def network(self, handles, net: dict, under: dict) -> dict:
+    def network(self, handles, net: dict, under: dict) -> None:
         """Converge one network's egress: built when ``egress`` is on, removed when it is off."""
-        self.result = {"changed": False, "commands": []}
+        self.touched = False
         if net.get("egress"):
             self._build(handles, net, under)
         else:
             self._remove(handles, net)
-        if self.result["changed"]:
+        if self.touched:
             self.changed["on" if net.get("egress") else "off"].append(net["name"])
-        return self.result
 
     def _step(self, command: str, run) -> None:
         if not self.check_mode:
             run()
-        self.result["commands"].append(command)
-        self.result["changed"] = True
+        self.touched = True
+        self.report({"changed": True, "commands": [command]})
 
     def _forwarding(self, ns, netns: str | None, ifname: str, on: bool) -> None:
         current = ns.ipv4_forwarding(ifname) if hasattr(ns, "ipv4_forwarding") else None
@@ -158,9 +161,14 @@ class Egress:
             },
             handles,
             self.check_mode,
-        ).execute()
-        self.result["commands"] += veth["commands"]
-        self.result["changed"] |= veth["changed"]
+        )
+        try:
+            result = veth.execute()
+        except ObjectError as exc:
+            self.report({"changed": bool(exc.done), "commands": exc.done})
+            raise
+        self.touched |= result["changed"]
+        self.report(result)
         index = host.link_index(transit)
         current = None
         if index is not None:
@@ -266,15 +274,13 @@ class Egress:
 
     # -- the whole host --------------------------------------------------------------------------------------------
 
-    def finish(self, handles, wanted: list[dict]) -> dict:
+    def finish(self, handles, wanted: list[dict]) -> None:
         """After every network: the uplink forwarding that the collection turned on is turned off again when no
         egress network is left."""
-        self.result = {"changed": False, "commands": []}
         if any(net.get("egress") for net in wanted):
-            return self.result
+            return
         host = handles(None)
         for ifname in self.record.get("forwarding", []):
             if host.ipv4_forwarding(ifname):
                 self._step(sysctl_cmd(None, ifname, False), lambda i=ifname: host.set_ipv4_forwarding(i, False))
         self.record.pop("forwarding", None)
-        return self.result

@@ -358,7 +358,7 @@ class HostConverger:
             _host_preflight.check_foreign_vxlan(handles, wanted, p["vtep"], record)
             self.record = copy.deepcopy(record)
             # egress: checked before any change; its firewall part stays until the uplink forwarding is restored
-            self.egress = _egress.Egress(self.check_mode, self.record, self.warnings)
+            self.egress = _egress.Egress(self.check_mode, self.record, self.warnings, self._record)
             self.egress.check(wanted, under)
             allowlist = table
             table = _firewall.merge(allowlist, self.egress.table_part(handles, wanted, under, keep_owned=True))
@@ -374,12 +374,12 @@ class HostConverger:
                 results = []
                 for net in wanted:
                     results.append(self.network(handles, net, under))
-                    self._record(self.egress.network(handles, net, under))  # after the endpoints it routes
+                    self.egress.network(handles, net, under)  # after the endpoints it routes
                     if net["dns"]:  # after its tables: the gateway it listens on is on br0
                         self._record(self.dns.converge(net, self.check_mode))
                     self.progress["converged"].add(net["name"])
                 self._record(self.dns.resolv(wanted, self.check_mode))
-                self._record(self.egress.finish(handles, wanted))
+                self.egress.finish(handles, wanted)
                 if table is None or final != table:  # the sockets are closed, egress forwarding is off
                     firewall = {**self.firewall(final), **({"before": firewall["before"]} if firewall else {})}
                 self._save()

@@ -48,25 +48,25 @@ def test_the_endpoint_gateway_is_the_first_address_of_its_subnet():
 )
 def test_the_uplink_is_closed_only_when_the_collection_opened_it(forwarding, recorded, owned):
     record = {"forwarding": recorded} if recorded else {}
-    egress = _egress.Egress(False, record, [])
+    egress = _egress.Egress(False, record, [], None)
     part = egress.table_part(Host(forwarding), [net(), net("db", egress=False, port=4790)], UNDER, keep_owned=False)
     assert part["sets"]["egress_ports"]["elements"] == [4789, 4790]
     assert ('iifname "eth0" drop' in part["rules"]["egress_forward"]) is owned
 
 
 def test_the_part_stays_while_the_uplink_still_forwards_for_egress():
-    egress = _egress.Egress(False, {"forwarding": ["eth0"]}, [])
+    egress = _egress.Egress(False, {"forwarding": ["eth0"]}, [], None)
     assert egress.table_part(Host(True), [net(egress=False)], UNDER, keep_owned=False) is None
     kept = egress.table_part(Host(True), [net(egress=False)], UNDER, keep_owned=True)
     assert 'iifname "eth0" drop' in kept["rules"]["egress_forward"]
-    assert _egress.Egress(False, {}, []).table_part(Host(False), [], UNDER, keep_owned=True) is None
+    assert _egress.Egress(False, {}, [], None).table_part(Host(False), [], UNDER, keep_owned=True) is None
 
 
 def test_command_lines_and_summary():
     line = "ip netns exec ovl-300 sysctl -w net.ipv4.conf.br0.forwarding=1"
     assert _egress.sysctl_cmd("ovl-300", "br0", True) == line
     assert _egress.sysctl_cmd(None, "eth0", False) == "sysctl -w net.ipv4.conf.eth0.forwarding=0"
-    egress = _egress.Egress(True, {}, [])
+    egress = _egress.Egress(True, {}, [], None)
     assert egress.summary() == ""
     egress.changed = {"on": ["backend", "web"], "off": ["db"]}
     assert egress.summary() == "egress on (backend, web), egress off (db)"
