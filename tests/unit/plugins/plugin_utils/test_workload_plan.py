@@ -10,14 +10,7 @@ import pytest
 from support.fleet_data import BACKEND, BACKEND_ON, NET, V6_ON, ep
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import derive_mac, gateway_mac
-from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
-    PeerTableError,
-    compute_peer_tables,
-    compute_plan,
-    host_tables,
-    pack_plan,
-    plan_summary,
-)
+from ansible_collections.netfleet.overlay.plugins.plugin_utils import peer_tables as pt
 
 
 def host(vtep, *endpoints, **extra):
@@ -25,8 +18,8 @@ def host(vtep, *endpoints, **extra):
 
 
 def error(networks, fleet) -> str:
-    with pytest.raises(PeerTableError) as exc:
-        compute_plan(networks, fleet)
+    with pytest.raises(pt.PeerTableError) as exc:
+        pt.compute_plan(networks, fleet)
     return str(exc.value)
 
 
@@ -51,7 +44,7 @@ def networks_of(tables, name):
 
 
 def test_without_the_new_keys_a_network_has_no_gateway_and_no_names_and_endpoints_get_their_own_netns():
-    plan = compute_plan(*demo((NET, BACKEND)))
+    plan = pt.compute_plan(*demo((NET, BACKEND)))
     for net in plan["networks"].values():
         assert (net["egress"], net["dns"], net["gateway"], net["names"]) == (False, False, None, [])
     endpoints = [e for part in plan["hosts"].values() for n in part["networks"] for e in n["endpoints"]]
@@ -66,7 +59,7 @@ def test_without_the_new_keys_a_network_has_no_gateway_and_no_names_and_endpoint
 
 def test_false_is_the_same_as_leaving_the_keys_out():
     off = {**BACKEND, "egress": False, "dns": "no"}
-    assert compute_peer_tables(*demo((NET, off))) == compute_peer_tables(*demo((NET, BACKEND)))
+    assert pt.compute_peer_tables(*demo((NET, off))) == pt.compute_peer_tables(*demo((NET, BACKEND)))
 
 
 # --- the gateway -----------------------------------------------------------------------------------------------
@@ -74,13 +67,15 @@ def test_false_is_the_same_as_leaving_the_keys_out():
 
 @pytest.mark.parametrize(("egress", "dns"), [(True, False), (False, True), (True, True), ("yes", "off")])
 def test_egress_or_dns_gives_the_network_its_gateway_on_the_first_host_address(egress, dns):
-    net = compute_plan(*demo((NET, {**BACKEND, "egress": egress, "dns": dns})))["networks"]["backend"]
+    net = pt.compute_plan(*demo((NET, {**BACKEND, "egress": egress, "dns": dns})))["networks"]["backend"]
     assert net["gateway"] == {"address": "10.214.0.1", "prefixlen": 24, "mac": "06:00:00:01:2c:01"}
     assert net["gateway"]["mac"] == gateway_mac(300)
 
 
 def test_an_ipv6_gateway_is_colon_colon_one():
-    plan = compute_plan([V6_ON], {"h1": host("198.18.1.1", ep("a", "six")), "h2": host("198.18.1.2", ep("b", "six"))})
+    plan = pt.compute_plan(
+        [V6_ON], {"h1": host("198.18.1.1", ep("a", "six")), "h2": host("198.18.1.2", ep("b", "six"))}
+    )
     assert plan["networks"]["six"]["gateway"] == {"address": "fd00:214::1", "prefixlen": 64, "mac": gateway_mac(600)}
     assert [ip for _name, ip in plan["networks"]["six"]["names"]] == ["fd00:214::2", "fd00:214::3"]
 
@@ -101,7 +96,7 @@ def test_ipam_never_gives_the_gateway_address_to_an_endpoint():
             current={"b": {"network": "backend", "ip": "10.214.0.1", "mac": "02:42:0a:d6:00:01"}},
         ),
     }
-    tables = compute_peer_tables([BACKEND_ON], fleet)
+    tables = pt.compute_peer_tables([BACKEND_ON], fleet)
     assert [e["ip"] for e in tables["h1"]["networks"][0]["endpoints"]] == ["10.214.0.2"]
 
 
@@ -111,11 +106,11 @@ def test_the_gateway_is_in_no_host_s_arp_or_fdb_table():
         fleet[f"h{index}"] = host(
             f"198.18.1.{index}", ep(f"w{index}", "backend"), ep(f"s{index}", "six"), ep(f"o{index}", mac=None)
         )
-    plan = compute_plan([*networks, V6_ON], fleet)
+    plan = pt.compute_plan([*networks, V6_ON], fleet)
     gateways = {name: net["gateway"] for name, net in plan["networks"].items() if net["gateway"]}
     assert set(gateways) == {"backend", "six"}
     for hostname in fleet:
-        for net in host_tables(pack_plan(plan), hostname)["networks"]:
+        for net in pt.host_tables(pt.pack_plan(plan), hostname)["networks"]:
             gateway = gateways.get(net["name"])
             if gateway is None:
                 continue
@@ -134,7 +129,7 @@ def test_an_endpoint_may_not_have_the_gateway_mac():
     # reserved whether or not the network has its gateway yet: turning egress on later never meets a clash
     assert "is the gateway MAC" in one_host(ep("a", "backend", mac=gateway_mac(300)), networks=[BACKEND])
     # another network's gateway MAC is an ordinary MAC here
-    assert compute_plan([BACKEND_ON], {"h1": host("198.18.1.1", ep("a", "backend", mac=gateway_mac(301)))})
+    assert pt.compute_plan([BACKEND_ON], {"h1": host("198.18.1.1", ep("a", "backend", mac=gateway_mac(301)))})
 
 
 def test_facts_that_show_the_gateway_mac_on_an_endpoint_are_not_kept():
@@ -147,7 +142,7 @@ def test_facts_that_show_the_gateway_mac_on_an_endpoint_are_not_kept():
             current={"b": {"network": "backend", "ip": "10.214.0.9", "mac": gateway_mac(300)}},
         ),
     }
-    neigh = compute_peer_tables([BACKEND_ON], fleet)["h1"]["networks"][0]["neigh"]
+    neigh = pt.compute_peer_tables([BACKEND_ON], fleet)["h1"]["networks"][0]["neigh"]
     assert neigh == [{"ip": "10.214.0.9", "mac": derive_mac("10.214.0.9")}]
 
 
@@ -162,7 +157,7 @@ def test_egress_and_dns_are_booleans(key, value):
 
 
 def test_a_dns_network_carries_its_names_once_and_each_host_gets_both_names_of_every_endpoint():
-    plan = compute_plan(*demo())
+    plan = pt.compute_plan(*demo())
     assert plan["networks"]["backend"]["names"] == [
         ["app1", "10.214.0.2"],
         ["db", "10.214.0.5"],
@@ -170,7 +165,7 @@ def test_a_dns_network_carries_its_names_once_and_each_host_gets_both_names_of_e
         ["web2", "10.214.0.4"],
     ]
     assert plan["networks"]["overlay_network"]["names"] == []  # not a dns network
-    backend = networks_of(compute_peer_tables(*demo()), "backend")
+    backend = networks_of(pt.compute_peer_tables(*demo()), "backend")
     expected = {
         "app1": "10.214.0.2",
         "app1.backend": "10.214.0.2",
@@ -182,7 +177,7 @@ def test_a_dns_network_carries_its_names_once_and_each_host_gets_both_names_of_e
         "web2.backend": "10.214.0.4",
     }
     assert {hostname: net["names"] for hostname, net in backend.items()} == dict.fromkeys(("h1", "h2", "h3"), expected)
-    for net in networks_of(compute_peer_tables(*demo()), "overlay_network").values():
+    for net in networks_of(pt.compute_peer_tables(*demo()), "overlay_network").values():
         assert net["names"] == {}  # only a dns network's own names: hosta is not in backend's, nor anywhere
 
 
@@ -190,9 +185,11 @@ def test_the_names_follow_an_endpoint_that_moves():
     networks, fleet = demo()
     fleet["h3"]["endpoints"].remove(ep("db", "backend"))
     fleet["h2"]["endpoints"].append(ep("db", "backend"))
-    names = networks_of(compute_peer_tables(networks, fleet), "backend")["h1"]["names"]
+    names = networks_of(pt.compute_peer_tables(networks, fleet), "backend")["h1"]["names"]
     assert names["db"] == names["db.backend"]
-    assert "db" in {e["name"] for e in networks_of(compute_peer_tables(networks, fleet), "backend")["h2"]["endpoints"]}
+    assert "db" in {
+        e["name"] for e in networks_of(pt.compute_peer_tables(networks, fleet), "backend")["h2"]["endpoints"]
+    }
 
 
 def test_two_endpoints_of_a_dns_network_cannot_share_a_name():
@@ -203,7 +200,7 @@ def test_two_endpoints_of_a_dns_network_cannot_share_a_name():
         " 'WEB'; DNS ignores case); rename one"
     )
     # without dns the same names are fine: each is a netns on its own host
-    assert compute_plan([BACKEND], fleet)
+    assert pt.compute_plan([BACKEND], fleet)
     # <endpoint>.<network> of one is <endpoint> of another
     fleet = {"h1": host("198.18.1.1", ep("web", "backend")), "h2": host("198.18.1.2", ep("web.backend", "backend"))}
     assert "endpoints h1/web and h2/web.backend of dns network 'backend' would both answer to the name" in error(
@@ -213,14 +210,14 @@ def test_two_endpoints_of_a_dns_network_cannot_share_a_name():
 
 def test_names_in_a_dns_network_must_be_dns_names():
     long = "a" * 64  # a valid endpoint name, one character too long for a DNS label
-    assert compute_plan([BACKEND], {"h1": host("198.18.1.1", ep(long, "backend"))})
+    assert pt.compute_plan([BACKEND], {"h1": host("198.18.1.1", ep(long, "backend"))})
     assert one_host(ep(long, "backend")).startswith(
         f"host h1: endpoint '{long}' of dns network 'backend': its name '{long}' is not a DNS name: its label"
     )
     assert "its name 'a..b' is not a DNS name: it has an empty label" in one_host(ep("a..b", "backend"))
     message = one_host(networks=[{**BACKEND_ON, "name": "b" * 64}])
     assert message.startswith(f"network '{'b' * 64}' dns true: the name '{'b' * 64}' cannot be part of a DNS name")
-    assert compute_plan([{**BACKEND, "name": "b" * 64}], {})
+    assert pt.compute_plan([{**BACKEND, "name": "b" * 64}], {})
 
 
 # --- endpoints that join an existing netns ---------------------------------------------------------------------
@@ -228,7 +225,7 @@ def test_names_in_a_dns_network_must_be_dns_names():
 
 def test_an_attached_netns_that_exists_on_the_host_is_joined_not_taken_over():
     fleet = {"h1": host("198.18.1.1", ep("app1", "backend", netns="podman-1", interface="ovl0"), netns=["podman-1"])}
-    endpoint = compute_plan([BACKEND_ON], fleet)["hosts"]["h1"]["networks"][0]["endpoints"][0]
+    endpoint = pt.compute_plan([BACKEND_ON], fleet)["hosts"]["h1"]["networks"][0]["endpoints"][0]
     assert {key: endpoint[key] for key in ("name", "netns", "attached", "ifname", "veth")} == {
         "name": "app1",
         "netns": "podman-1",
@@ -241,7 +238,7 @@ def test_an_attached_netns_that_exists_on_the_host_is_joined_not_taken_over():
 def test_an_attached_netns_must_exist_when_the_facts_know_the_host_s_netns():
     message = one_host(ep("app1", "backend", netns="gone"), netns=["other"])
     assert message.startswith("host h1: endpoint 'app1' netns 'gone' does not exist on the host: netns: attaches an")
-    assert compute_plan([BACKEND_ON], {"h1": host("198.18.1.1", ep("app1", "backend", netns="gone"))})  # not known
+    assert pt.compute_plan([BACKEND_ON], {"h1": host("198.18.1.1", ep("app1", "backend", netns="gone"))})  # not known
 
 
 def test_a_netns_that_the_collection_made_cannot_be_attached():
@@ -255,7 +252,7 @@ def test_a_netns_that_the_collection_made_cannot_be_attached():
         ep("app1", "backend", netns="web1"), netns=["web1"], current=current
     )
     current["web1"]["attached"] = True  # the facts say web1 joined it: the user's netns, which may be joined
-    assert compute_plan(
+    assert pt.compute_plan(
         [BACKEND_ON], {"h1": host("198.18.1.1", ep("web1", "backend", netns="web1"), netns=["web1"], current=current)}
     )
 
@@ -272,7 +269,7 @@ def test_an_attached_endpoint_in_the_facts_does_not_make_its_netns_ours():
     message = one_host(ep("shared", "backend"), netns=["shared"], current=current)
     assert "endpoint 'shared' would take over netns 'shared'" in message
     current["x"]["attached"] = False  # a netns the collection made: its own, as before
-    assert compute_plan(
+    assert pt.compute_plan(
         [BACKEND_ON], {"h1": host("198.18.1.1", ep("shared", "backend"), netns=["shared"], current=current)}
     )
 
@@ -321,7 +318,7 @@ def test_endpoints_that_share_a_netns():
 
 
 def one_host_plan(*endpoints):
-    plan = compute_plan([NET, BACKEND_ON], {"h1": host("198.18.1.1", *endpoints)})
+    plan = pt.compute_plan([NET, BACKEND_ON], {"h1": host("198.18.1.1", *endpoints)})
     return [e for n in plan["hosts"]["h1"]["networks"] for e in n["endpoints"]]
 
 
@@ -350,7 +347,7 @@ def test_the_new_keys_are_known_with_a_did_you_mean():
 
 
 def test_a_host_s_part_holds_no_fleet_wide_data():
-    plan = pack_plan(compute_plan(*demo()))
+    plan = pt.pack_plan(pt.compute_plan(*demo()))
     for packed in plan["hosts"].values():
         part = json.loads(packed)
         for net in part["networks"]:
@@ -365,7 +362,7 @@ def test_a_host_s_part_does_not_grow_with_the_names_of_the_others():
         fleet = {"h1": host("198.18.1.1", ep("a", "backend"))}
         for index in range(others):
             fleet[f"h{index + 2}"] = host(f"198.18.2.{index + 2}", ep(f"e{index}", "backend"))
-        return pack_plan(compute_plan([BACKEND_ON], fleet))
+        return pt.pack_plan(pt.compute_plan([BACKEND_ON], fleet))
 
     small, large = h1_part(2), h1_part(200)
     assert len(small["hosts"]["h1"]) == len(large["hosts"]["h1"])
@@ -373,8 +370,8 @@ def test_a_host_s_part_does_not_grow_with_the_names_of_the_others():
 
 
 def test_the_summary_counts_no_gateway_and_no_name():
-    assert plan_summary(compute_plan(*demo())) == plan_summary(compute_plan(*demo((NET, BACKEND))))
-    assert plan_summary(pack_plan(compute_plan(*demo()))) == {
+    assert pt.plan_summary(pt.compute_plan(*demo())) == pt.plan_summary(pt.compute_plan(*demo((NET, BACKEND))))
+    assert pt.plan_summary(pt.pack_plan(pt.compute_plan(*demo()))) == {
         "hosts": 3,
         "hosts_present": 3,
         "hosts_absent": 0,
