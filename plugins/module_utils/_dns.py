@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import ipaddress
 import os
 import re
@@ -42,6 +43,7 @@ import time
 from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import netns_path, overlay_netns
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
+from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import sock
 
 MARK = "# netfleet.overlay:"  # the first line of every file this module writes
 UNIT = "netfleet-overlay-dns@.service"
@@ -52,7 +54,6 @@ RESOLV = "resolv.conf"
 DIR_MADE = "dir=made"  # in a resolv.conf's mark: the collection also made its directory
 READY_TIMEOUT = 5.0  # seconds a started server has to bind the gateway address
 STOP_TIMEOUT = 5.0
-_CLONE_NEWNET = 0x40000000
 
 
 class DnsError(ModuleError):
@@ -251,21 +252,6 @@ def listening(pid: int, address: str, port: int = 53, proc: str = "/proc") -> bo
             return any(line.split()[1] == local for line in handle.readlines()[1:])
     except FileNotFoundError:
         return False
-
-
-def _enter_netns(path: str):
-    """A ``preexec_fn`` that moves the child into the named netns ``path`` before it execs."""
-    setns = ctypes.CDLL(None, use_errno=True).setns
-
-    def enter() -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            if setns(fd, _CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns {path}")
-        finally:
-            os.close(fd)
-
-    return enter
 
 
 def _run_command(args: list[str]) -> tuple[int, str, str]:
@@ -479,7 +465,8 @@ class Servers:
                 stderr=log_fd,
                 close_fds=True,
                 start_new_session=True,
-                preexec_fn=_enter_netns(netns_path(netns)),  # noqa: PLW1509 - the module runs one thread here
+                # the module runs one thread here; libc is loaded before the fork
+                preexec_fn=functools.partial(sock.enter_netns, netns, ctypes.CDLL(None, use_errno=True)),  # noqa: PLW1509
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise DnsError(f"cannot start dnsmasq in {netns}: {exc}") from None
