@@ -90,11 +90,9 @@ class Egress:
         for net in wanted:
             if not net.get("egress"):
                 continue
-            if ":" in net["gateway"]["address"]:
-                raise v.InputError(
-                    f"network {net['name']!r}: egress is IPv4 only in this release (the subnet is IPv6); set "
-                    "egress: false on it"
-                )
+            problem = _model.egress_problem(ipaddress.ip_address(net["gateway"]["address"]).version)
+            if problem:
+                raise v.InputError(f"network {net['name']!r} egress true: {problem}. Set egress: false on it")
             if not under["vtep_dev"]:
                 raise v.InputError(f"network {net['name']!r}: egress needs the VTEP's device, and none was found")
 

@@ -246,6 +246,18 @@ def gateway_address(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network):
     return subnet.network_address + 1
 
 
+def egress_problem(version: int) -> str | None:
+    """Why a network of IP ``version`` cannot have egress, or None: egress is IPv4 only."""
+    if version == 4:
+        return None
+    return (
+        "egress is IPv4 only. Linux forwards IPv6 only with one switch for a whole namespace"
+        " (net.ipv6.conf.all.forwarding), and turning it on in the host's namespace makes every interface stop"
+        " accepting router advertisements, which can take away the host's own IPv6 default route; the collection"
+        " does not do that to a host"
+    )
+
+
 def dns_names(endpoint: str, network: str) -> tuple[str, str]:
     """The names an endpoint has in its network's DNS: ``<endpoint>`` and ``<endpoint>.<network>``."""
     return endpoint, f"{endpoint}.{network}"

@@ -41,6 +41,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     derive_mac,
     dns_name_problem,
     dns_names,
+    egress_problem,
     gateway_address,
     gateway_mac,
     kind,
@@ -266,6 +267,9 @@ def _parse_networks(networks) -> dict[str, _Network]:
         problem = dns_name_problem(name) if dns else None
         if problem:
             raise PeerTableError(f"{label} dns true: the name {name!r} cannot be part of a DNS name: {problem}")
+        problem = egress_problem(subnet.version) if egress else None
+        if problem:
+            raise PeerTableError(f"{label} egress true with subnet {subnet}: {problem}. Set egress: false on it")
         gateway = int(gateway_address(subnet))
         last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)
         network = _Network(

@@ -41,4 +41,4 @@ H1_NET = {
 # --- issue 14: a network with egress and names, and an endpoint that joins an existing netns ------------------
 BACKEND = {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24"}
 BACKEND_ON = {**BACKEND, "egress": True, "dns": True}
-V6_ON = {"name": "six", "vni": 600, "subnet": "fd00:214::/64", "egress": True, "dns": True}
+V6_ON = {"name": "six", "vni": 600, "subnet": "fd00:214::/64", "dns": True}  # egress is IPv4 only

@@ -31,7 +31,7 @@ class Host:
 
 def test_ipv6_and_a_missing_uplink_fail_by_name():
     _egress.Egress.check([net(egress=False, gateway="fd00::1")], UNDER)  # no egress: nothing to check
-    with pytest.raises(InputError, match=r"network 'v6': egress is IPv4 only"):
+    with pytest.raises(InputError, match=r"network 'v6' egress true: egress is IPv4 only"):
         _egress.Egress.check([net(), net("v6", gateway="fd00::1")], UNDER)
     with pytest.raises(InputError, match=r"network 'backend': egress needs the VTEP's device"):
         _egress.Egress.check([net()], {**UNDER, "vtep_dev": None})

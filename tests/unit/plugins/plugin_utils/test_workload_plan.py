@@ -381,3 +381,9 @@ def test_the_summary_counts_no_gateway_and_no_name():
         "neigh": 14,
         "fdb": 14,
     }
+
+
+def test_egress_on_an_ipv6_network_is_refused_with_the_reason():
+    message = error([{**V6_ON, "egress": True}], {"h1": host("198.18.1.1", ep("a", "six"))})
+    assert "network 'six' egress true with subnet fd00:214::/64: egress is IPv4 only" in message
+    assert "net.ipv6.conf.all.forwarding" in message and message.endswith("Set egress: false on it")
