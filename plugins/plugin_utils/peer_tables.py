@@ -31,6 +31,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     NAME_RULE,
     VXLAN,
     VXLAN_OVERHEAD,
+    ZERO_MAC,
     check_bool,
     check_ifname,
     check_int,
@@ -58,7 +59,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
 MAX_PREFIXLEN = {4: 30, 6: 126}
 
 NETWORK_REQUIRED = ("name", "vni", "subnet")
-NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu", "egress", "dns"))
+NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu", "egress", "dns", "flood", "proxy"))
 # current_networks, peers and netns come from the host's facts (see fleet_records): what it holds today.
 HOST_KEYS = frozenset(
     ("state", "reachable", "vtep", "underlay_mtu", "endpoints", "current", "current_networks", "peers", "netns")
@@ -106,6 +107,8 @@ class _Network:
     last: int  # last address an endpoint may have
     egress: bool = False  # endpoints reach the outside through their own host (NAT), via the gateway
     dns: bool = False  # endpoints resolve each other's names, served on the gateway address
+    flood: bool = False  # broadcast, unknown unicast and multicast go to every peer VTEP (head-end replication)
+    proxy: bool = True  # the vxlan device answers ARP/ND from the static table (false: the peers answer, flooded)
 
     @property
     def family(self) -> int:
@@ -134,6 +137,7 @@ class _Endpoint:
     ip: int | None = None  # the address it ends up with
     ip_text: str = ""
     vtep: str = ""
+    mac_from: str = "its mac key"  # where its MAC comes from, for messages (the facts, or derived from its address)
 
     @property
     def label(self) -> str:
@@ -173,6 +177,10 @@ class _NetworkState:
     preserve: dict[str, _Host] = field(default_factory=dict)  # unreachable hosts without facts
     kept: dict[str, str | None] = field(default_factory=dict)  # VTEP -> hostname of vanished hosts whose entries stay
     claims: dict[int, _Endpoint] = field(default_factory=dict)  # address -> owner
+    # name -> (host, address) of the endpoints that converged hosts hold on it, per their facts, and no longer declare
+    # there: the sources of moves
+    leaving: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    moves: list[tuple[str, _Endpoint]] = field(default_factory=list)  # (source host, endpoint) of this run's moves
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
@@ -260,9 +268,9 @@ def _parse_networks(networks) -> dict[str, _Network]:
             if item.get("mtu") is None
             else check_mtu(item["mtu"], f"{label} mtu", subnet.version, error=PeerTableError)
         )
-        egress, dns = (
-            False if item.get(key) is None else check_bool(item[key], f"{label} {key}", error=PeerTableError)
-            for key in ("egress", "dns")
+        egress, dns, flood, proxy = (
+            default if item.get(key) is None else check_bool(item[key], f"{label} {key}", error=PeerTableError)
+            for key, default in (("egress", False), ("dns", False), ("flood", False), ("proxy", True))
         )
         problem = dns_name_problem(name) if dns else None
         if problem:
@@ -270,10 +278,28 @@ def _parse_networks(networks) -> dict[str, _Network]:
         problem = egress_problem(subnet.version) if egress else None
         if problem:
             raise PeerTableError(f"{label} egress true with subnet {subnet}: {problem}. Set egress: false on it")
+        if not proxy and not flood:
+            raise PeerTableError(
+                f"{label}: proxy false needs flood true (got proxy {item['proxy']!r}, flood {item.get('flood')!r}):"
+                " without the proxy the peers answer ARP and"
+                " neighbour solicitations themselves, which only reach them flooded, so no address would ever"
+                " resolve; set flood: true on the network, or leave proxy out (it defaults to true)"
+            )
         gateway = int(gateway_address(subnet))
         last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)
         network = _Network(
-            name, vni, port, subnet, mtu, gateway=gateway, first=gateway + 1, last=last, egress=egress, dns=dns
+            name,
+            vni,
+            port,
+            subnet,
+            mtu,
+            gateway=gateway,
+            first=gateway + 1,
+            last=last,
+            egress=egress,
+            dns=dns,
+            flood=flood,
+            proxy=proxy,
         )
         if name in by_name:
             raise PeerTableError(
@@ -609,10 +635,15 @@ def _observed(host: _Host, endpoint: _Endpoint):
     entry = host.current.get(endpoint.name)
     if not isinstance(entry, Mapping) or entry.get("network") != endpoint.network.name:
         return None
+    return _seen(entry, endpoint.network)
+
+
+def _seen(entry: Mapping, network: _Network):
+    """The usable address (int) and MAC (or None) of one endpoint of the facts on ``network``, or None when its
+    address does not fit the network (stale facts, garbage)."""
     raw = entry.get("ip")
     if not isinstance(raw, str):
         return None
-    network = endpoint.network
     value = _v4_int(raw.strip()) if network.family == 4 else None
     if value is None:
         if "%" in raw:
@@ -655,8 +686,11 @@ def _index(hosts: list[_Host], networks: dict[str, _Network]) -> dict[str, _Netw
                 seen = _observed(host, endpoint)
                 if seen is not None:
                     address, mac = seen
-                    endpoint.mac = mac or endpoint.mac
+                    if mac:
+                        endpoint.mac, endpoint.mac_from = mac, "per the facts of its host, unreachable"
                     state.observed.append((endpoint, address))
+        if host.reachable and host.current:
+            _index_leaving(host, states)
     for state in states.values():
         network = state.network
         if state.declared > network.usable:
@@ -665,6 +699,21 @@ def _index(hosts: list[_Host], networks: dict[str, _Network]) -> dict[str, _Netw
                 f" addresses but {state.declared} endpoints are declared on it"
             )
     return states
+
+
+def _index_leaving(host: _Host, states: dict[str, _NetworkState]) -> None:
+    """File the endpoints that a converged host's facts show and that it no longer declares on their network."""
+    mine = {endpoint.name: endpoint.network.name for endpoint in host.endpoints}
+    for name, entry in host.current.items():
+        if not isinstance(entry, Mapping):
+            continue
+        network_name = entry.get("network")
+        state = states.get(network_name) if isinstance(network_name, str) else None
+        if state is None or mine.get(name) == network_name:
+            continue
+        seen = _seen(entry, state.network)
+        if seen is not None:
+            state.leaving.setdefault(name, []).append((host.name, seen[0]))
 
 
 def _claim(state: _NetworkState, address: int, endpoint: _Endpoint, how: str) -> None:
@@ -694,18 +743,31 @@ def _allocate(state: _NetworkState, hosts: dict[str, _Host]) -> None:
         endpoint.ip = address
         state.published.append(endpoint)
     pending = []
+    arriving = []  # new on their host, with a namesake that leaves another host: perhaps moves
+    leaving = state.leaving
     for endpoint in state.wanted:
         if endpoint.explicit is not None:
             endpoint.ip = endpoint.explicit
             state.published.append(endpoint)
+            if endpoint.name in leaving and _observed(hosts[endpoint.host], endpoint) is None:
+                arriving.append(endpoint)
             continue
         seen = _observed(hosts[endpoint.host], endpoint)
         if seen is not None and seen[0] not in state.claims:
             _assign(endpoint, seen[0], state)
         else:
             pending.append(endpoint)  # new, stale facts, or its old address now belongs to an explicit one
+            if seen is None and endpoint.name in leaving:
+                arriving.append(endpoint)
+    for endpoint in arriving:  # one that moves keeps its address, when nothing else has it by now
+        if endpoint.ip is None:
+            free = next((address for _host, address in leaving[endpoint.name] if address not in state.claims), None)
+            if free is not None:
+                _assign(endpoint, free, state)
     cursor = network.first
     for endpoint in pending:  # already in (host, name) order
+        if endpoint.ip is not None:
+            continue  # moved here with its address
         while cursor in state.claims:
             cursor += 1
         if cursor > network.last:
@@ -715,6 +777,10 @@ def _allocate(state: _NetworkState, hosts: dict[str, _Host]) -> None:
             )
         _assign(endpoint, cursor, state)
         cursor += 1
+    for endpoint in arriving:
+        source = next((host for host, address in leaving[endpoint.name] if address == endpoint.ip), None)
+        if source is not None:
+            state.moves.append((source, endpoint))
 
 
 def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
@@ -727,13 +793,17 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
             endpoint.ip_text = _v4_text(endpoint.ip)
         else:
             endpoint.ip_text = ipaddress.ip_address(endpoint.ip).compressed
-        endpoint.mac = endpoint.mac or derive_mac(endpoint.ip_text, salt=network.name)
-        other = macs.get(endpoint.mac)
-        if other is not None:
+        if endpoint.mac is None:
+            endpoint.mac = derive_mac(endpoint.ip_text, salt=network.name)
+            endpoint.mac_from = f"derived from its address {endpoint.ip_text}"
+        other = macs.setdefault(endpoint.mac, endpoint)
+        if other is not endpoint:
             raise PeerTableError(
                 f"endpoints {other.label} and {endpoint.label} both have mac {endpoint.mac} on network {network.name!r}"
+                f" ({other.label}: {other.mac_from}; {endpoint.label}: {endpoint.mac_from}); a MAC names one"
+                " endpoint of a network, on every host: give one of them another mac, or leave its mac out to have"
+                " one derived from its address"
             )
-        macs[endpoint.mac] = endpoint
         host = hosts[endpoint.host]
         endpoint.vtep = host.vtep_text
         families.setdefault(host.vtep.version, host)
@@ -1068,6 +1138,8 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
             "vxlan": VXLAN,
             "egress": network.egress,
             "dns": network.dns,
+            "flood": network.flood,
+            "proxy": network.proxy,
             "gateway": _gateway(network),
             "names": [[e.name, e.ip_text] for e in sorted(published, key=lambda e: e.name)] if network.dns else [],
             "neigh": [[e.ip_text, e.mac, e.host] for e in sorted(published, key=lambda e: e.ip)],
@@ -1136,7 +1208,19 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
     removed = _removals(hosts)
     if not allow_purge:
         _check_purge(removed, by_name, purge_limit)
-    return {"version": PLAN_VERSION, "networks": plan_networks, "hosts": plan_hosts, "removed": removed, "kept": kept}
+    moves = [
+        {"endpoint": e.name, "network": name, "ip": e.ip_text, "mac": e.mac, "from": source, "to": e.host}
+        for name in sorted(states)
+        for source, e in sorted(states[name].moves, key=lambda move: (move[1].name, move[1].host))
+    ]
+    return {
+        "version": PLAN_VERSION,
+        "networks": plan_networks,
+        "hosts": plan_hosts,
+        "moves": moves,
+        "removed": removed,
+        "kept": kept,
+    }
 
 
 def pack_plan(fleet_plan: Mapping) -> dict:
@@ -1151,6 +1235,7 @@ def pack_plan(fleet_plan: Mapping) -> dict:
         "packed": True,
         "networks": {name: _dumps(net) for name, net in fleet_plan["networks"].items()},
         "hosts": {name: _dumps(part) for name, part in fleet_plan["hosts"].items()},
+        "moves": fleet_plan["moves"],  # one small record per move, for the role's order of the run
     }
 
 
@@ -1176,10 +1261,26 @@ def _host_part(fleet_plan: Mapping, host: str) -> Mapping:
     return _unpacked(part)
 
 
+def _flood(net: Mapping, me: str, peers: list[str]) -> list[dict]:
+    """A host's head-end replication list on a network: ``00:00:00:00:00:00`` to every peer VTEP (the other hosts'
+    and the preserved ones, never its own), by address; empty unless the network floods.
+
+    The flood entries are part of the host's ``fdb``: one kernel table, reconciled as a whole (``overridden``), in
+    which the all-zero MAC is the one key that holds many destinations (see ``module_utils._table``).
+    """
+    if not net["flood"]:
+        return []
+    dsts = peers  # sorted by address, as the plan's vteps are
+    if net["preserve"]:
+        dsts = sorted((*peers, *(vtep for vtep in net["preserve"] if vtep != me)), key=_ip_key)
+    return [{"mac": ZERO_MAC, "dst": vtep} for vtep in dsts]
+
+
 def host_tables(fleet_plan: Mapping, host: str) -> dict:
     """One host's record (see the ``peer_tables`` filter) from a fleet plan of :func:`compute_plan`, packed or not.
 
-    Linear in the host's own tables: each of its networks' lists without the host's own entries.
+    Linear in the host's own tables: each of its networks' lists without the host's own entries, and on a flood
+    network one flood entry per peer VTEP (:func:`_flood`).
     """
     part = _host_part(fleet_plan, host)
     me = part["vtep"]
@@ -1204,13 +1305,18 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
                 "vxlan": net["vxlan"],
                 "egress": net["egress"],
                 "dns": net["dns"],
+                "flood": net["flood"],
+                "proxy": net["proxy"],
                 "gateway": net["gateway"],
                 "names": {
                     name: address for endpoint, address in net["names"] for name in dns_names(endpoint, net["name"])
                 },
                 "endpoints": mine["endpoints"],
                 "neigh": [{"ip": ip, "mac": mac} for ip, mac, owner in net["neigh"] if owner != host],
-                "fdb": [{"mac": mac, "dst": dst} for mac, dst, owner in net["fdb"] if owner != host],
+                "fdb": [
+                    *_flood(net, me, peers),
+                    *({"mac": mac, "dst": dst} for mac, dst, owner in net["fdb"] if owner != host),
+                ],
                 "peers": peers,
                 "peer_hosts": peer_hosts,
             }
@@ -1244,10 +1350,23 @@ def compute_peer_tables(networks, fleet, **options) -> dict:
 
 
 def plan_summary(fleet_plan: Mapping) -> dict:
-    """Counts for display: hosts (and how many are present/absent/skipped), networks, endpoints and the entries
-    of every host's neighbour and FDB tables, without expanding them (linear in the plan, packed or not)."""
+    """Counts for display: hosts (and how many are present/absent/skipped), networks, endpoints, the entries of
+    every host's neighbour and FDB tables (``flood``: how many of the FDB entries are flood entries) and the
+    endpoints that move between hosts, without expanding the tables (linear in the plan, packed or not)."""
     counts = dict.fromkeys(
-        ("hosts", "hosts_present", "hosts_absent", "hosts_skipped", "networks", "endpoints", "neigh", "fdb"), 0
+        (
+            "hosts",
+            "hosts_present",
+            "hosts_absent",
+            "hosts_skipped",
+            "networks",
+            "endpoints",
+            "neigh",
+            "fdb",
+            "flood",
+            "moves",
+        ),
+        0,
     )
     networks_by_name = {name: _unpacked(net) for name, net in fleet_plan["networks"].items()}
     owners = {name: {} for name in networks_by_name}
@@ -1262,9 +1381,14 @@ def plan_summary(fleet_plan: Mapping) -> dict:
         counts["hosts_present" if part["state"] == "present" else "hosts_absent"] += 1
         for mine in part["networks"]:
             networks.add(mine["name"])
+            net = networks_by_name[mine["name"]]
             counts["endpoints"] += len(mine["endpoints"])
-            remote = len(networks_by_name[mine["name"]]["neigh"]) - owners[mine["name"]].get(host, 0)
+            remote = len(net["neigh"]) - owners[mine["name"]].get(host, 0)
+            # a host with endpoints on a network is one of its vteps; the preserved ones are never its own
+            flood = len(net["vteps"]) - 1 + len(net["preserve"]) if net["flood"] else 0
             counts["neigh"] += remote
-            counts["fdb"] += remote
+            counts["fdb"] += remote + flood
+            counts["flood"] += flood
     counts["networks"] = len(networks)
+    counts["moves"] = len(fleet_plan["moves"])
     return counts

@@ -84,10 +84,15 @@ def test_the_plan_grows_linearly_with_the_fleet():
     assert large < 4.5 * small  # 4x the hosts: about 4x the plan (the expanded tables would be 16x)
 
 
-def test_plan_summary_counts_what_the_expanded_tables_hold():
-    plan = compute_plan(NETWORKS, fleet())
-    records = compute_peer_tables(NETWORKS, fleet()).values()
+@pytest.mark.parametrize("flood", [False, True])
+def test_plan_summary_counts_what_the_expanded_tables_hold(flood):
+    networks = [{**network, "flood": flood} for network in NETWORKS]  # blue has a preserved VTEP (h3)
+    plan = compute_plan(networks, fleet())
+    records = compute_peer_tables(networks, fleet()).values()
     expanded = [network for record in records for network in record["networks"]]
+    flooded = sum(entry["mac"] == "00:00:00:00:00:00" for network in expanded for entry in network["fdb"])
+    assert (flooded > 0) is flood
+    assert plan_summary(pack_plan(plan)) == plan_summary(plan)
     assert plan_summary(plan) == {
         "hosts": len(records),
         "hosts_present": sum(record["state"] == "present" for record in records),
@@ -97,6 +102,8 @@ def test_plan_summary_counts_what_the_expanded_tables_hold():
         "endpoints": sum(len(network["endpoints"]) for network in expanded),
         "neigh": sum(len(network["neigh"]) for network in expanded),
         "fdb": sum(len(network["fdb"]) for network in expanded),
+        "flood": flooded,
+        "moves": 0,
     }
 
 

@@ -100,6 +100,8 @@ def test_seed_topology_exact():
                 "family": 4,
                 "egress": False,
                 "dns": False,
+                "flood": False,
+                "proxy": True,
                 "gateway": None,
                 "names": {},
                 "endpoints": [{**H1_ENDPOINT, "ifname": "eth0", "attached": False, "ip": "10.213.0.2"}],
@@ -132,6 +134,8 @@ def test_plan_summary_seed():
         "endpoints": 2,
         "neigh": 2,
         "fdb": 2,
+        "flood": 0,
+        "moves": 0,
     }
 
 

@@ -380,6 +380,8 @@ def test_the_summary_counts_no_gateway_and_no_name():
         "endpoints": 7,
         "neigh": 14,
         "fdb": 14,
+        "flood": 0,
+        "moves": 0,
     }
 
 
