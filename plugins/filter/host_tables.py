@@ -14,12 +14,13 @@ short_description: Expand one host's part of the fleet's overlay plan
 description:
   - Takes the C(plan) that M(netfleet.overlay.overlay_plan) returned and a hostname, and returns that host's record,
     exactly as R(netfleet.overlay.peer_tables,ansible_collections.netfleet.overlay.peer_tables_filter) would for it.
-    That is its networks with their own endpoints, their static ARP (C(neigh)) and FDB (C(fdb)) entries and the
+    That is its networks with their own endpoints, their static ARP (C(neigh)) and FDB (C(fdb)) entries (on a
+    network with C(flood), the FDB also holds the host's flood list, C(00:00:00:00:00:00) once per peer VTEP) and the
     names of their peers (C(peer_hosts), VTEP -> hostname, null when unknown, which M(netfleet.overlay.overlay_host)
     records), its allowlist, ports and preserved VTEPs (including those of hosts that left the fleet group but whose
     entries are kept).
-  - Linear in the size of that host's tables. The plan holds each network's endpoints once, and this filter leaves
-    out the host's own.
+  - Linear in the size of that host's tables. The plan holds each network's endpoints and VTEPs once, and this
+    filter leaves out the host's own.
 positional: _input, host
 options:
   _input:

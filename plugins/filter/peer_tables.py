@@ -88,6 +88,23 @@ options:
             C(:01)); it is in no ARP or FDB table."
         type: bool
         default: false
+      flood:
+        description:
+          - Broadcast, unknown unicast and multicast reach every endpoint of the network on every host. Each host
+            of the network gets one flood entry (C(00:00:00:00:00:00)) per peer VTEP in its C(fdb) (the other
+            hosts with endpoints on the network and its preserved VTEPs, never its own, never one of another
+            network), and the entries follow the network's membership.
+          - Each such packet is sent once per peer VTEP (head-end replication), so its cost grows with the network's
+            hosts.
+        type: bool
+        default: false
+      proxy:
+        description:
+          - The vxlan device answers ARP and neighbour solicitations for the remote endpoints from the static table.
+          - V(false) needs O(_input.flood) V(true) (else no address would ever resolve); the requests then reach the
+            peers, which answer themselves. The static tables stay either way.
+        type: bool
+        default: true
   fleet:
     description:
       - Hostname -> host record, for every host of the fleet.
@@ -160,6 +177,8 @@ EXAMPLES = r"""
 #   vxlan: vxlan0
 #   egress: false
 #   dns: false
+#   flood: false         # with flood: fdb starts with {mac: "00:00:00:00:00:00", dst: <vtep>} per peer VTEP
+#   proxy: true
 #   gateway: null        # with egress or dns: {address: 10.213.0.1, prefixlen: 24, mac: "06:00:00:01:00:01"}
 #   names: {}            # with dns: {hosta: 10.213.0.2, hosta.overlay_network: 10.213.0.2, hostb: ...}
 #   endpoints:
@@ -191,14 +210,16 @@ _value:
       hosts without facts that share a network with it)."
     - "C(networks) lists, sorted by VNI, only the networks the host has endpoints on (an absent or skipped
       host gets none): C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family) (4 or 6), C(mtu),
-      C(netns), C(bridge), C(vxlan), C(egress), C(dns), C(gateway) (C({address, prefixlen, mac}) with egress or
-      dns, else null), C(names) (with dns, the names that the network's DNS serves on this host, C(<endpoint>) and
-      C(<endpoint>.<network>) -> address for every endpoint of the network; else empty), C(endpoints) (the host's
-      own, sorted by name: C(name), C(netns) (the attached one, or the endpoint's name), C(attached) (bool),
-      C(ifname) (the interface inside the netns), C(veth), C(ip), C(address) as ip/prefixlen, C(mac), C(mtu)),
-      C(neigh) (C({ip, mac}) of every
-      remote endpoint, sorted by IP), C(fdb) (C({mac, dst}) of every remote endpoint, sorted by MAC; C(dst) is
-      that endpoint's host VTEP), C(peers) (sorted remote VTEPs on the network) and C(peer_hosts) (VTEP -> hostname,
+      C(netns), C(bridge), C(vxlan), C(egress), C(dns), C(flood), C(proxy), C(gateway) (C({address, prefixlen,
+      mac}) with egress or dns, else null), C(names) (with dns, the names that the network's DNS serves on this
+      host, C(<endpoint>) and C(<endpoint>.<network>) -> address for every endpoint of the network; else empty),
+      C(endpoints) (the host's own, sorted by name: C(name), C(netns) (the attached one, or the endpoint's name),
+      C(attached) (bool), C(ifname) (the interface inside the netns), C(veth), C(ip), C(address) as
+      ip/prefixlen, C(mac), C(mtu)), C(neigh) (C({ip, mac}) of every remote endpoint, sorted by IP), C(fdb)
+      (C({mac, dst}) of every remote endpoint, sorted by MAC; C(dst) is that endpoint's host VTEP; with flood,
+      first the flood entries C({mac: 00:00:00:00:00:00, dst}), one for every peer VTEP and preserved VTEP of the
+      network, sorted by address: the vxlan device has one FDB, in which the all-zero MAC is the one key with
+      many destinations), C(peers) (sorted remote VTEPs on the network) and C(peer_hosts) (VTEP -> hostname,
       null when unknown, for its peers and its preserved VTEPs)."
   type: dict
 """

@@ -44,7 +44,12 @@ description:
     netns it joins) must exist there, and not be one that the collection created."
   - "Values: network names follow the endpoint naming rule; a network C(mtu) larger than a host's underlay MTU
     minus the VXLAN overhead fails, naming the host, the network and the largest MTU that fits; subnets of two
-    networks must not overlap."
+    networks must not overlap; two endpoints of a network with one MAC (given twice, or given and derived) fail,
+    naming both, their hosts and where each MAC comes from."
+  - "Moves: an endpoint that the facts of a host of this run show on a network, and that another host of this run
+    (which does not have it yet) now declares on that network with the same name and address, moves. Without an
+    explicit address it keeps the address it had, when nothing else has it by now. The plan lists the run's moves
+    (C(moves)) so that the run can be ordered make-before-break."
 author:
   - netfleet.overlay maintainers (@netfleet)
 attributes:
@@ -63,7 +68,8 @@ options:
   networks:
     description:
       - The fleet's overlay networks (C(overlay_networks)), each with C(name), C(vni) and C(subnet), and optionally
-        C(port), C(mtu), C(egress) and C(dns), as the role M(netfleet.overlay.overlay) documents them.
+        C(port), C(mtu), C(egress), C(dns), C(flood) and C(proxy), as the role M(netfleet.overlay.overlay) documents
+        them. C(proxy=false) without C(flood=true) fails, naming the network.
     type: list
     elements: dict
     required: true
@@ -139,14 +145,20 @@ plan:
       R(netfleet.overlay.host_tables,ansible_collections.netfleet.overlay.host_tables_filter) filter; its layout may
       change between releases.
     - "C(networks): network name -> C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family), C(netns),
-      C(bridge), C(vxlan), C(egress), C(dns), C(gateway) (C({address, prefixlen, mac}) with egress or dns, else
-      null; the same on every host), C(names) (with dns, C([endpoint, ip]) of every endpoint, by name; else empty),
-      C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]), by
-      MAC), C(vteps) (the VTEPs of its endpoints' hosts), C(hosts) (their names), C(preserve) (VTEPs to leave alone)
-      and C(preserve_hosts) (their names, null when not known)."
+      C(bridge), C(vxlan), C(egress), C(dns), C(flood), C(proxy), C(gateway) (C({address, prefixlen, mac}) with
+      egress or dns, else null; the same on every host), C(names) (with dns, C([endpoint, ip]) of every endpoint,
+      by name; else empty), C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]),
+      by MAC), C(vteps) (the VTEPs of its endpoints' hosts), C(hosts) (their names), C(preserve) (VTEPs to leave alone)
+      and C(preserve_hosts) (their names, null when not known). A network with C(flood) has no list per host: each
+      host's flood list is its C(vteps) and C(preserve) without the host's own VTEP, which the filter expands."
     - "C(hosts): hostname -> C(state), C(skip), C(vtep) and C(networks) (by VNI: C(name), C(mtu) and its own
       C(endpoints), each with C(name), C(netns), C(attached), C(ifname), C(veth), C(ip), C(address), C(mac) and
       C(mtu))."
+    - "C(moves): the endpoints that move between hosts in this run, sorted by network, then endpoint, each a dict
+      with C(endpoint), C(network), C(ip), C(mac) (what it has on its new host), C(from) and C(to) (the hosts).
+      Empty in a run without moves. They give the order of a make-before-break run: first the C(to) hosts build
+      the endpoints, then every peer switches its entries to the new VTEP, then the C(from) hosts remove them
+      (they are also in C(removed))."
   returned: success
   type: dict
   sample:
@@ -164,6 +176,8 @@ plan:
         vxlan: vxlan0
         egress: false
         dns: false
+        flood: false
+        proxy: true
         gateway: null
         names: []
         neigh: [["10.213.0.2", "02:42:0a:d5:00:02", h1], ["10.213.0.3", "02:42:0a:d5:00:03", h2]]
@@ -182,6 +196,7 @@ plan:
             mtu: 1450
             endpoints: [{name: hosta, netns: hosta, attached: false, ifname: eth0, veth: veth-hosta,
                          ip: 10.213.0.2, address: 10.213.0.2/24, mac: "02:42:0a:d5:00:02", mtu: 1450}]
+    moves: [{endpoint: web, network: overlay_network, ip: 10.213.0.7, mac: "02:42:0a:d5:00:07", from: h2, to: h1}]
 removed:
   description:
     - What the run removes from the hosts it converges, per their facts, by host. C(state) is the host's; absent
@@ -198,8 +213,12 @@ kept:
   elements: dict
   sample: [{host: h3, vtep: 198.18.1.3, networks: [overlay_network], held_by: [h1, h2]}]
 summary:
-  description: Counts over the whole fleet (the entries are what the hosts' tables will hold, summed).
+  description:
+    - Counts over the whole fleet (the entries are what the hosts' tables will hold, summed).
+    - C(flood) counts the flood entries among the C(fdb) entries; C(moves) the endpoints that move between hosts
+      in this run (the plan's C(moves)).
   returned: success
   type: dict
-  sample: {hosts: 3, hosts_present: 3, hosts_absent: 0, hosts_skipped: 0, networks: 2, endpoints: 5, neigh: 8, fdb: 8}
+  sample: {hosts: 3, hosts_present: 3, hosts_absent: 0, hosts_skipped: 0, networks: 2, endpoints: 5, neigh: 8, fdb: 12,
+           flood: 4, moves: 1}
 """

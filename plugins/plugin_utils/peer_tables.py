@@ -1097,13 +1097,20 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
     kept unless ``forget_hosts`` names them (or ``allow_purge``).
 
     Shape (plain JSON data): ``{version, networks: {name: {name, vni, port, subnet, prefixlen, family, netns,
-    bridge, vxlan, egress, dns, gateway: {address, prefixlen, mac} (null without egress and dns), names:
-    [[endpoint, ip]] (by name; empty without dns), neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep, host]] (by
-    MAC), vteps, hosts (of the vteps), preserve, preserve_hosts (of preserve, null when unknown)}}, hosts: {name:
-    {state, skip, vtep, networks: [{name, mtu, endpoints: [{name, netns, attached, ifname, veth, ip, address, mac,
-    mtu}] (by name)}] (by VNI)}}, removed: {host: {state, endpoints, networks}}, kept: [{host, vtep, networks,
-    held_by}]}``.  ``removed`` and ``kept`` are reports for the controller, not packed.  Everything a network's
-    hosts share (its gateway, its names) is in the network, once; a host's part holds only its own endpoints.
+    bridge, vxlan, egress, dns, flood, proxy, gateway: {address, prefixlen, mac} (null without egress and dns),
+    names: [[endpoint, ip]] (by name; empty without dns), neigh: [[ip, mac, host]] (by IP), fdb: [[mac, vtep,
+    host]] (by MAC), vteps, hosts (of the vteps), preserve, preserve_hosts (of preserve, null when unknown)}},
+    hosts: {name: {state, skip, vtep, networks: [{name, mtu, endpoints: [{name, netns, attached, ifname, veth, ip,
+    address, mac, mtu}] (by name)}] (by VNI)}}, moves: [{endpoint, network, ip, mac, from, to}] (by network, then
+    endpoint), removed: {host: {state, endpoints, networks}}, kept: [{host, vtep, networks, held_by}]}``.
+    ``removed`` and ``kept`` are reports for the controller, not packed.  Everything a network's hosts share (its
+    gateway, its names) is in the network, once; a host's part holds only its own endpoints.  A flood network's
+    flood lists are its ``vteps`` and ``preserve``, which :func:`host_tables` expands per host.
+
+    A *move* is an endpoint that the facts of a host of this run show on a network and that another host of this
+    run (which does not have it yet) now declares on that network, by the same name, with the same address: an
+    endpoint without an explicit address keeps the one it had, when nothing else has it by now.  ``moves`` lets
+    the role order the run make-before-break; ``removed`` still lists the endpoint on its old host.
     """
     allow_purge, purge_limit, forget = _options(allow_purge, purge_limit, forget_hosts)
     parsed_networks = _parse_networks(networks)
