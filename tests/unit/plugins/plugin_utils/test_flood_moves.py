@@ -10,14 +10,7 @@ import pytest
 from support.fleet_data import BLUE, NET, RED, ep
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import ZERO_MAC, derive_mac
-from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables import (
-    PeerTableError,
-    compute_peer_tables,
-    compute_plan,
-    host_tables,
-    pack_plan,
-    plan_summary,
-)
+from ansible_collections.netfleet.overlay.plugins.plugin_utils import peer_tables
 
 FLOOD = {**NET, "flood": True}
 
@@ -32,8 +25,8 @@ def seen(ip, network="overlay_network", mac=None):
 
 
 def error(networks, fleet) -> str:
-    with pytest.raises(PeerTableError) as exc:
-        compute_plan(networks, fleet)
+    with pytest.raises(peer_tables.PeerTableError) as exc:
+        peer_tables.compute_plan(networks, fleet)
     return str(exc.value)
 
 
@@ -64,8 +57,8 @@ def three(network=FLOOD):
 
 
 def test_by_default_a_network_does_not_flood_and_keeps_the_proxy():
-    tables = compute_peer_tables(*three(NET))
-    plan = compute_plan(*three(NET))["networks"]["overlay_network"]
+    tables = peer_tables.compute_peer_tables(*three(NET))
+    plan = peer_tables.compute_plan(*three(NET))["networks"]["overlay_network"]
     assert (plan["flood"], plan["proxy"]) == (False, True)
     for hostname in tables:
         record = net_of(tables, hostname)
@@ -74,7 +67,7 @@ def test_by_default_a_network_does_not_flood_and_keeps_the_proxy():
 
 
 def test_flood_changes_nothing_but_the_flood_entries_and_the_flags():
-    off, on = compute_peer_tables(*three(NET)), compute_peer_tables(*three(FLOOD))
+    off, on = peer_tables.compute_peer_tables(*three(NET)), peer_tables.compute_peer_tables(*three(FLOOD))
     for hostname in off:
         assert unicast(on, hostname) == net_of(off, hostname)["fdb"]
         assert {**net_of(on, hostname), "fdb": None, "flood": None} == {
@@ -90,9 +83,9 @@ def test_flood_changes_nothing_but_the_flood_entries_and_the_flags():
 )
 def test_proxy_false_with_flood_is_taken_and_text_booleans_are_read(flood, proxy, expected):
     network = {**NET, "flood": flood, "proxy": proxy}
-    plan = compute_plan(*three(network))["networks"]["overlay_network"]
+    plan = peer_tables.compute_plan(*three(network))["networks"]["overlay_network"]
     assert (plan["flood"], plan["proxy"]) == expected
-    assert (net_of(compute_peer_tables(*three(network)), "h1")["proxy"]) is expected[1]
+    assert (net_of(peer_tables.compute_peer_tables(*three(network)), "h1")["proxy"]) is expected[1]
 
 
 @pytest.mark.parametrize("flood", [None, False, "no"])
@@ -116,7 +109,7 @@ def test_a_flag_that_is_not_a_boolean_is_named_with_its_value(key, value):
 
 
 def test_every_host_floods_to_each_peer_vtep_once_and_never_to_its_own():
-    tables = compute_peer_tables(*three())
+    tables = peer_tables.compute_peer_tables(*three())
     assert flood_list(tables, "h1") == ["198.18.1.2", "198.18.1.3"]
     assert flood_list(tables, "h2") == ["198.18.1.1", "198.18.1.3"]  # two endpoints there, one entry
     assert flood_list(tables, "h3") == ["198.18.1.1", "198.18.1.2"]
@@ -130,11 +123,11 @@ def test_every_host_floods_to_each_peer_vtep_once_and_never_to_its_own():
 def test_the_flood_list_is_exact_after_a_host_joins():
     networks, fleet = three()
     fleet["h4"] = host("198.18.1.4")  # in the fleet, not yet in the network
-    before = compute_peer_tables(networks, fleet)
+    before = peer_tables.compute_peer_tables(networks, fleet)
     assert flood_list(before, "h1") == ["198.18.1.2", "198.18.1.3"]
     assert before["h4"]["networks"] == []
     fleet["h4"] = host("198.18.1.4", ep("d"))
-    after = compute_peer_tables(networks, fleet)
+    after = peer_tables.compute_peer_tables(networks, fleet)
     assert flood_list(after, "h1") == ["198.18.1.2", "198.18.1.3", "198.18.1.4"]
     assert flood_list(after, "h4") == ["198.18.1.1", "198.18.1.2", "198.18.1.3"]
 
@@ -143,13 +136,13 @@ def test_the_flood_list_is_exact_after_a_host_leaves():
     networks, fleet = three()
     # h3 leaves the network (its facts still show c) but stays in the fleet on another one
     fleet["h3"] = host("198.18.1.3", ep("r", "red"), current={"c": seen("10.213.0.5")})
-    tables = compute_peer_tables([*networks, {**RED, "flood": True}], fleet)
+    tables = peer_tables.compute_peer_tables([*networks, {**RED, "flood": True}], fleet)
     assert flood_list(tables, "h1") == ["198.18.1.2"]
     assert flood_list(tables, "h2") == ["198.18.1.1"]
     assert flood_list(tables, "h3", "red") == []  # alone there
     # a host torn down leaves every list too
     fleet["h2"] = {"vtep": "198.18.1.2", "state": "absent", "current": {"b": seen("10.213.0.3")}}
-    tables = compute_peer_tables([*networks, RED], fleet)
+    tables = peer_tables.compute_peer_tables([*networks, RED], fleet)
     assert flood_list(tables, "h1") == []
     assert tables["h2"]["networks"] == []
 
@@ -163,7 +156,7 @@ def test_another_networks_vteps_are_never_in_the_list():
         "h4": host("198.18.1.4", ep("x4", "overlay_network")),  # on a network that does not flood
         "h5": host("198.18.1.5", ep("x5", "overlay_network"), ep("r5", "red")),
     }
-    tables = compute_peer_tables([NET, red, blue], fleet)
+    tables = peer_tables.compute_peer_tables([NET, red, blue], fleet)
     assert flood_list(tables, "h1", "red") == ["198.18.1.2", "198.18.1.5"]
     assert flood_list(tables, "h1", "blue") == ["198.18.1.3"]
     assert flood_list(tables, "h2", "red") == ["198.18.1.1", "198.18.1.5"]
@@ -178,13 +171,13 @@ def test_preserved_vteps_are_flooded_to_and_forgotten_ones_are_not():
     fleet["h5"] = host("198.18.1.5", ep("e"), reachable=False, current={"e": seen("10.213.0.9")})
     # h9 is no longer in the fleet group, but h1 holds its entries (per its facts): kept
     fleet["h1"]["peers"] = {"overlay_network": {"198.18.1.9": "h9", "198.18.1.2": "h2"}}
-    plan = compute_plan(networks, fleet)
+    plan = peer_tables.compute_plan(networks, fleet)
     assert plan["networks"]["overlay_network"]["preserve"] == ["198.18.1.4", "198.18.1.9"]
-    tables = {name: host_tables(plan, name) for name in ("h1", "h2", "h3")}
+    tables = {name: peer_tables.host_tables(plan, name) for name in ("h1", "h2", "h3")}
     everyone = ["198.18.1.1", "198.18.1.2", "198.18.1.3", "198.18.1.4", "198.18.1.5", "198.18.1.9"]
     for hostname, record in tables.items():
         assert flood_list(tables, hostname) == [vtep for vtep in everyone if vtep != record["vtep"]]
-    forgotten = compute_peer_tables(networks, fleet, forget_hosts=["h9"])
+    forgotten = peer_tables.compute_peer_tables(networks, fleet, forget_hosts=["h9"])
     assert "198.18.1.9" not in flood_list(forgotten, "h1")
     assert "198.18.1.4" in flood_list(forgotten, "h1")
 
@@ -196,26 +189,28 @@ def test_the_flood_list_is_sorted_by_address_across_peers_and_preserved_vteps():
         "h3": host("198.18.1.30", ep("c")),
         "h4": host("198.18.1.9", ep("d"), reachable=False),  # preserved, between the others
     }
-    tables = compute_peer_tables([FLOOD], fleet)
+    tables = peer_tables.compute_peer_tables([FLOOD], fleet)
     assert flood_list(tables, "h1") == ["198.18.1.2", "198.18.1.9", "198.18.1.30"]
 
 
 def test_an_ipv6_underlay_floods_to_ipv6_vteps():
     fleet = {"h1": host("fd00:18::1", ep("a")), "h2": host("fd00:18::2", ep("b"))}
-    tables = compute_peer_tables([FLOOD], fleet)
+    tables = peer_tables.compute_peer_tables([FLOOD], fleet)
     assert net_of(tables, "h1")["fdb"][0] == {"mac": ZERO_MAC, "dst": "fd00:18::2"}
 
 
 def test_the_plan_stays_packed_and_linear_the_flood_lists_are_only_expanded_per_host():
     networks, fleet = three()
-    on, off = compute_plan(networks, fleet), compute_plan([NET], fleet)
+    on, off = peer_tables.compute_plan(networks, fleet), peer_tables.compute_plan([NET], fleet)
     # the plan grows by a flag per network, never by a list per host
     assert len(json.dumps(on)) - len(json.dumps(off)) == len("true") - len("false")
-    packed = pack_plan(on)
-    assert {name: host_tables(packed, name) for name in fleet} == compute_peer_tables(networks, fleet)
+    packed = peer_tables.pack_plan(on)
+    assert {name: peer_tables.host_tables(packed, name) for name in fleet} == peer_tables.compute_peer_tables(
+        networks, fleet
+    )
     # 3 hosts with 2 peers each
-    assert plan_summary(packed) | {"fdb": None} == plan_summary(off) | {"fdb": None, "flood": 6}
-    assert plan_summary(packed)["fdb"] == plan_summary(off)["fdb"] + 6
+    assert peer_tables.plan_summary(packed) | {"fdb": None} == peer_tables.plan_summary(off) | {"fdb": None, "flood": 6}
+    assert peer_tables.plan_summary(packed)["fdb"] == peer_tables.plan_summary(off)["fdb"] + 6
 
 
 # --- moves -------------------------------------------------------------------------------------------------------
@@ -231,7 +226,7 @@ def moved_web(**web):
 
 
 def test_a_move_keeps_its_address_and_is_in_the_plan_and_the_summary():
-    plan = compute_plan(*moved_web())
+    plan = peer_tables.compute_plan(*moved_web())
     move = {
         "endpoint": "web",
         "network": "overlay_network",
@@ -241,9 +236,11 @@ def test_a_move_keeps_its_address_and_is_in_the_plan_and_the_summary():
         "to": "h2",
     }
     assert plan["moves"] == [move]
-    assert pack_plan(plan)["moves"] == [move]
-    assert plan_summary(plan)["moves"] == plan_summary(pack_plan(plan))["moves"] == 1
-    tables = compute_peer_tables(*moved_web())
+    assert peer_tables.pack_plan(plan)["moves"] == [move]
+    assert (
+        peer_tables.plan_summary(plan)["moves"] == peer_tables.plan_summary(peer_tables.pack_plan(plan))["moves"] == 1
+    )
+    tables = peer_tables.compute_peer_tables(*moved_web())
     # every peer switches the same MAC to the new VTEP
     assert {"mac": derive_mac("10.213.0.7"), "dst": "198.18.1.2"} in net_of(tables, "h3")["fdb"]
     assert {"mac": derive_mac("10.213.0.7"), "dst": "198.18.1.2"} in net_of(tables, "h1")["fdb"]
@@ -252,7 +249,7 @@ def test_a_move_keeps_its_address_and_is_in_the_plan_and_the_summary():
 
 @pytest.mark.parametrize("address", ["10.213.0.7", "10.213.0.7/24"])
 def test_a_move_with_an_explicit_address_and_mac(address):
-    plan = compute_plan(*moved_web(address=address, mac="02:00:00:00:00:07"))
+    plan = peer_tables.compute_plan(*moved_web(address=address, mac="02:00:00:00:00:07"))
     assert [(m["endpoint"], m["ip"], m["mac"], m["from"], m["to"]) for m in plan["moves"]] == [
         ("web", "10.213.0.7", "02:00:00:00:00:07", "h1", "h2")
     ]
@@ -261,7 +258,7 @@ def test_a_move_with_an_explicit_address_and_mac(address):
 def test_a_move_from_a_host_that_is_torn_down():
     networks, fleet = moved_web()
     fleet["h1"] = {"vtep": "198.18.1.1", "state": "absent", "current": fleet["h1"]["current"]}
-    assert [(m["endpoint"], m["from"], m["to"]) for m in compute_plan(networks, fleet)["moves"]] == [
+    assert [(m["endpoint"], m["from"], m["to"]) for m in peer_tables.compute_plan(networks, fleet)["moves"]] == [
         ("web", "h1", "h2")
     ]
 
@@ -269,24 +266,24 @@ def test_a_move_from_a_host_that_is_torn_down():
 def test_a_move_whose_source_reuses_the_name_on_another_network():
     networks, fleet = moved_web()
     fleet["h1"]["endpoints"].append(ep("web", "red"))
-    assert [(m["endpoint"], m["network"]) for m in compute_plan([*networks, RED], fleet)["moves"]] == [
+    assert [(m["endpoint"], m["network"]) for m in peer_tables.compute_plan([*networks, RED], fleet)["moves"]] == [
         ("web", "overlay_network")
     ]
 
 
 def test_not_a_move_when_the_address_changes():
-    plan = compute_plan(*moved_web(address="10.213.0.20"))
+    plan = peer_tables.compute_plan(*moved_web(address="10.213.0.20"))
     assert plan["moves"] == []
-    assert plan_summary(plan)["moves"] == 0
+    assert peer_tables.plan_summary(plan)["moves"] == 0
 
 
 def test_not_a_move_when_the_old_address_is_reused_by_another_endpoint():
     networks, fleet = moved_web()
     # db takes web's old address (another MAC): web gets a new one, and the old pair goes
     fleet["h3"]["endpoints"].append(ep("db", address="10.213.0.7", mac="02:00:00:00:00:db"))
-    plan = compute_plan(networks, fleet)
+    plan = peer_tables.compute_plan(networks, fleet)
     assert plan["moves"] == []
-    tables = compute_peer_tables(networks, fleet)
+    tables = peer_tables.compute_peer_tables(networks, fleet)
     assert {"ip": "10.213.0.7", "mac": "02:00:00:00:00:db"} in net_of(tables, "h1")["neigh"]
     web = next(e for e in net_of(tables, "h2")["endpoints"] if e["name"] == "web")
     assert web["ip"] == "10.213.0.5"
@@ -295,7 +292,7 @@ def test_not_a_move_when_the_old_address_is_reused_by_another_endpoint():
 def test_not_a_move_from_a_host_this_run_does_not_reach():
     networks, fleet = moved_web()
     fleet["h1"]["reachable"] = False  # its facts cannot be acted on: h2's web is a new endpoint
-    plan = compute_plan(networks, fleet)
+    plan = peer_tables.compute_plan(networks, fleet)
     assert plan["moves"] == []
     web = next(e for n in plan["hosts"]["h2"]["networks"] for e in n["endpoints"] if e["name"] == "web")
     assert web["ip"] == "10.213.0.5"
@@ -304,10 +301,10 @@ def test_not_a_move_from_a_host_this_run_does_not_reach():
 def test_not_a_move_when_the_new_host_already_has_it_or_on_another_network():
     networks, fleet = moved_web()
     fleet["h2"]["current"]["web"] = seen("10.213.0.8")  # both had a web: h1's goes, h2's stays
-    assert compute_plan(networks, fleet)["moves"] == []
+    assert peer_tables.compute_plan(networks, fleet)["moves"] == []
     networks, fleet = moved_web()
     fleet["h2"]["endpoints"][1] = ep("web", "red")  # h1's web left overlay_network; h2's is on red
-    assert compute_plan([*networks, RED], fleet)["moves"] == []
+    assert peer_tables.compute_plan([*networks, RED], fleet)["moves"] == []
 
 
 def test_moves_are_listed_by_network_then_endpoint():
@@ -316,7 +313,7 @@ def test_moves_are_listed_by_network_then_endpoint():
     fleet["h3"]["endpoints"].append(ep("api"))
     fleet["h3"]["current"]["r"] = seen("10.1.0.5", "red")
     fleet["h1"]["endpoints"].append(ep("r", "red"))
-    moves = compute_plan([*networks, RED], fleet)["moves"]
+    moves = peer_tables.compute_plan([*networks, RED], fleet)["moves"]
     assert [(m["network"], m["endpoint"], m["ip"], m["from"], m["to"]) for m in moves] == [
         ("overlay_network", "api", "10.213.0.9", "h1", "h3"),
         ("overlay_network", "web", "10.213.0.7", "h1", "h2"),
