@@ -279,6 +279,23 @@ def dns_name_problem(name: str) -> str | None:
     return None
 
 
+# --- flooding -------------------------------------------------------------------------------------------------
+#
+# A network with ``flood`` gives every host a head-end replication list: one ZERO_MAC entry per peer VTEP in the
+# vxlan device's FDB, so broadcast, unknown unicast and multicast reach every host of the network. ``proxy`` (on by
+# default) lets the vxlan device answer ARP and neighbour solicitations from the static table.
+
+
+def proxy_problem(flood: bool, proxy: bool) -> str | None:
+    """Why a network's ``flood`` and ``proxy`` cannot go together, or None when they can."""
+    if proxy or flood:
+        return None
+    return (
+        "proxy false needs flood true: without the proxy the peers answer ARP and neighbour solicitations"
+        " themselves, which only reach them flooded, so no address would ever resolve"
+    )
+
+
 # --- messages -------------------------------------------------------------------------------------------------
 
 

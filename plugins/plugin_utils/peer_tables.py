@@ -49,6 +49,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     no_scope_id,
     overlay_netns,
     overlay_netns_vni,
+    proxy_problem,
     valid_name,
     veth_name,
     vxlan_mtu,
@@ -278,12 +279,11 @@ def _parse_networks(networks) -> dict[str, _Network]:
         problem = egress_problem(subnet.version) if egress else None
         if problem:
             raise PeerTableError(f"{label} egress true with subnet {subnet}: {problem}. Set egress: false on it")
-        if not proxy and not flood:
+        problem = proxy_problem(flood, proxy)
+        if problem:
             raise PeerTableError(
-                f"{label}: proxy false needs flood true (got proxy {item['proxy']!r}, flood {item.get('flood')!r}):"
-                " without the proxy the peers answer ARP and"
-                " neighbour solicitations themselves, which only reach them flooded, so no address would ever"
-                " resolve; set flood: true on the network, or leave proxy out (it defaults to true)"
+                f"{label} proxy {item['proxy']!r} with flood {item.get('flood')!r}: {problem}; set flood: true on the"
+                " network, or leave proxy out (it defaults to true)"
             )
         gateway = int(gateway_address(subnet))
         last = int(subnet.broadcast_address) - (1 if subnet.version == 4 else 0)

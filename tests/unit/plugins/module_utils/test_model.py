@@ -203,3 +203,12 @@ def test_dns_name_problem(name, problem):
 
 def test_an_endpoint_has_two_names():
     assert m.dns_names("web1", "backend") == ("web1", "web1.backend")
+
+
+@pytest.mark.parametrize(("flood", "proxy"), [(False, True), (True, True), (True, False)])
+def test_flood_and_proxy_go_together_unless_neither_is_on(flood, proxy):
+    assert m.proxy_problem(flood, proxy) is None
+
+
+def test_proxy_off_without_flood_would_never_resolve_an_address():
+    assert m.proxy_problem(False, False).startswith("proxy false needs flood true: without the proxy the peers")

@@ -93,7 +93,7 @@ def test_proxy_false_without_flood_is_refused_since_arp_would_never_resolve(floo
     network = {**NET, "proxy": False} | ({} if flood is None else {"flood": flood})
     message = error(*three(network))
     assert message.startswith(
-        f"network 'overlay_network': proxy false needs flood true (got proxy False, flood {flood!r}):"
+        f"network 'overlay_network' proxy False with flood {flood!r}: proxy false needs flood true: without the proxy"
     )
     assert "no address would ever resolve" in message
     assert "set flood: true on the network, or leave proxy out" in message
