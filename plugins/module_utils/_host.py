@@ -32,7 +32,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
 )
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge, Netns, Veth, Vxlan
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import DEFAULT_PORT
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import DEFAULT_PORT, ZERO_MAC
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles, ObjectError
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
@@ -241,7 +241,7 @@ class HostConverger:
                 "local": vtep,
                 "dev": under["vtep_dev"],
                 "learning": False,
-                "proxy": True,
+                "proxy": net["proxy"],  # a change recreates the device; its tables are refilled below
                 "master": net["bridge"],
                 "mtu": net["mtu"],
                 "state": "present",
@@ -293,7 +293,8 @@ class HostConverger:
             current = fdb_current if spec is _table.FDB else (_table.read(ns, spec, index) if index > 0 else [])
             keys = {e[spec.key_field] for e in wanted}
             for key, member in current:
-                keep = member in preserve if spec is _table.FDB else member in kept_macs
+                # a preserved VTEP keeps its unicast entries, never a flood entry: the flood list is the plan's
+                keep = member in preserve and key != ZERO_MAC if spec is _table.FDB else member in kept_macs
                 if keep and key not in keys:
                     wanted.append(spec.entry(key, member))
             result = _table.plan(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])

@@ -69,6 +69,23 @@ def check_input(params: dict) -> None:
                 )
             except v.InputError as exc:
                 raise v.InputError(f"{where}.{spec.name}: {exc}") from None
+        _check_flood(net, where)
+
+
+def _check_flood(net: dict, where: str) -> None:
+    """Normalise a network's ``flood`` (default false) and ``proxy`` (default true), refuse the pair that cannot
+    work (:func:`._model.proxy_problem`), and refuse flood entries (``00:00:00:00:00:00``) in the ``fdb`` of a
+    network that does not flood."""
+    net["flood"] = _model.check_bool(net.get("flood", False), f"{where}.flood:", error=v.InputError)
+    net["proxy"] = _model.check_bool(net.get("proxy", True), f"{where}.proxy:", error=v.InputError)
+    problem = _model.proxy_problem(net["flood"], net["proxy"])
+    if problem:
+        raise v.InputError(f"{where}.proxy: {problem}")
+    if not net["flood"] and any(entry["mac"] == _model.ZERO_MAC for entry in net["fdb"]):
+        raise v.InputError(
+            f"{where}.fdb: a {_model.ZERO_MAC} (flood) entry on a network without flood; set flood: true on the"
+            " network, or leave the flood entries out"
+        )
 
 
 def _check_workload_keys(net: dict, where: str) -> None:

@@ -72,6 +72,11 @@ options:
         and C(attached) (default V(false); with V(true) the netns is the user's, and only the veth is the collection's).
       - Optional per network, C(egress) and C(dns) (default V(false)), C(gateway) (C(address), C(prefixlen),
         C(mac); needed by either), and C(names), a dict of DNS name -> address.
+      - Optional per network, C(flood) (default V(false)) and C(proxy) (default V(true)). C(flood) lets C(fdb) hold
+        the head-end flood list (C(00:00:00:00:00:00) once per peer VTEP), refused on a network without it.
+        C(proxy=false) needs C(flood=true) - the peers then answer ARP and neighbour solicitations themselves, flooded.
+        The kernel cannot change C(proxy) on a live device, so a change recreates C(vxlan0) and refills its tables in
+        the same run, a short outage of that network on that host.
     type: list
     elements: dict
     default: []

@@ -46,6 +46,35 @@ def test_workload_keys_default_to_off_and_are_normalised():
     assert net["gateway"] == {"address": "10.213.0.1", "prefixlen": 24, "mac": "06:00:00:01:00:01"}
 
 
+def test_flood_and_proxy_default_and_are_normalised():
+    p = params(NET)
+    _host_preflight.check_input(p)
+    assert (p["networks"][0]["flood"], p["networks"][0]["proxy"]) == (False, True)
+    flood = [{"mac": "00:00:00:00:00:00", "dst": "198.18.1.2"}, {"mac": "00:00:00:00:00:00", "dst": "198.18.1.3"}]
+    p = params({**NET, "flood": "yes", "proxy": "false", "fdb": flood})
+    _host_preflight.check_input(p)
+    net = p["networks"][0]
+    assert (net["flood"], net["proxy"], net["fdb"]) == (True, False, flood)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"flood": "often"}, "networks[0] (overlay_network).flood: 'often' is not a boolean"),
+        ({"flood": True, "proxy": 2}, "networks[0] (overlay_network).proxy: 2 is not a boolean"),
+        ({"proxy": False}, "networks[0] (overlay_network).proxy: proxy false needs flood true"),
+        (
+            {"fdb": [{"mac": "00:00:00:00:00:00", "dst": "198.18.1.2"}]},
+            "networks[0] (overlay_network).fdb: a 00:00:00:00:00:00 (flood) entry on a network without flood",
+        ),
+    ],
+)
+def test_bad_flood_and_proxy_are_refused(change, message):
+    with pytest.raises(InputError) as err:
+        _host_preflight.check_input(params({**NET, **change}))
+    assert message in str(err.value)
+
+
 def test_absent_ignores_the_networks():
     _host_preflight.check_input(params({"garbage": True}, vtep=None, state="absent"))
 
