@@ -212,8 +212,10 @@ def _converge(spec: TableSpec, want: dict, have: dict, *, exact: bool) -> tuple[
             continue
         if len(cur) == 1 and cur[0] == target:
             continue
-        # an exclusive key ends up with exactly one member: drop strays, then write the wanted one
-        if fdb:
+        # an exclusive key ends up with exactly one member, written with one replace, which the kernel applies in
+        # place (a unicast MAC that moves to another VTEP, an address reused by another MAC: no moment without an
+        # entry); only an FDB key appended to more than once has strays to delete first
+        if fdb and len(cur) > 1:
             deletes.extend((key, m) for m in cur if m != target)
         upserts.append((key, target))
     return deletes, upserts

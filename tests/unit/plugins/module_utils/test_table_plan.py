@@ -146,7 +146,6 @@ class TestPlanStates:
         current = [fdb(M3, D2), fdb(M4, D2), fdb(ZERO, D2)]
         r = plan_fdb("merged", [fdb(M3, D3), fdb(M5, D3), fdb(ZERO, D3)], current)
         assert [(op["action"], op["entry"]) for op in r["ops"]] == [
-            ("delete", fdb(M3, D2)),
             ("upsert", fdb(ZERO, D3)),
             ("upsert", fdb(M3, D3)),
             ("upsert", fdb(M5, D3)),
@@ -166,7 +165,7 @@ class TestPlanStates:
         r = plan_fdb("replaced", [fdb(M3, D3), fdb(ZERO, D2), fdb(ZERO, D3)], current)
         assert r["after"] == [fdb(ZERO, D2), fdb(ZERO, D3), fdb(M3, D3), fdb(M4, D2)]
         deleted = [op["entry"] for op in r["ops"] if op["action"] == "delete"]
-        assert deleted == [fdb(ZERO, D1), fdb(M3, D2)]  # M4's key was not given: kept
+        assert deleted == [fdb(ZERO, D1)]  # M3's dst is replaced in place; M4's key was not given: kept
 
     def test_merged_vs_replaced_on_the_flood_key(self):
         current = [fdb(ZERO, D1)]
@@ -234,6 +233,38 @@ class TestPlanStates:
         r = plan_neigh("replaced", [nb("10.213.0.3", M4)], [nb("10.213.0.3", M3)])
         assert r["commands"] == ["ip -n ovl-256 neigh replace 10.213.0.3 lladdr " + M4 + " dev vxlan0 nud permanent"]
         assert r["after"] == [nb("10.213.0.3", M4)]
+
+    @pytest.mark.parametrize("state", ["merged", "replaced", "overridden"])
+    def test_fdb_change_of_dst_is_one_replace(self, state):
+        # a move: the MAC's one destination switches to the new VTEP in place, never deleted and then added
+        r = plan_fdb(state, [fdb(M3, D3), fdb(M4, D2)], [fdb(M3, D1), fdb(M4, D2)])
+        assert r["ops"] == [
+            {
+                "action": "upsert",
+                "entry": fdb(M3, D3),
+                "command": f"bridge -n ovl-256 fdb replace {M3} dev vxlan0 dst {D3} self permanent",
+            }
+        ]
+        assert r["after"] == [fdb(M3, D3), fdb(M4, D2)]
+
+    @pytest.mark.parametrize("state", ["merged", "replaced", "overridden"])
+    def test_address_reuse_is_one_neigh_replace_and_the_new_mac_added_before_the_old_goes(self, state):
+        # 10.213.0.3 now belongs to M5 on D3: its ARP entry is replaced in place; M5's FDB entry is written and,
+        # overridden, M3's goes (deletes are sent before upserts, but never for the key being written)
+        r = plan_neigh(state, [nb("10.213.0.3", M5)], [nb("10.213.0.3", M3)])
+        assert [(op["action"], op["entry"]) for op in r["ops"]] == [("upsert", nb("10.213.0.3", M5))]
+        r = plan_fdb(state, [fdb(M5, D3)], [fdb(M3, D1)])
+        expected = [("upsert", fdb(M5, D3))]
+        if state == "overridden":
+            expected.insert(0, ("delete", fdb(M3, D1)))
+        assert [(op["action"], op["entry"]) for op in r["ops"]] == expected
+
+    def test_flood_key_keeps_append_and_del(self):
+        r = plan_fdb("overridden", [fdb(ZERO, D2), fdb(ZERO, D3)], [fdb(ZERO, D1), fdb(ZERO, D2)])
+        assert r["commands"] == [
+            f"bridge -n ovl-256 fdb del {ZERO} dev vxlan0 dst {D1} self",
+            f"bridge -n ovl-256 fdb append {ZERO} dev vxlan0 dst {D3} self permanent",
+        ]
 
     def test_exclusive_key_with_stray_members_keeps_only_the_wanted_one(self):
         # a unicast MAC appended twice by hand: merged leaves exactly the wanted destination
@@ -373,10 +404,10 @@ def test_settled_overridden_by_key(spec, want, cur, settled):
 
 
 def test_ops_are_sorted_deletes_then_upserts():
-    current = [fdb(M5, D1), fdb(M3, D1)]
+    current = [fdb(M5, D1), fdb(M3, D1), fdb(ZERO, D1)]
     r = plan_fdb("overridden", [fdb(M4, D2), fdb(ZERO, D3), fdb(M3, D2)], current)
     assert [(op["action"], op["entry"]["mac"]) for op in r["ops"]] == [
-        ("delete", M3),
+        ("delete", ZERO),
         ("delete", M5),
         ("upsert", ZERO),
         ("upsert", M3),
@@ -494,5 +525,5 @@ def test_plan_is_linear_and_predicts_the_kernel():
     current = [(e["mac"], "198.18.2.1") for e in wanted[::2]]
     result = t.plan(t.FDB, "overridden", wanted, current, dev="vxlan0")
     assert result["after"] == sorted(wanted, key=tables.sort_key(t.FDB))
-    assert len(result["ops"]) == 10000 + 20000  # a stray dst deleted per existing MAC, every MAC written
+    assert len(result["ops"]) == 20000  # every MAC written once; an existing one's dst replaced in place
     assert t.plan(t.FDB, "overridden", wanted, pairs(t.FDB, result["after"]), dev="vxlan0")["ops"] == []
