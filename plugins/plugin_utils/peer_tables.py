@@ -984,9 +984,16 @@ def _listing(removed: Mapping, hosts, limit: int = 20, *, named: bool = True) ->
     return "; ".join(parts) + more
 
 
-def _check_purge(removed: Mapping, by_name: Mapping, limit: int) -> None:
-    """A run that empties a host, or removes more than ``limit`` endpoints, needs allow_purge (absent hosts aside)."""
-    present = {host: gone for host, gone in removed.items() if gone["state"] == "present"}
+def _check_purge(removed: Mapping, by_name: Mapping, limit: int, moved=frozenset()) -> None:
+    """A run that empties a host, or removes more than ``limit`` endpoints, needs allow_purge (absent hosts aside).
+
+    An endpoint that moves (``moved``: its old host and name) is not a removal: it lives on on its new host.
+    """
+    present = {}
+    for host, gone in removed.items():
+        endpoints = [name for name in gone["endpoints"] if (host, name) not in moved]
+        if gone["state"] == "present" and (endpoints or gone["networks"]):
+            present[host] = {**gone, "endpoints": endpoints}
     emptied = [host for host, gone in present.items() if gone["endpoints"] and not by_name[host].endpoints]
     if emptied:
         them = f"host {emptied[0]}" if len(emptied) == 1 else f"hosts {', '.join(emptied)}"
@@ -1213,13 +1220,13 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
                 )
             part["networks"].append({"name": network.name, "mtu": mtu, "endpoints": endpoints})
     removed = _removals(hosts)
-    if not allow_purge:
-        _check_purge(removed, by_name, purge_limit)
     moves = [
         {"endpoint": e.name, "network": name, "ip": e.ip_text, "mac": e.mac, "from": source, "to": e.host}
         for name in sorted(states)
         for source, e in sorted(states[name].moves, key=lambda move: (move[1].name, move[1].host))
     ]
+    if not allow_purge:
+        _check_purge(removed, by_name, purge_limit, {(move["from"], move["endpoint"]) for move in moves})
     return {
         "version": PLAN_VERSION,
         "networks": plan_networks,

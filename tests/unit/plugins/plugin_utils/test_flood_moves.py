@@ -247,6 +247,27 @@ def test_a_move_keeps_its_address_and_is_in_the_plan_and_the_summary():
     assert plan["removed"] == {"h1": {"state": "present", "endpoints": ["web"], "networks": []}}
 
 
+def test_a_move_is_not_a_removal_for_the_purge_guard():
+    networks, fleet = moved_web()
+    plan = peer_tables.compute_plan(networks, fleet, purge_limit=0)  # web lives on, on h2
+    assert [m["endpoint"] for m in plan["moves"]] == ["web"]
+    assert plan["removed"] == {"h1": {"state": "present", "endpoints": ["web"], "networks": []}}  # the report
+    # a real removal next to the move still counts, and alone
+    fleet["h3"]["current"]["gone"] = seen("10.213.0.9")
+    with pytest.raises(peer_tables.PeerTableError, match=r"remove 1 endpoint, .*\(0\): h3: endpoints gone\."):
+        peer_tables.compute_plan(networks, fleet, purge_limit=0)
+
+
+def test_moving_every_endpoint_off_a_host_does_not_empty_it():
+    networks, fleet = moved_web()
+    fleet["h1"]["endpoints"] = []
+    fleet["h1"]["current"] = {"web": seen("10.213.0.7")}
+    plan = peer_tables.compute_plan(networks, fleet)
+    assert [(m["endpoint"], m["from"]) for m in plan["moves"]] == [("web", "h1")]
+    fleet["h1"]["current"]["a"] = seen("10.213.0.2")  # a goes for good: that empties h1
+    assert error(networks, fleet).startswith("this run would remove the whole overlay of host h1 (endpoints a)")
+
+
 @pytest.mark.parametrize("address", ["10.213.0.7", "10.213.0.7/24"])
 def test_a_move_with_an_explicit_address_and_mac(address):
     plan = peer_tables.compute_plan(*moved_web(address=address, mac="02:00:00:00:00:07"))
