@@ -181,6 +181,15 @@ def no_scope_id(value, label: str, *, error=ValueError) -> str:
     return text
 
 
+def broadcast_address(address: str, prefixlen: int) -> str | None:
+    """The broadcast address an interface address gets, as ``ip addr add ... brd +`` gives it: the last address of
+    an IPv4 subnet of /30 or wider; None for IPv6, /31 and /32.  Without it the kernel routes the subnet's broadcast
+    address as a unicast one (an ARP for it, never answered), so a broadcast never leaves or arrives."""
+    if ":" in address or prefixlen > 30:
+        return None
+    return str(ipaddress.IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address)
+
+
 # --- MAC ------------------------------------------------------------------------------------------------------
 
 ZERO_MAC = "00:00:00:00:00:00"  # the vxlan head-end flood entry of an FDB

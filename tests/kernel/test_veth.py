@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.kernel
@@ -96,3 +98,17 @@ def test_veth_ipv6_endpoint_and_moved_peer(overlay, lab, nf):
     assert nf.Kernel.link(ep2, "eth0")["address"] == mac
     assert nf.Kernel.link(ep, "eth0") is None
     assert nf.Kernel.link(ovl, "veth-b")["master"] == "br0"
+
+
+@pytest.mark.parametrize(("address", "brd"), [("10.213.0.2/24", "10.213.0.255"), ("10.213.0.2/31", None)])
+def test_an_ipv4_endpoint_gets_its_subnets_broadcast_address(overlay, lab, nf, address, brd):
+    """As ``ip addr add ... brd +``: without it a broadcast to the subnet's last address is routed as unicast (an
+    ARP for it, never answered), so it is neither sent nor received (issue 15, ``flood``)."""
+    host, ovl = overlay
+    ep = lab.name("d")
+    (made,) = nf.run_tasks(
+        host, [nf.Call("veth", {"name": "veth-d", "netns": ovl, "peer_netns": ep, "address": address})]
+    )
+    nf.assert_ok(made)
+    shown = nf.ip(ep, "-4", "-j", "addr", "show", "dev", "eth0").stdout
+    assert [a.get("broadcast") for a in json.loads(shown)[0]["addr_info"]] == [brd]

@@ -32,7 +32,12 @@ import errno
 import importlib.util
 import os
 
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import NETNS_RUN_DIR, ZERO_MAC, netns_path
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    NETNS_RUN_DIR,
+    ZERO_MAC,
+    broadcast_address,
+    netns_path,
+)
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import link, neigh, sock
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl.const import (
     AF_INET,
@@ -332,6 +337,9 @@ class Namespace:
 
     def addr_add(self, ifname, index, address, prefixlen) -> None:
         extra = {"flags": IFA_F_NODAD} if ":" in address else {}
+        broadcast = broadcast_address(address, int(prefixlen))
+        if broadcast:  # as ip addr add ... brd +: the subnet's broadcast address is then one
+            extra["broadcast"] = broadcast
         self._addr("add", f"adding address {address}/{prefixlen} to {ifname}", index, address, prefixlen, **extra)
 
     def addr_del(self, ifname, index, address, prefixlen) -> None:

@@ -212,3 +212,11 @@ def test_flood_and_proxy_go_together_unless_neither_is_on(flood, proxy):
 
 def test_proxy_off_without_flood_would_never_resolve_an_address():
     assert m.proxy_problem(False, False).startswith("proxy false needs flood true: without the proxy the peers")
+
+
+@pytest.mark.parametrize(
+    ("address", "prefixlen", "brd"),
+    [("10.213.0.2", 24, "10.213.0.255"), ("10.0.0.1", 30, "10.0.0.3"), ("10.0.0.1", 31, None), ("fd00::2", 64, None)],
+)
+def test_broadcast_address_is_the_subnets_last_ipv4_address(address, prefixlen, brd):
+    assert m.broadcast_address(address, prefixlen) == brd
