@@ -161,18 +161,27 @@ class HostConverger:
     # -- purge -------------------------------------------------------------------------------------------------
 
     def plan_purge(self, owned: dict, wanted: list[dict]) -> dict:
-        """The owned endpoints and networks that this run removes (an endpoint that moves is removed, then made)."""
+        """The owned endpoints and networks that this run removes (an endpoint that moves is removed, then made).
+
+        The endpoints named in ``keep_endpoints`` stay as they are, and so does the network that holds them: the
+        first pass of a run with moves, on a host that an endpoint also leaves (make-before-break).
+        """
         want_nets = {n["name"]: n for n in wanted}
         want_eps = {(n["name"], e["name"]): e for n in wanted for e in n["endpoints"]}
+        held = set(self.p.get("keep_endpoints") or ())
         endpoints = []
         for ep in sorted(owned["endpoints"].values(), key=lambda e: e["name"]):
             keep = want_eps.get((ep["network"], ep["name"]))
+            if ep["name"] in held and not keep:
+                continue
             if not (keep and keep["netns"] == ep["netns"] and keep["veth"] == ep["veth"]):
                 endpoints.append(ep["name"])
+        held_nets = {ep["network"] for ep in owned["endpoints"].values() if ep["name"] in held}
         networks = [
             net["name"]
             for net in sorted(owned["networks"].values(), key=lambda n: n["name"])
-            if not (want_nets.get(net["name"]) and want_nets[net["name"]]["netns"] == net["netns"])
+            if net["name"] not in held_nets
+            and not (want_nets.get(net["name"]) and want_nets[net["name"]]["netns"] == net["netns"])
         ]
         return {"networks": networks, "endpoints": endpoints}
 
@@ -297,21 +306,40 @@ class HostConverger:
                 keep = member in preserve and key != ZERO_MAC if spec is _table.FDB else member in kept_macs
                 if keep and key not in keys:
                     wanted.append(spec.entry(key, member))
-            result = _table.plan(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
+            out[spec.name] = _table.plan(spec, "overridden", wanted, current, dev=net["vxlan"], netns=net["netns"])
+        if not self.check_mode:
+            self._apply_tables(ns, index, out["fdb"]["ops"], out["neigh"]["ops"])
+        for spec in (_table.FDB, _table.NEIGH):
+            result = out[spec.name]
             upserts = sum(op["action"] == "upsert" for op in result["ops"])
-            if result["ops"] and not self.check_mode:
-                try:
-                    _table.apply(ns, spec, index, result["ops"])
-                except _table.TableApplyError as exc:
-                    # every entry was attempted: the ones that failed are named in ``errors``
-                    self.changed |= len(exc.errors) < len(result["ops"])
-                    self.commands.extend(result["commands"])
-                    raise
             self.tally[spec.name][0] += upserts
             self.tally[spec.name][1] += len(result["ops"]) - upserts
             self._record(result)
             out[spec.name] = {"before": result["before"], "after": result["after"]}
         return out
+
+    def _apply_tables(self, ns, index: int, fdb_ops: list[dict], neigh_ops: list[dict]) -> None:
+        """Write one network's planned table changes make-before-break: the FDB entries first (a new MAC's
+        destination exists before an ARP entry names it; a moved MAC's is replaced in place), then the ARP entries
+        (an address reused by another MAC switches with one replace), and last the FDB entries that go (an old MAC
+        is forgotten only once no ARP entry names it)."""
+        steps = (
+            (_table.FDB, [op for op in fdb_ops if op["action"] != "delete"]),
+            (_table.NEIGH, neigh_ops),
+            (_table.FDB, [op for op in fdb_ops if op["action"] == "delete"]),
+        )
+        done: list[str] = []
+        for spec, ops in steps:
+            if not ops:
+                continue
+            try:
+                _table.apply(ns, spec, index, ops)
+            except _table.TableApplyError as exc:
+                # every entry of the step was attempted: the ones that failed are named in ``errors``
+                self.changed |= bool(done) or len(exc.errors) < len(ops)
+                self.commands.extend(done + [op["command"] for op in ops])
+                raise
+            done += [op["command"] for op in ops]
 
     # -- the VTEP allowlist --------------------------------------------------------------------------------------
 

@@ -87,6 +87,17 @@ options:
     type: list
     elements: str
     default: []
+  keep_endpoints:
+    description:
+      - Names of endpoints this run must not remove, though O(networks) no longer lists them on this host (nor the
+        network that holds them, which is then left as it is). The role passes the endpoints that move away from
+        this host while it also receives one, in the first pass of a run with moves (make-before-break); the
+        host's last pass, without it, removes them.
+      - The record keeps them, and the summary does not count them as removed.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   firewall:
     description:
       - Keep the VTEP allowlist. On the host's VTEP address, UDP to O(ports) is accepted only from O(allow); the
@@ -204,6 +215,7 @@ def main():
             "vtep": {"type": "str"},
             "networks": {"type": "list", "elements": "dict", "default": []},
             "preserve_vteps": {"type": "list", "elements": "str", "default": []},
+            "keep_endpoints": {"type": "list", "elements": "str", "default": []},
             "firewall": {"type": "bool", "default": False},
             "allow": {"type": "list", "elements": "str"},
             "ports": {"type": "list", "elements": "int"},

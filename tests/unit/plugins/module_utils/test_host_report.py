@@ -36,6 +36,21 @@ def test_the_purge_plan_names_what_goes_and_what_moves():
     assert plan == {"networks": ["backend"], "endpoints": ["db", "moved"]}
 
 
+def test_kept_endpoints_and_their_network_stay_and_are_not_reported_removed():
+    # pass 1 of a run with moves: db moves to another host, x arrives here; db (and backend, which holds it) stay
+    c = converger(keep_endpoints=["db", "unknown"])
+    wanted = [net("front", "ovl-256", ["web1", "x"])]
+    c.owned = OWNED
+    c.to_remove = c.plan_purge(OWNED, wanted)
+    assert c.to_remove == {"networks": [], "endpoints": ["moved"]}
+    c.progress["endpoints"].update(c.to_remove["endpoints"])
+    assert c.summary(wanted) == "+1 endpoint (x), -1 endpoint (moved)"
+    # a kept endpoint that the plan still wants on this host in another netns is remade as usual
+    wanted = [net("front", "ovl-256", ["web1"]), net("backend", "ovl-300", [])]
+    wanted[1]["endpoints"] = [{"name": "db", "netns": "db2", "veth": "veth-db"}]
+    assert c.plan_purge(OWNED, wanted) == {"networks": [], "endpoints": ["db", "moved"]}
+
+
 def test_the_summary_line():
     c = converger()
     wanted = [net("front", "ovl-256", ["web1", "web3", "moved"]), net("new", "ovl-400", ["x"])]
