@@ -1,11 +1,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """make bench: run every benchmark within the budget, print the tables, write docs/performance.md and the plot.
 
-Order: (a)/(b) the table engine, (d)/(e) the 30-host lab (which also picks the forks), then (c) the fleet
-computation, whose largest size gets what is left of the budget.
+Order: (a)/(b) the table engine, (d)/(e) the 30-host lab (which also picks the forks), (m) moves on a 3-host lab,
+then (c) the fleet computation, whose largest size gets what is left of the budget.
 
-``python -m bench --only tables`` (or ``BENCH_ONLY=tables``; ``tables``, ``lab``, ``fleet``, comma-separated) runs
-just those and prints their tables; docs/performance.md and its plot are only written by a run of all three.
+``python -m bench --only tables`` (or ``BENCH_ONLY=tables``; ``tables``, ``lab``, ``moves``, ``fleet``,
+comma-separated) runs just those and prints their tables; docs/performance.md and its plot are only written by a
+run of all of them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import fleet, lab, report, tables
+from bench import fleet, lab, moves, report, tables
 from bench.common import Budget, Results, log, machine_facts, require_root
 
 BUDGET = float(os.environ.get("BENCH_BUDGET", "570"))  # seconds; make bench must finish within 10 minutes
@@ -31,7 +32,7 @@ DEFAULT_FORKS = 2
 
 
 MAIN_PID = os.getpid()
-PARTS = ("tables", "lab", "fleet")
+PARTS = ("tables", "lab", "moves", "fleet")
 
 
 def _parts(argv: list[str]) -> set[str]:
@@ -93,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             results.forks_note = "the lab failed, so forks were not compared"
             if "lab" not in parts:
                 results.forks_note = "the lab did not run (--only), so forks were not compared"
+        if "moves" in parts:
+            _section(
+                results,
+                "m",
+                "(m) moves on a 3-host lab",
+                lambda: moves.run(results, budget, work, forks),
+            )
         if "fleet" in parts:
             _section(
                 results,
@@ -103,10 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if os.getpid() != MAIN_PID:
             os._exit(1)  # a forked child must never clean up what the main process owns
-        if not (work / "lab").exists():  # netfleet-lab down removed it: nothing of the lab is left
+        left = [lab_dir for lab_dir in (work / "lab", work / "moves-lab") if lab_dir.exists()]
+        if not left:  # netfleet-lab down removed them: nothing of the labs is left
             shutil.rmtree(work, ignore_errors=True)
-        else:
-            log(f"WARNING: {work / 'lab'} is still there: run tools/netfleet-lab down --dir {work / 'lab'}")
+        for lab_dir in left:
+            log(f"WARNING: {lab_dir} is still there: run tools/netfleet-lab down --dir {lab_dir}")
     results.total_seconds = budget.elapsed()
     results.machine["load average (end)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report.explain(results)

@@ -173,7 +173,7 @@ class Check:
     note: str = ""  # what report.explain needs: a profile, a fleet size
     lower_bound: bool = False  # the ratio is a lower bound (a run hit its time limit)
     why: str = ""  # filled in for a missed target
-    unit: str = "x"  # "x": a ratio; "s": the measured value itself, in seconds
+    unit: str = "x"  # "x": a ratio; "s": the measured value itself, in seconds; "packets": a count of packets
 
     @property
     def verdict(self) -> str:
@@ -194,6 +194,8 @@ class Check:
         sign = ">= " if self.lower_bound else ""
         if self.unit == "s":
             return f"{sign}{self.ratio:.2f} s"
+        if self.unit == "packets":
+            return f"{sign}{self.ratio:.0f} packets"
         return f"{sign}{self.ratio:.2f}x" if self.ratio < 100 else f"{sign}{self.ratio:.0f}x"
 
 

@@ -31,7 +31,7 @@ def md_table(columns: list[str], rows: list[list[str]]) -> str:
 
 
 CHECK_COLUMNS = ["bench", "target", "measured", "ratio / value", "verdict"]
-ORDER = ("a", "b", "c", "de")
+ORDER = ("a", "b", "c", "de", "m")
 
 
 def sections(results: Results) -> list[dict]:
@@ -359,6 +359,12 @@ def write_markdown(results: Results) -> Path:
         "networks and 2 endpoints per host, `ansible-playbook -i LAB/inventory.yml -i VARS playbooks/site.yml`. "
         "(e) is the first run on the fresh lab, (d) the next two (they must change nothing) against "
         "`tools/bench/playbooks/ping.yml` (`ansible.builtin.ping` on every host).",
+        "- (m): `tools/netfleet-lab up --hosts 3` in a directory of this run (always taken down), one network with "
+        "an endpoint on every host, and `mover` (an explicit address, same name) moved between h1 and h2 by "
+        "rewriting the host_vars, `playbooks/site.yml` each time. h3's endpoint pings the mover with "
+        "`ping -i 0.01` (100 packets/s) inside the lab host, started before each run with a move and stopped by "
+        "its pid (SIGINT) half a second after it; packets lost = transmitted - received from ping's summary. "
+        "Each move is followed by a run of the same placement (no move, no change), so the two kinds alternate.",
         "",
     ]
     DOC.write_text("\n".join(out), encoding="utf-8")
