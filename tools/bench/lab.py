@@ -44,6 +44,15 @@ def write_vars(path: Path) -> None:
         (path / "host_vars" / f"h{k}.yml").write_text(text, encoding="utf-8")
 
 
+def take_down(lab_dir: Path, vars_dir: Path) -> None:
+    """``netfleet-lab down`` on a lab of this run, then its variables (kept when the lab could not be removed)."""
+    down = timed([*LAB, "down", "--dir", str(lab_dir)], timeout=120)
+    if down.returncode != 0:
+        log(f"  WARNING: netfleet-lab down --dir {lab_dir} failed: {(down.stdout + down.stderr)[-500:]}")
+    elif not lab_dir.exists():
+        shutil.rmtree(vars_dir, ignore_errors=True)
+
+
 def recap(stdout: str) -> dict:
     """host -> (ok, changed, unreachable, failed) from the PLAY RECAP."""
     return {m[1]: tuple(int(x) for x in m.groups()[1:]) for m in _RECAP.finditer(stdout)}
@@ -114,11 +123,7 @@ def run(results: Results, budget: Budget, work: Path, share: float) -> int:
             pings[chosen].append(play("ping", chosen, 90))
     finally:
         if os.getpid() == owner:  # never from a forked child
-            down = timed([*LAB, "down", "--dir", str(lab_dir)], timeout=120)
-            if down.returncode != 0:
-                log(f"  WARNING: netfleet-lab down --dir {lab_dir} failed: {(down.stdout + down.stderr)[-500:]}")
-            elif not lab_dir.exists():
-                shutil.rmtree(vars_dir, ignore_errors=True)
+            take_down(lab_dir, vars_dir)
 
     ping = median(p["seconds"] for p in pings[chosen])
     site_again = median(r["seconds"] for r in again)

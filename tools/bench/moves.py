@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from devenv import REPO
 
 from bench.common import BIN, Budget, Check, Results, fmt_s, log, median, playbook_env
 from bench.common import run_timed as timed
-from bench.lab import LAB, recap
+from bench.lab import LAB, recap, take_down
 
 HOSTS = ("h1", "h2", "h3")
 NETWORK = {"name": "moves", "vni": 620, "subnet": "10.232.0.0/24"}
@@ -122,11 +121,7 @@ def run(results: Results, budget: Budget, work: Path, forks: int) -> None:
             log(f"  no move: {fmt_s(still[-1]['seconds'])}")
     finally:
         if os.getpid() == owner:  # never from a forked child
-            down = timed([*LAB, "down", "--dir", str(lab_dir)], timeout=120)
-            if down.returncode != 0:
-                log(f"  WARNING: netfleet-lab down --dir {lab_dir} failed: {(down.stdout + down.stderr)[-500:]}")
-            elif not lab_dir.exists():
-                shutil.rmtree(vars_dir, ignore_errors=True)
+            take_down(lab_dir, vars_dir)
 
     with_move, without = median(r["seconds"] for r in moved), median(r["seconds"] for r in still)
     sec["rows"] += [
