@@ -24,17 +24,6 @@ from support.demo_fleet import VTEP
 
 pytestmark = [pytest.mark.lab, needs_root]
 
-NETWORKS = """overlay_networks:
-  - name: overlay_network
-    vni: 256
-    subnet: 10.213.0.0/24
-    flood: {flood}
-    proxy: {proxy}
-  - name: backend
-    vni: 300
-    subnet: 10.214.0.0/24
-    flood: true
-"""
 FRONT = {"h1": ("f1", "10.213.0.11"), "h2": ("f2", "10.213.0.12"), "h3": ("f3", "10.213.0.13")}
 BACK = {"h1": ("b1", "10.214.0.21"), "h2": ("b2", "10.214.0.22"), "h3": ("b3", "10.214.0.23")}
 GROUPS = {"bcast": ("10.213.0.255", 5001), "mdns": ("224.0.0.251", 5353), "group": ("239.1.2.3", 5002)}
@@ -92,12 +81,17 @@ while True:
 
 
 def overrides(flood: bool = True, proxy: bool = True, front=FRONT) -> dict:
-    """host_vars of each host: both networks, and its overlay_network and backend endpoints."""
-    text = NETWORKS.format(flood=str(flood).lower(), proxy=str(proxy).lower()) + "overlay_endpoints:\n"
+    """host_vars of each host (JSON, which is YAML): both networks, and its overlay_network and backend endpoints."""
+    networks = [
+        {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24", "flood": flood, "proxy": proxy},
+        {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24", "flood": True},
+    ]
     out = {}
     for host in HOSTS:
-        eps = [(*ep, "overlay_network") for ep in [front.get(host)] if ep] + [(*BACK[host], "backend")]
-        out[host] = text + "".join(f"  - name: {n}\n    network: {net}\n    address: {a}\n" for n, a, net in eps)
+        eps = [(*front[host], "overlay_network")] if host in front else []
+        eps.append((*BACK[host], "backend"))
+        endpoints = [{"name": name, "network": net, "address": address} for name, address, net in eps]
+        out[host] = json.dumps({"overlay_networks": networks, "overlay_endpoints": endpoints})
     return out
 
 
