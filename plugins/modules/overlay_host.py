@@ -93,7 +93,7 @@ options:
         network that holds them. The role passes the endpoints that move away from this host while it also
         receives one, in the first pass of a run with moves (make-before-break); the host's last pass, without it,
         removes them.
-      - A held network that O(networks) no longer lists is not converged in this run: its devices and tables stay,
+      - A held network that O(networks) no longer lists is not converged in this run - its devices and tables stay,
         but its DNS server, its egress and its peers in the default O(allow) follow O(networks) as usual.
       - The record keeps them, and the summary does not count them as removed.
     type: list

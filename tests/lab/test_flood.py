@@ -80,12 +80,13 @@ while True:
 """
 
 
-def overrides(flood: bool = True, proxy: bool = True, front=FRONT) -> dict:
+def overrides(flood: bool = True, proxy: bool = True, front: dict | None = None) -> dict:
     """host_vars of each host (JSON, which is YAML): both networks, and its overlay_network and backend endpoints."""
     networks = [
         {"name": "overlay_network", "vni": 256, "subnet": "10.213.0.0/24", "flood": flood, "proxy": proxy},
         {"name": "backend", "vni": 300, "subnet": "10.214.0.0/24", "flood": True},
     ]
+    front = FRONT if front is None else front
     out = {}
     for host in HOSTS:
         eps = [(*front[host], "overlay_network")] if host in front else []
