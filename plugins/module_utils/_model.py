@@ -124,6 +124,20 @@ def overlay_netns_vni(name: str) -> int | None:
     return vni if vni <= MAX_VNI else None
 
 
+# --- WireGuard (encrypted networks) ------------------------------------------------------------------------------
+
+# One WireGuard interface per host, in its own namespace: its UDP socket stays in the host's namespace (where the
+# interface is made), the tunnel addresses and the encrypted networks' VXLAN sockets live only in WIREGUARD_NETNS.
+WIREGUARD_NETNS = "ovl-wg"
+WIREGUARD_IFNAME = "wg-overlay"
+WIREGUARD_PORT = 51820
+# Tunnel addresses, one per host; they exist only inside WIREGUARD_NETNS, so they never meet the host's routes.
+WIREGUARD_SUBNET = "10.255.0.0/16"
+# Every peer keeps its session warm, and a peer or key that changes gets its handshake at once (not on the next
+# packet, not 5 s after a failed one): what makes a rotation nearly lossless.
+WIREGUARD_KEEPALIVE = 25
+
+
 def veth_name(endpoint: str) -> str:
     """Host-side veth name: ``veth-<endpoint>`` if it fits IFNAMSIZ, else ``veth-`` + 10 hex of sha1."""
     name = f"veth-{endpoint}"
@@ -150,6 +164,20 @@ MAX_MTU = 65535
 def vxlan_mtu(underlay_mtu: int | None, vtep_family: int) -> int:
     """The largest MTU of a vxlan over an underlay link of ``underlay_mtu`` (None: :data:`DEFAULT_MTU`)."""
     return (DEFAULT_MTU if underlay_mtu is None else underlay_mtu) - VXLAN_OVERHEAD[vtep_family]
+
+
+# WireGuard's outer IP + UDP + its own header and tag, by the family of the underlay it is sent over (issue 16).
+WIREGUARD_OVERHEAD = {4: 60, 6: 80}
+
+
+def wireguard_mtu(underlay_mtu: int | None, vtep_family: int) -> int:
+    """The MTU of ``wg-overlay`` over an underlay link of ``underlay_mtu`` (None: :data:`DEFAULT_MTU`)."""
+    return (DEFAULT_MTU if underlay_mtu is None else underlay_mtu) - WIREGUARD_OVERHEAD[vtep_family]
+
+
+def encrypted_vxlan_mtu(underlay_mtu: int | None, vtep_family: int, tunnel_family: int) -> int:
+    """The largest MTU of an encrypted network's vxlan: VXLAN over the tunnel addresses, inside WireGuard."""
+    return wireguard_mtu(underlay_mtu, vtep_family) - VXLAN_OVERHEAD[tunnel_family]
 
 
 def check_mtu(value, label: str, family: int = 4, *, error=ValueError) -> int:
