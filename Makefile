@@ -14,7 +14,7 @@ export ANSIBLE_LOCALHOST_WARNING := 0
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := 0
 export PATH := $(BIN):$(PATH)
 
-DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz dnsmasq-base tcpdump podman
+DEB_PACKAGES := iproute2 iputils-ping util-linux openssh-server openssh-client socat nftables iputils-arping graphviz dnsmasq-base tcpdump podman wireguard-go wireguard-tools iperf3
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: help venv deps test lint unit kernel sanity compat reliability-doc architecture lab lab-up lab-up-ssh lab-down molecule demo topology bench
