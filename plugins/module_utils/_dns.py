@@ -28,8 +28,6 @@ written here starts with :data:`MARK`; only marked files are ever replaced or re
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import ipaddress
 import os
 import re
@@ -40,10 +38,9 @@ import struct
 import subprocess
 import time
 
-from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir
+from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir, _supervise
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import netns_path, overlay_netns
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
-from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import sock
 
 MARK = "# netfleet.overlay:"  # the first line of every file this module writes
 UNIT = "netfleet-overlay-dns@.service"
@@ -199,46 +196,9 @@ def _read(dir_fd: int, name: str) -> str | None:
 # --- the lab's supervision: our own process ---------------------------------------------------------------------
 
 
-def server_problem(
-    pid: int, starttime: str, expected: list[str], netns_file: str | None, proc: str = "/proc"
-) -> str | None:
-    """Why ``pid`` is not the dnsmasq this module started (None: it is): gone, a zombie, another process that got
-    the pid (start time), another command line, or another network namespace than ``netns_file`` (None: a netns
-    that is gone, when only the command line, with its VNI's config, and the start time can tell)."""
-    base = os.path.join(proc, str(pid))
-    try:
-        fields = _stat_fields(pid, proc)
-        with open(os.path.join(base, "cmdline"), "rb") as handle:
-            cmdline = [part.decode("utf-8", "replace") for part in handle.read().split(b"\0")[:-1]]
-        ns = os.stat(os.path.join(base, "ns", "net"))
-    except FileNotFoundError:
-        return f"process {pid} is gone"
-    if fields[0] in ("Z", "X"):
-        return f"process {pid} has exited"
-    if fields[19] != starttime:
-        return f"process {pid} is another process (it started at {fields[19]}, ours at {starttime})"
-    if cmdline != expected:
-        return f"process {pid} runs {' '.join(cmdline)!r}, not {' '.join(expected)!r}"
-    if netns_file is None:
-        return None
-    try:
-        want = os.stat(netns_file)
-    except FileNotFoundError:
-        return f"{netns_file} is gone"
-    if (ns.st_dev, ns.st_ino) != (want.st_dev, want.st_ino):
-        return f"process {pid} is not in the network namespace {netns_file}"
-    return None
-
-
-def _stat_fields(pid: int, proc: str = "/proc") -> list[str]:
-    """The fields of ``/proc/<pid>/stat`` after the command name (which may hold spaces and parentheses): the
-    state first, the start time at index 19."""
-    with open(os.path.join(proc, str(pid), "stat"), encoding="utf-8") as handle:
-        return handle.read().rpartition(")")[2].split()
-
-
-def starttime(pid: int, proc: str = "/proc") -> str:
-    return _stat_fields(pid, proc)[19]
+server_problem = _supervise.process_problem  # why a pid is not the dnsmasq this module started (None: it is)
+_stat_fields = _supervise.stat_fields
+starttime = _supervise.starttime
 
 
 def listening(pid: int, address: str, port: int = 53, proc: str = "/proc") -> bool:
@@ -458,16 +418,7 @@ class Servers:
         log = f"dns-{vni}.log"
         log_fd = _statedir.open_file(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.state_dir)
         try:
-            child = subprocess.Popen(
-                expected,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log_fd,
-                close_fds=True,
-                start_new_session=True,
-                # the module runs one thread here; libc is loaded before the fork
-                preexec_fn=functools.partial(sock.enter_netns, netns, ctypes.CDLL(None, use_errno=True)),  # noqa: PLW1509
-            )
+            child = _supervise.spawn(expected, log_fd, netns)
         except (OSError, subprocess.SubprocessError) as exc:
             raise DnsError(f"cannot start dnsmasq in {netns}: {exc}") from None
         finally:
@@ -489,23 +440,7 @@ class Servers:
 
     def _terminate(self, pid: int) -> None:
         """Stop a verified server of ours: SIGTERM, then SIGKILL if it is still there after :data:`STOP_TIMEOUT`."""
-        child = self._children.pop(pid, None)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        with contextlib.suppress(ProcessLookupError):  # it may have exited since it was checked
-            os.kill(pid, signal.SIGTERM)
-            while not self._gone(pid, child):
-                if time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    deadline = float("inf")
-                time.sleep(0.02)
-
-    def _gone(self, pid: int, child) -> bool:
-        if child is not None:
-            return child.poll() is not None
-        try:
-            return _stat_fields(pid, self.proc)[0] in ("Z", "X")
-        except FileNotFoundError:
-            return True
+        _supervise.terminate(pid, self._children.pop(pid, None), self.proc, STOP_TIMEOUT)
 
     # -- servers that are no longer wanted --
 
