@@ -29,6 +29,7 @@ SOURCES = {
     "security": "tests/lab/test_security_local.py",
     "vxlan_injection": "tests/lab/test_vxlan_injection.py",
     "upgrade": "tests/lab/test_upgrade.py",
+    "wireguard": "tests/lab/test_wireguard.py",
 }
 
 HOW = """\
