@@ -321,14 +321,15 @@ class Keys:
             return []
         ours = [name for name in names if name in (PRIVATE, NEXT, PID, LOG) or name.endswith(".tmp")]
         commands = [f"rm {self.path(name)}" for name in ours]
-        if set(names) - set(ours):
-            return commands  # something else is there: the directory stays
-        commands.append(f"rmdir {self.dir}")
+        keep = set(names) - set(ours)  # not ours: it stays, and so does the directory
+        if not keep:
+            commands.append(f"rmdir {self.dir}")
         if not check_mode:
             for name in ours:
                 _statedir.remove(name, self.dir)
-            with contextlib.suppress(OSError):
-                os.rmdir(self.dir)
+            if not keep:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.dir)
         return commands
 
 
