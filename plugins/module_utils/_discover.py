@@ -21,7 +21,12 @@ import shutil
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _records
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import BRIDGE, ENDPOINT_IFNAME, overlay_netns_vni
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    BRIDGE,
+    ENDPOINT_IFNAME,
+    WIREGUARD_NETNS,
+    overlay_netns_vni,
+)
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 ALIAS_PREFIX = "netfleet.overlay "
@@ -76,6 +81,12 @@ def underlay(ns: nl.Namespace, vtep: str | None) -> dict:
                     "vtep_is_local": True,
                 }
     return {"vtep": None, "vtep_dev": None, "underlay_mtu": None, "vtep_is_local": False}
+
+
+def wireguard_owned(record: dict) -> bool:
+    """Whether the record says that the collection made the WireGuard namespace (``ovl-wg``) and its tunnel: only
+    then is an existing ``ovl-wg`` the collection's to converge or to delete."""
+    return bool(record.get("wireguard"))
 
 
 def netns_names() -> list[str]:
@@ -275,7 +286,7 @@ def _legacy_endpoint(handles, netns: str, network: str, link: dict, alias: str):
         _interface(link["ifname"], "veth")
     except v.InputError as exc:
         return f"not adopted ({exc})"
-    if overlay_netns_vni(ep_netns) is not None or not ep_netns.isprintable():
+    if overlay_netns_vni(ep_netns) is not None or ep_netns == WIREGUARD_NETNS or not ep_netns.isprintable():
         return f"not adopted (netns {ep_netns!r} is not an endpoint's)"
     far = (_links(handles, ep_netns) or {}).get(ENDPOINT_IFNAME)
     if not is_pair(link, far):

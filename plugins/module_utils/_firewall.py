@@ -16,6 +16,16 @@ would let broadcast and multicast through. The input hook sees every packet deli
 Its priority does not matter for the guard: an ``accept`` in another table's chain ends only that chain (every
 base chain of the hook still sees the packet), and a ``drop`` anywhere is final.
 
+A host with encrypted networks (its WireGuard tunnel, :mod:`._wireguard`) gets one more set, ``wg_vteps`` (its
+tunnel's peers' VTEPs), and two rules on the tunnel's UDP port, which its WireGuard socket listens on::
+
+    udp dport <wireguard port> ip daddr <vtep> ip saddr @wg_vteps accept
+    udp dport <wireguard port> counter drop
+
+The VXLAN ports (``ports``) are then those of its unencrypted networks only: an encrypted network's VXLAN socket
+is in the tunnel's namespace, so nothing on the underlay reaches it, and a port that only encrypted networks use is
+not opened.  A host with encrypted networks only has the WireGuard rules alone.
+
 The same table holds the egress part (:func:`egress`, docs/egress.md) when a network of the host has ``egress``:
 the ``egress_ports`` set and three chains. ``egress_forward`` drops what an endpoint sends to an overlay port (a
 VXLAN packet masqueraded to this host's VTEP would pass the other hosts' allowlists), lets return traffic into the
@@ -46,6 +56,7 @@ CHAIN = "input"
 CHAIN_SPEC = "type filter hook input priority 0; policy accept"
 VTEP_SET = "vteps"
 PORT_SET = "ports"
+WG_VTEP_SET = "wg_vteps"
 # The egress part (see egress()): its port set and chains.  TRANSIT_GLOB matches every transit's host side
 # (_egress.TRANSIT_PREFIX).
 EGRESS_PORTS = "egress_ports"
@@ -63,6 +74,7 @@ _LOCATION_KEYS = frozenset(("family", "name", "table", "chain", "handle", "elem"
 _MISSING_MARKERS = ("No such file or directory", "does not exist")
 # The accept rule as wanted() writes it: the guarded VTEP is read back from it.
 _ACCEPT_RE = re.compile(rf"^udp dport @{PORT_SET} ip6? daddr (\S+) ip6? saddr @{VTEP_SET} accept$")
+_WG_ACCEPT_RE = re.compile(rf"^udp dport (\d+) ip6? daddr (\S+) ip6? saddr @{WG_VTEP_SET} accept$")
 
 
 class FirewallError(ModuleError):
@@ -72,42 +84,59 @@ class FirewallError(ModuleError):
 # --- the wanted table ---------------------------------------------------------------------------------------
 
 
-def wanted(vtep, allow, ports) -> dict:
-    """The canonical table for a VTEP, the VTEPs allowed to reach it and the overlay ports.
-
-    Raises :class:`InputError` naming the field and the value.
-    """
-    address = ipaddress.ip_address(v.ip(vtep, "vtep"))
-    family = address.version
+def _vteps(vtep: str, family: int, allow, field: str) -> list[str]:
+    """The VTEPs of ``allow`` (of the VTEP's family), normalised, deduplicated and sorted."""
     peers = {}
     for index, value in enumerate(allow or []):
-        peer = ipaddress.ip_address(v.ip(value, f"allow[{index}]"))
+        peer = ipaddress.ip_address(v.ip(value, f"{field}[{index}]"))
         if peer.version != family:
             raise v.InputError(
-                f"allow[{index}]: {value!r} is an IPv{peer.version} address but vtep {vtep} is IPv{family}; "
+                f"{field}[{index}]: {value!r} is an IPv{peer.version} address but vtep {vtep} is IPv{family}; "
                 "the allowlist holds VTEPs of the same underlay family"
             )
         peers[peer] = None
+    return [p.compressed for p in sorted(peers, key=int)]
+
+
+def wanted(vtep, allow, ports, wireguard_allow=None, wireguard_port=None) -> dict:
+    """The canonical table for a VTEP, the VTEPs allowed to reach it and the overlay ports; with
+    ``wireguard_port``, also the tunnel's port and the VTEPs of its peers (``wireguard_allow``).
+
+    ``ports`` may then be empty (a host whose networks are all encrypted). Raises :class:`InputError` naming the
+    field and the value.
+    """
+    address = ipaddress.ip_address(v.ip(vtep, "vtep"))
+    family = address.version
+    set_type = "ipv4_addr" if family == 4 else "ipv6_addr"
+    peers = _vteps(vtep, family, allow, "allow")
     numbers = sorted({v.port(value, f"ports[{index}]") for index, value in enumerate(ports or [])})
-    if not numbers:
+    wg_port = None if wireguard_port is None else v.port(wireguard_port, "wireguard_port")
+    if not numbers and wg_port is None:
         raise v.InputError("ports: the list is empty; give the UDP ports of the overlay networks (4789 by default)")
+    if wg_port is not None and wg_port in numbers:
+        raise v.InputError(
+            f"wireguard_port: {wg_port} is also a VXLAN port of an unencrypted network (ports {numbers}); the tunnel"
+            " and the VXLAN sockets of the host's namespace need different UDP ports"
+        )
     proto = "ip" if family == 4 else "ip6"
-    return {
-        "sets": {
-            PORT_SET: {"type": "inet_service", "elements": numbers},
-            VTEP_SET: {
-                "type": "ipv4_addr" if family == 4 else "ipv6_addr",
-                "elements": [p.compressed for p in sorted(peers, key=int)],
-            },
-        },
-        "chains": {CHAIN: CHAIN_SPEC},
-        "rules": {
-            CHAIN: [
-                f"udp dport @{PORT_SET} {proto} daddr {address.compressed} {proto} saddr @{VTEP_SET} accept",
-                f"udp dport @{PORT_SET} counter drop",  # every other address, family and interface
-            ]
-        },
-    }
+    table: dict = {"sets": {}, "chains": {CHAIN: CHAIN_SPEC}, "rules": {CHAIN: []}}
+    if numbers:
+        table["sets"][PORT_SET] = {"type": "inet_service", "elements": numbers}
+        table["sets"][VTEP_SET] = {"type": set_type, "elements": peers}
+        table["rules"][CHAIN] += [
+            f"udp dport @{PORT_SET} {proto} daddr {address.compressed} {proto} saddr @{VTEP_SET} accept",
+            f"udp dport @{PORT_SET} counter drop",  # every other address, family and interface
+        ]
+    if wg_port is not None:
+        table["sets"][WG_VTEP_SET] = {
+            "type": set_type,
+            "elements": _vteps(vtep, family, wireguard_allow, "wireguard_allow"),
+        }
+        table["rules"][CHAIN] += [
+            f"udp dport {wg_port} {proto} daddr {address.compressed} {proto} saddr @{WG_VTEP_SET} accept",
+            f"udp dport {wg_port} counter drop",
+        ]
+    return table
 
 
 def egress(uplink: str, ports, own_uplink: bool) -> dict:
@@ -289,7 +318,10 @@ def summary(table: dict | None) -> dict:
     vteps = table["sets"].get(VTEP_SET, {}).get("elements", [])
     ports = table["sets"].get(PORT_SET, {}).get("elements", [])
     out = {"table": QUALIFIED, "allow": list(vteps), "ports": list(ports), "rules": dict(table["rules"])}
-    extra = {name: spec for name, spec in table["sets"].items() if name not in (VTEP_SET, PORT_SET, EGRESS_PORTS)}
+    if WG_VTEP_SET in table["sets"]:
+        out["wireguard"] = {"allow": list(table["sets"][WG_VTEP_SET]["elements"]), "port": _wireguard_port(table)}
+    known = (VTEP_SET, PORT_SET, EGRESS_PORTS, WG_VTEP_SET)
+    extra = {name: spec for name, spec in table["sets"].items() if name not in known}
     if extra or set(table["chains"]) - set(EGRESS_CHAINS) not in ({CHAIN}, set()) or table.get("table"):
         out["other"] = {"sets": extra, "chains": table["chains"], "table": table.get("table", {})}
     return out
@@ -349,13 +381,29 @@ def status(nft: Nft) -> dict:
     if table is None:
         return {"present": False, "intact": False, "vtep": None, "allow": [], "ports": []}
     shown = summary(table)
-    match = next((m for rule in table["rules"].get(CHAIN, [])[:1] if (m := _ACCEPT_RE.match(rule))), None)
-    vtep = match.group(1) if match else None
+    rules = table["rules"].get(CHAIN, [])
+    match = next((m for rule in rules[:1] if (m := _ACCEPT_RE.match(rule) or _WG_ACCEPT_RE.match(rule))), None)
+    vtep = match.groups()[-1] if match else None
+    wg = shown.get("wireguard") or {}
     try:
-        intact = vtep is not None and table == wanted(vtep, shown["allow"], shown["ports"])
+        intact = vtep is not None and table == wanted(
+            vtep, shown["allow"], shown["ports"], wg.get("allow"), wg.get("port")
+        )
     except v.InputError:  # e.g. a set emptied of its ports, an element of the other family
         intact = False
-    return {"present": True, "intact": intact, "vtep": vtep, "allow": shown["allow"], "ports": shown["ports"]}
+    out = {"present": True, "intact": intact, "vtep": vtep, "allow": shown["allow"], "ports": shown["ports"]}
+    if wg:
+        out["wireguard"] = wg
+    return out
+
+
+def _wireguard_port(table: dict) -> int | None:
+    """The tunnel's port, read from its accept rule (None: no such rule)."""
+    for rule in table["rules"].get(CHAIN, []):
+        match = _WG_ACCEPT_RE.match(rule)
+        if match:
+            return int(match.group(1))
+    return None
 
 
 def converge(nft: Nft, table: dict | None, check_mode: bool) -> dict:

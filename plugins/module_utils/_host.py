@@ -17,6 +17,7 @@ created (so a run that dies half-way still knows what it made) and after the run
 from __future__ import annotations
 
 import copy
+import os
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _discover,
@@ -31,11 +32,33 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _table,
 )
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
-from ansible_collections.netfleet.overlay.plugins.module_utils._links import Bridge, Netns, Veth, Vxlan
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import DEFAULT_PORT, ZERO_MAC
+from ansible_collections.netfleet.overlay.plugins.module_utils._links import (
+    Bridge,
+    Netns,
+    Veth,
+    Vxlan,
+    foreseen_address,
+)
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    DEFAULT_PORT,
+    WIREGUARD_NETNS,
+    ZERO_MAC,
+)
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 from ansible_collections.netfleet.overlay.plugins.module_utils._objects import Handles, ObjectError
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
+
+
+def _wireguard_engine():
+    """The WireGuard engine (:mod:`._wireguard`), imported when a run needs it: a host without encrypted networks
+    never loads it."""
+    from ansible_collections.netfleet.overlay.plugins.module_utils import _wireguard
+
+    return _wireguard
+
+
+class TunnelError(ModuleError):
+    """The WireGuard tunnel could not be converged (the engine's message)."""
 
 
 class HostApplyError(ModuleError):
@@ -60,8 +83,15 @@ class HostConverger:
         nft: _firewall.Nft | None = None,
         state_dir: str | None = None,
         dns: _dns.Servers | None = None,
+        *,
+        run_command=None,
+        no_log_values: set | None = None,
     ):
         self.p = params
+        self.run_command = run_command  # AnsibleModule's: what the WireGuard engine runs wg and wireguard-go with
+        self.no_log_values = no_log_values  # AnsibleModule's: every private key read is masked, should it show
+        self.tunnel = None  # the WireGuard engine's Tunnel, made when the run has or had a tunnel
+        self.tunnel_summary = ""
         self.check_mode = check_mode
         self.nft = nft
         self.state_dir = state_dir or _statedir.STATE_DIR
@@ -105,8 +135,11 @@ class HostConverger:
     # -- the ownership record ------------------------------------------------------------------------------------
 
     def _intend(self, wanted: list[dict]) -> None:
-        """Add what this run makes to the record: every wanted network and endpoint, and each network's peers."""
+        """Add what this run makes to the record: every wanted network and endpoint, each network's peers, and the
+        WireGuard tunnel."""
         record = self.record
+        if self.p.get("wireguard") is not None:
+            record["wireguard"] = _records.wireguard_entry()
         for net in wanted:
             record["networks"][net["name"]] = {
                 "netns": net["netns"],
@@ -134,6 +167,8 @@ class HostConverger:
         vteps = {entry["dst"] for entry in net["fdb"]} | set(net["peer_hosts"])
         vteps.update(vtep for vtep in self.p["preserve_vteps"] if vtep in before)
         vteps.discard(self.p["vtep"])
+        if net.get("encrypted"):
+            vteps.discard(self.p["wireguard"]["address"])
         return {vtep: net["peer_hosts"].get(vtep, before.get(vtep)) for vtep in sorted(vteps)}
 
     def _save(self, prune: bool = True) -> None:
@@ -153,6 +188,8 @@ class HostConverger:
                 if not nl.netns_exists(rec["netns"]):
                     del record["endpoints"][name]
             record["peers"] = {name: peers for name, peers in record["peers"].items() if name in record["networks"]}
+            if "wireguard" in record and not nl.netns_exists(WIREGUARD_NETNS) and self.p.get("wireguard") is None:
+                del record["wireguard"]
         text = _records.encode(record)
         if text != self.saved:
             _records.save(record, self.state_dir)
@@ -239,16 +276,18 @@ class HostConverger:
                 "state": "present",
             },
         )
+        encrypted = net.get("encrypted")  # made in ovl-wg on the tunnel address: its socket is inside the tunnel
         vx = objects["vxlan"] = self._object(
             handles,
             Vxlan,
             {
                 "name": net["vxlan"],
                 "netns": netns,
+                "underlay_netns": WIREGUARD_NETNS if encrypted else None,
                 "vni": net["vni"],
                 "port": net["port"],
-                "local": vtep,
-                "dev": under["vtep_dev"],
+                "local": self.p["wireguard"]["address"] if encrypted else vtep,
+                "dev": None if encrypted else under["vtep_dev"],
                 "learning": False,
                 "proxy": net["proxy"],  # a change recreates the device; its tables are refilled below
                 "master": net["bridge"],
@@ -348,11 +387,56 @@ class HostConverger:
         p = self.p
         if not p.get("firewall") or not wanted:
             return None
+        plain = [net for net in wanted if not net.get("encrypted")]  # the only VXLAN sockets on the underlay
         allow = p.get("allow")
         if allow is None:  # default: every remote VTEP of the host's networks, and the preserved ones
-            allow = [vtep for net in wanted for vtep in net.get("peers", [])] + list(p["preserve_vteps"] or [])
-        ports = p.get("ports") or sorted({int(net.get("port") or DEFAULT_PORT) for net in wanted})
-        return _firewall.wanted(p["vtep"], allow, ports)
+            allow = [vtep for net in plain for vtep in net.get("peers", [])] + list(p["preserve_vteps"] or [])
+        ports = p.get("ports") or sorted({int(net.get("port") or DEFAULT_PORT) for net in plain})
+        wg = p.get("wireguard")
+        if wg is None:
+            return _firewall.wanted(p["vtep"], allow, ports)
+        wg_allow = p.get("wireguard_allow")
+        if wg_allow is None:  # default: the VTEPs of the tunnel's peers, from their endpoints
+            wg_allow = [peer["endpoint"].rpartition(":")[0].strip("[]") for peer in wg["peers"]]
+        return _firewall.wanted(p["vtep"], allow if plain or p.get("ports") else [], ports, wg_allow, wg["port"])
+
+    # -- the WireGuard tunnel ------------------------------------------------------------------------------------
+
+    def wireguard(self, handles, want: dict | None) -> None:
+        """Converge the tunnel to ``want`` (None: remove it, its namespace, daemon and keys) through the WireGuard
+        engine. In check mode a namespace or address that the run would make is noted, so that the encrypted
+        networks' vxlan devices are planned against it."""
+        if self.tunnel is None:
+            engine = _wireguard_engine()
+            self.tunnel = engine.Tunnel(
+                self.run_command,
+                self.check_mode,
+                self.warnings,
+                state_dir=self.state_dir,
+                no_log_values=self.no_log_values,
+            )
+        try:
+            result = self.tunnel.converge(handles, want)
+        except (ModuleError, _statedir.StateDirError) as exc:
+            done = list(getattr(exc, "details", {}).get("commands_done") or [])
+            self.changed |= bool(done)
+            self.commands.extend(done)
+            msg = str(exc)
+            raise TunnelError(msg if msg.startswith("wireguard: ") else f"wireguard: {msg}") from exc
+        self._record(result)
+        if result.get("changed") and result.get("summary"):
+            self.tunnel_summary = result["summary"]
+        if self.check_mode and want is not None:
+            if not nl.netns_exists(WIREGUARD_NETNS):
+                handles.foresee(WIREGUARD_NETNS)
+            handles.foresee(WIREGUARD_NETNS, foreseen_address(want["address"]))
+
+    def _had_tunnel(self, record: dict) -> bool:
+        """Whether the host may hold something of a tunnel to remove: the record names it, or keys are left (and
+        no ``ovl-wg`` of someone else's is there, which the teardown would delete)."""
+        if _discover.wireguard_owned(record):
+            return True
+        return os.path.lexists(os.path.join(self.state_dir, "wireguard")) and not nl.netns_exists(WIREGUARD_NETNS)
 
     def firewall(self, table: dict | None) -> dict:
         if self.nft is None:
@@ -385,6 +469,8 @@ class HostConverger:
             _host_preflight.check_netns_owned(wanted, record)
             _host_preflight.check_attached(handles, wanted, record)
             _host_preflight.check_foreign_vxlan(handles, wanted, p["vtep"], record)
+            _host_preflight.check_wireguard_netns(p, record)
+            want_wg = p.get("wireguard") if p["state"] == "present" else None
             self.record = copy.deepcopy(record)
             # egress: checked before any change; its firewall part stays until the uplink forwarding is restored
             self.egress = _egress.Egress(self.check_mode, self.record, self.warnings, self._record)
@@ -400,6 +486,8 @@ class HostConverger:
                 removed = self.purge(handles, owned, wanted)
                 self._intend(wanted)
                 self._save(prune=False)  # before anything is created: a run that dies half-way knows what it made
+                if want_wg is not None:  # the tunnel before the encrypted networks' vxlan devices made in it
+                    self.wireguard(handles, want_wg)
                 results = []
                 for net in wanted:
                     results.append(self.network(handles, net, under))
@@ -409,6 +497,8 @@ class HostConverger:
                     self.progress["converged"].add(net["name"])
                 self._record(self.dns.resolv(wanted, self.check_mode))
                 self.egress.finish(handles, wanted)
+                if want_wg is None and self._had_tunnel(record):  # after the last encrypted network left ovl-wg
+                    self.wireguard(handles, None)
                 if table is None or final != table:  # the sockets are closed, egress forwarding is off
                     firewall = {**self.firewall(final), **({"before": firewall["before"]} if firewall else {})}
                 self._save()
@@ -420,6 +510,7 @@ class HostConverger:
                 _firewall.FirewallError,
                 _records.RecordError,
                 _dns.DnsError,
+                TunnelError,
             ) as exc:
                 raise self._failed(exc, wanted) from exc
             if loaded is None and (record["networks"] or record["endpoints"]) and not self.check_mode:
@@ -439,6 +530,8 @@ class HostConverger:
                     facts.update(copy.deepcopy(owned))
                 facts["peers"] = copy.deepcopy(self.record["peers"])
                 facts["netns"] = _discover.netns_names()
+                if self.tunnel is not None:  # else overlay_facts' report stands (no tunnel was touched)
+                    facts["wireguard"] = self.tunnel.facts()
         return {
             "changed": self.changed,
             "commands": self.commands,
@@ -510,6 +603,8 @@ class HostConverger:
             parts.append(self.egress.summary())
         if self.dns.summary():
             parts.append(self.dns.summary())
+        if self.tunnel_summary:
+            parts.append(self.tunnel_summary)
         return ", ".join(parts) or f"{_plural(len(self.commands), 'command')}"
 
 
@@ -518,7 +613,14 @@ def converge(module) -> dict:
     report the facts after the run and, in diff mode, the diff."""
     nft = _firewall.Nft(module.run_command, _discover.nft_binary())
     with _lock.host_lock(module.params["lock_timeout"]):
-        result = HostConverger(module.params, module.check_mode, nft, dns=_dns.Servers(module.run_command)).run()
+        result = HostConverger(
+            module.params,
+            module.check_mode,
+            nft,
+            dns=_dns.Servers(module.run_command),
+            run_command=module.run_command,
+            no_log_values=module.no_log_values,
+        ).run()
     owned_after = result.pop("owned_after")
     owned_before = result.pop("owned_before")
     views = result.pop("views")

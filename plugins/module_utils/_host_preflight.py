@@ -13,12 +13,19 @@ endpoint's netns that is missing or already has the endpoint's interface.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import platform
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _discover, _model, _records, _table
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import ENDPOINT_IFNAME, TEMP_VXLAN_PREFIX, kind
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
+    ENDPOINT_IFNAME,
+    TEMP_VXLAN_PREFIX,
+    WIREGUARD_NETNS,
+    kind,
+)
 from ansible_collections.netfleet.overlay.plugins.module_utils._rtnl import namespace as nl
 
 NETWORK_KEYS = ("name", "vni", "port", "mtu", "netns", "bridge", "vxlan", "endpoints", "neigh", "fdb")
@@ -32,6 +39,14 @@ def check_input(params: dict) -> None:
         return  # absent only tears down: the networks are not looked at
     vtep = params["vtep"] = v.ip(params["vtep"], "vtep")
     params["preserve_vteps"] = [v.ip(x, "preserve_vteps") for x in params.get("preserve_vteps") or []]
+    wg = params["wireguard"] = check_wireguard(params.get("wireguard"), vtep)
+    if params.get("wireguard_allow") is not None:
+        if wg is None:
+            raise v.InputError("wireguard_allow: given without wireguard; it lists the VTEPs of the tunnel's peers")
+        params["wireguard_allow"] = [
+            v.ip(x, f"wireguard_allow[{i}]", family=_model.family(vtep))
+            for i, x in enumerate(params["wireguard_allow"])
+        ]
     seen: dict[tuple, str] = {}
     for i, net in enumerate(params["networks"]):
         where = f"networks[{i}]"
@@ -42,8 +57,16 @@ def check_input(params: dict) -> None:
         net["port"] = v.port(net["port"], f"{where}.port")
         net["mtu"] = v.mtu(net["mtu"], f"{where}.mtu")
         v.netns_name(net["netns"], f"{where}.netns")
+        net["encrypted"] = _model.check_bool(net.get("encrypted", False), f"{where}.encrypted:", error=v.InputError)
+        if net["encrypted"] and wg is None:
+            raise v.InputError(
+                f"{where}.encrypted: true needs the host's wireguard (its tunnel address and peers), got null"
+            )
+        local = wg["address"] if net["encrypted"] else vtep  # the vxlan device's own address
         v.interface(net["bridge"], f"{where}.bridge")
         v.interface(net["vxlan"], f"{where}.vxlan")
+        if net["netns"] == WIREGUARD_NETNS:
+            raise v.InputError(f"{where}.netns: {WIREGUARD_NETNS} is the WireGuard namespace, not a network's")
         for key, value in (("name", net["name"]), ("vni", net["vni"]), ("netns", net["netns"])):
             if (key, value) in seen:
                 raise v.InputError(f"{where}.{key}: {value} is also the {key} of {seen[key, value]}")
@@ -55,6 +78,8 @@ def check_input(params: dict) -> None:
             at = f"{where}.endpoints[{j}]"
             _check_shape(ep, ENDPOINT_KEYS, at, "a dict")
             v.netns_name(ep["netns"], f"{at}.netns")
+            if ep["netns"] == WIREGUARD_NETNS:
+                raise v.InputError(f"{at}.netns: {WIREGUARD_NETNS} is the WireGuard namespace of netfleet.overlay")
             ep["ifname"] = v.interface(ep.get("ifname") or ENDPOINT_IFNAME, f"{at}.ifname")
             v.interface(ep["veth"], f"{at}.veth")
             v.interface_address(ep["address"], f"{at}.address")
@@ -65,11 +90,105 @@ def check_input(params: dict) -> None:
         for spec in (_table.NEIGH, _table.FDB):
             try:
                 net[spec.name] = _table.normalize_entries(
-                    spec, net[spec.name], state="overridden", local=vtep if spec is _table.FDB else None
+                    spec, net[spec.name], state="overridden", local=local if spec is _table.FDB else None
                 )
             except v.InputError as exc:
                 raise v.InputError(f"{where}.{spec.name}: {exc}") from None
         _check_flood(net, where)
+
+
+WIREGUARD_KEYS = ("address", "prefixlen", "port", "mtu", "peers")
+WIREGUARD_PEER_KEYS = ("host", "public_key", "endpoint", "address")
+
+
+def public_key(value, field: str) -> str:
+    """A WireGuard public key: 32 bytes in standard base64 (44 characters, ``=`` last)."""
+    if isinstance(value, str) and len(value) == 44 and value.endswith("="):
+        try:
+            if len(base64.b64decode(value, validate=True)) == 32:
+                return value
+        except (binascii.Error, ValueError):
+            pass
+    shown = repr(value) if isinstance(value, str) and len(value) <= 60 else kind(value)
+    raise v.InputError(f"{field}: {shown} is not a WireGuard public key (32 bytes in base64, 44 characters)")
+
+
+def endpoint(value, field: str, family: int) -> tuple[str, int]:
+    """``ip:port`` (``[ip]:port`` for IPv6), of the underlay's ``family``; returns ``(ip, port)``."""
+    text = value if isinstance(value, str) else ""
+    host, sep, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an IPv6 address needs its brackets
+    if not sep or not host or not port_text.isdigit():
+        raise v.InputError(
+            f"{field}: {value!r} is not an endpoint address:port (like 198.18.1.2:51820 or [2001:db8::2]:51820)"
+        )
+    try:
+        address = v.ip(host, field, family=family)
+    except v.InputError:
+        raise v.InputError(
+            f"{field}: {value!r} is not an endpoint of the underlay: {host!r} is not an IPv{family} address (the"
+            " VTEP's family)"
+        ) from None
+    return address, v.port(int(port_text), field)
+
+
+def check_wireguard(value, vtep: str) -> dict | None:
+    """Normalise ``wireguard`` (None: the host has no encrypted network); raise :class:`InputError` naming the
+    field and the value.  The tunnel address, its peers' and their endpoints are checked against each other and the
+    VTEP: the peers' endpoints are VTEPs of the underlay's family, their addresses tunnel addresses in this host's
+    tunnel subnet, none of them twice."""
+    if value is None:
+        return None
+    expected = "a dict (address, prefixlen, port, mtu, peers) or null"
+    _check_shape(value, WIREGUARD_KEYS, "wireguard", expected, named=False)
+    unknown = sorted(str(key) for key in value if key not in (*WIREGUARD_KEYS, "rotate"))
+    if unknown:
+        raise v.InputError(f"wireguard: unknown key(s) {', '.join(unknown)}")
+    address, prefixlen = v.interface_address(f"{value['address']}/{value['prefixlen']}", "wireguard.address/prefixlen")
+    subnet = ipaddress.ip_interface(f"{address}/{prefixlen}").network
+    if ipaddress.ip_address(vtep) in subnet:
+        raise v.InputError(
+            f"wireguard.address: the tunnel subnet {subnet} holds the VTEP {vtep}; tunnel addresses must be apart from"
+            " the underlay (overlay_wireguard_subnet)"
+        )
+    if ipaddress.ip_address(address) in (subnet.network_address, getattr(subnet, "broadcast_address", None)) and (
+        subnet.prefixlen < subnet.max_prefixlen - 1
+    ):
+        raise v.InputError(f"wireguard.address: {address} is the network or broadcast address of {subnet}")
+    out = {
+        "address": address,
+        "prefixlen": prefixlen,
+        "port": v.port(value["port"], "wireguard.port"),
+        "mtu": v.mtu(value["mtu"], "wireguard.mtu"),
+        "rotate": _model.check_bool(value.get("rotate", False), "wireguard.rotate:", error=v.InputError),
+        "peers": [],
+    }
+    peers = value["peers"]
+    if not isinstance(peers, list):
+        raise v.InputError(f"wireguard.peers: expected a list, got {kind(peers)}")
+    seen: dict[tuple, str] = {("address", address): "wireguard.address, this host's own"}
+    for i, peer in enumerate(peers):
+        at = f"wireguard.peers[{i}]"
+        _check_shape(peer, WIREGUARD_PEER_KEYS, at, "a dict (host, public_key, endpoint, address)", named=False)
+        at = f"{at} ({peer['host']})" if isinstance(peer["host"], str) else at
+        host = _records.name(peer["host"], f"{at}.host")
+        key = public_key(peer["public_key"], f"{at}.public_key")
+        ip_, port = endpoint(peer["endpoint"], f"{at}.endpoint", _model.family(vtep))
+        if ip_ == vtep:
+            raise v.InputError(f"{at}.endpoint: {peer['endpoint']} is this host's own VTEP {vtep}")
+        tunnel = v.ip(peer["address"], f"{at}.address")
+        if ipaddress.ip_address(tunnel) not in subnet:
+            raise v.InputError(f"{at}.address: {tunnel} is not in the tunnel subnet {subnet} of wireguard.address")
+        for what, item in (("host", host), ("public_key", key), ("address", tunnel), ("endpoint", ip_)):
+            if (what, item) in seen:
+                raise v.InputError(f"{at}.{what}: {item} is also {seen[what, item]}")
+            seen[what, item] = f"the {what} of wireguard.peers[{i}]"
+        endpoint_text = f"[{ip_}]:{port}" if ":" in ip_ else f"{ip_}:{port}"
+        out["peers"].append({"host": host, "public_key": key, "endpoint": endpoint_text, "address": tunnel})
+    return out
 
 
 def _check_flood(net: dict, where: str) -> None:
@@ -180,6 +299,19 @@ def check_netns_owned(wanted: list[dict], record: dict) -> None:
             )
 
 
+def check_wireguard_netns(params: dict, record: dict) -> None:
+    """Fail when the host is to have its tunnel but a netns ``ovl-wg`` exists that the record does not name: it is
+    someone else's, and the collection never takes over or deletes a namespace it did not make."""
+    if params.get("wireguard") is None or _discover.wireguard_owned(record) or not nl.netns_exists(WIREGUARD_NETNS):
+        return
+    raise v.InputError(
+        f"host {platform.node()}: netns {WIREGUARD_NETNS} exists but netfleet.overlay did not create it (it is not in"
+        f" {_records.path()}), and it would become the WireGuard namespace of the encrypted networks. The collection"
+        f" never takes over or deletes a namespace it did not make; nothing was changed. If nothing uses netns"
+        f" {WIREGUARD_NETNS}, remove it (ip netns del {WIREGUARD_NETNS})"
+    )
+
+
 def check_attached(handles, wanted: list[dict], record: dict) -> None:
     """Fail when an attached endpoint's netns is missing, or already holds its ``ifname`` (other than the far end of
     the endpoint's own veth, or of a recorded endpoint's veth that this run moves or renames).
@@ -253,7 +385,8 @@ def check_foreign_vxlan(handles, wanted: list[dict], vtep: str, record: dict) ->
     ours.update((rec["netns"], rec["vxlan"]) for rec in record["networks"].values())
     ports: dict[int, str] = {}
     for net in wanted:
-        ports.setdefault(int(net["port"]), net["name"])
+        if not net.get("encrypted"):  # an encrypted network's socket is in ovl-wg, on the tunnel address
+            ports.setdefault(int(net["port"]), net["name"])
     me = ipaddress.ip_address(vtep)
     for dev in vxlan_devices(handles):
         if (dev["netns"], dev["ifname"]) in ours:

@@ -185,9 +185,31 @@ class Bridge(KernelObject):
         return steps
 
 
+def foreseen_address(address: str) -> str:
+    """The key under which a check-mode run notes (``Handles.foresee(netns, key)``) that it would put ``address`` on
+    a link of ``netns``: a vxlan device whose ``local`` it is then plans as it does against the real address."""
+    return f"address {address}"
+
+
 class Vxlan(KernelObject):
+    """A vxlan device made in ``underlay_netns`` (None: the namespace the module runs in, the host's), whose
+    addresses ``local`` must be one of, and moved into ``netns``: its UDP socket stays in ``underlay_netns``.
+
+    An encrypted network's device is made in the WireGuard namespace (``ovl-wg``) with ``local`` = the host's tunnel
+    address, so its socket is reachable only through the tunnel.  Where a device was made is not readable back, but
+    its ``local`` is, and the two go together: a change of ``local`` recreates the device.
+    """
+
     def validate(self):
         p = self._validate_link()
+        p["underlay_netns"] = p.get("underlay_netns")
+        if p["underlay_netns"] is not None:
+            v.netns_name(p["underlay_netns"], "underlay_netns")
+            if p["underlay_netns"] == p["netns"]:
+                raise v.InputError(
+                    f"underlay_netns: {p['underlay_netns']} is also netns; the device is made in underlay_netns and"
+                    " moved into netns, so they must differ (omit netns to leave it where it is made)"
+                )
         if p["state"] == "absent":
             return
         if p["vni"] is None:
@@ -206,7 +228,10 @@ class Vxlan(KernelObject):
     def _underlay_checks(self):
         """Resolve dev and check that local is one of the host's addresses, before any change."""
         p = self.params
-        under = self.handles(None)
+        where = p["underlay_netns"]
+        if where is not None and not nl.netns_exists(where) and not self.handles.foreseen(where, None):
+            raise v.InputError(f"underlay_netns: netns {where} does not exist; create it first")
+        under = self.handles(where)
         self.dev_index = None
         if p["dev"]:
             self.dev_index = under.link_index(p["dev"])
@@ -214,9 +239,15 @@ class Vxlan(KernelObject):
                 raise v.InputError(f"dev: underlay device {p['dev']} not found in {under.label}")
         if p["local"]:
             mine = {a["address"] for link in under.links() for a in under.addresses(link["index"])}
-            if p["local"] not in mine:
+            if p["local"] not in mine and not self.handles.foreseen(where, foreseen_address(p["local"])):
+                if where is None:
+                    raise v.InputError(
+                        f"local: {p['local']} is not an address of this host ({under.label}); use the host's VTEP"
+                        " address"
+                    )
                 raise v.InputError(
-                    f"local: {p['local']} is not an address of this host ({under.label}); use the host's VTEP address"
+                    f"local: {p['local']} is not an address of {under.label} (underlay_netns); use an address of"
+                    f" netns {where}"
                 )
 
     def read(self):
@@ -227,7 +258,7 @@ class Vxlan(KernelObject):
         x = link["vxlan"]
         dev = None
         if x["dev_index"]:
-            under = self.handles(None)
+            under = self.handles(p["underlay_netns"])
             dev = under._link_name(x["dev_index"]) or f"#{x['dev_index']}"
         return {
             "name": p["name"],
@@ -246,7 +277,7 @@ class Vxlan(KernelObject):
 
     def _default_mtu(self):
         p = self.params
-        underlay = self.handles(None).link(p["dev"])["mtu"] if p["dev"] else None
+        underlay = self.handles(p["underlay_netns"]).link(p["dev"])["mtu"] if p["dev"] else None
         return _model.vxlan_mtu(underlay, _model.family(p["local"]) if p["local"] else 4)
 
     def predict(self, before):
@@ -306,9 +337,10 @@ class Vxlan(KernelObject):
         return steps
 
     def _create(self, want):
-        """Create in the underlay namespace, then move into netns under the final name."""
+        """Create in the underlay namespace (``underlay_netns``), then move into netns under the final name."""
         p = self.params
-        under = self.handles(None)
+        where = p["underlay_netns"]
+        under = self.handles(where)
         tmp = _model.temp_vxlan_name(p["vni"]) if p["netns"] else p["name"]
         words = ["id", p["vni"], "dstport", p["port"]]
         if p["local"]:
@@ -340,11 +372,11 @@ class Vxlan(KernelObject):
                 mtu=want["mtu"],
             )
 
-        steps = [Step(ip_cmd(None, "link", "add", tmp, "type", "vxlan", *words), add)]
+        steps = [Step(ip_cmd(where, "link", "add", tmp, "type", "vxlan", *words), add)]
         if p["netns"]:
             steps.append(
                 Step(
-                    ip_cmd(None, "link", "set", tmp, "netns", p["netns"]),
+                    ip_cmd(where, "link", "set", tmp, "netns", p["netns"]),
                     lambda: under.link_set(tmp, under.link_index(tmp), net_ns_fd=p["netns"]),
                 )
             )

@@ -13,6 +13,10 @@ alias, and names with spaces did not survive the text. The record is JSON in the
      "peers":     {network name: {vtep: hostname or null}},
      "forwarding": ["eth0"]}
 
+``wireguard`` (only while the host has, or may have, its WireGuard tunnel) is ``{"netns": "ovl-wg", "ifname":
+"wg-overlay"}``: the namespace and interface of the tunnel of the encrypted networks (:mod:`._wireguard`), written
+before they are made, so that the namespace is the collection's (never someone else's) and goes at teardown.
+
 ``forwarding`` (only while it is not empty) names the host-namespace interfaces whose IPv4 forwarding the
 collection turned on for egress (:mod:`._egress`): it turns exactly those off again when the last egress network
 goes.
@@ -29,7 +33,7 @@ import os
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _statedir
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
-from ansible_collections.netfleet.overlay.plugins.module_utils._model import NAME_MAX
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import NAME_MAX, WIREGUARD_IFNAME, WIREGUARD_NETNS
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import ModuleError
 
 RECORD = "ownership.json"
@@ -73,6 +77,12 @@ def _check_keys(entry: dict, keys: tuple, field: str) -> None:
 
 NETWORK_KEYS = ("netns", "vni", "bridge", "vxlan")
 ENDPOINT_KEYS = ("network", "netns", "veth", "ifname", "netns_created")
+WIREGUARD_KEYS = ("netns", "ifname")
+
+
+def wireguard_entry() -> dict:
+    """The record's ``wireguard`` entry: the tunnel's namespace and interface."""
+    return {"netns": WIREGUARD_NETNS, "ifname": WIREGUARD_IFNAME}
 
 
 def check(record) -> dict:
@@ -86,9 +96,16 @@ def check(record) -> dict:
                 " Run the newer release, or remove the file"
             )
         raise v.InputError(f"version: {version!r} is not a record version this collection wrote ({VERSION})")
-    optional = ("forwarding",) if "forwarding" in record else ()
+    optional = tuple(key for key in ("forwarding", "wireguard") if key in record)
     _check_keys(record, ("version", "networks", "endpoints", "peers", *optional), "record")
-    if optional:
+    if "wireguard" in record:
+        wg = _dict(record["wireguard"], "wireguard")
+        _check_keys(wg, WIREGUARD_KEYS, "wireguard")
+        if wg["netns"] != WIREGUARD_NETNS:
+            raise v.InputError(f"wireguard.netns: {wg['netns']!r} is not {WIREGUARD_NETNS}")
+        if wg["ifname"] != WIREGUARD_IFNAME:
+            raise v.InputError(f"wireguard.ifname: {wg['ifname']!r} is not {WIREGUARD_IFNAME}")
+    if "forwarding" in record:
         forwarding = record["forwarding"]
         if not isinstance(forwarding, list):
             raise v.InputError(f"forwarding: expected a list of interface names, got {type(forwarding).__name__}")

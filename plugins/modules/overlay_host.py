@@ -51,6 +51,19 @@ description:
     run checks that the recorded pid is still that dnsmasq in that netns and starts it again if not. Each endpoint in
     a netns the collection made gets C(/etc/netns/<endpoint>/resolv.conf) naming the gateway. A server whose network
     is gone or has C(dns) off is stopped and its files removed (also with O(state=absent)). See C(docs/dns.md).
+  - With O(wireguard) the host has encrypted networks. After the purge and before the first network it converges
+    its WireGuard tunnel - the namespace C(ovl-wg), the interface C(wg-overlay) made in the host's namespace (its
+    UDP socket, port O(wireguard.port), stays on the underlay) and moved into C(ovl-wg), with the tunnel address,
+    MTU, the host's private key (made on the host, C(/run/netfleet-overlay/wireguard/private.key), mode 0600, never
+    returned or logged) and exactly the peers of O(wireguard.peers), through C(wg syncconf). The kernel's WireGuard
+    is used where it exists, otherwise C(wireguard-go), which every run checks and starts again if it died.
+  - An encrypted network (C(encrypted) true) gets its C(vxlan0) made in C(ovl-wg) with C(local) the tunnel address
+    and every FDB destination a peer's tunnel address, so its VXLAN socket is reachable only through the tunnel. A
+    rogue VXLAN packet on the underlay with its VNI finds no socket there. Turning C(encrypted) on or off recreates
+    C(vxlan0) (its C(local) changes) and refills its tables in the same run.
+  - Without O(wireguard) (and with O(state=absent)) the tunnel, C(ovl-wg), the daemon and the keys are removed,
+    after the networks, when the ownership record names the tunnel or keys are left; an C(ovl-wg) the record does
+    not name is someone else's, and a run that wants the tunnel fails before any change.
   - The whole run holds an exclusive lock on the host (C(flock) on C(/run/netfleet-overlay/host.lock)), so two
     runs that converge the same host at the same time take turns instead of interleaving. See O(lock_timeout).
   - This is what the role C(netfleet.overlay.overlay) runs; you rarely call it directly.
@@ -72,6 +85,9 @@ options:
         and C(attached) (default V(false); with V(true) the netns is the user's, and only the veth is the collection's).
       - Optional per network, C(egress) and C(dns) (default V(false)), C(gateway) (C(address), C(prefixlen),
         C(mac); needed by either), and C(names), a dict of DNS name -> address.
+      - Optional per network, C(encrypted) (default V(false)). V(true) needs O(wireguard); the network's C(fdb)
+        destinations and C(peer_hosts) keys are then the peers' tunnel addresses, and its C(mtu) leaves room for
+        WireGuard's overhead on top of VXLAN's.
       - Optional per network, C(flood) (default V(false)) and C(proxy) (default V(true)). C(flood) lets C(fdb) hold
         the head-end flood list (C(00:00:00:00:00:00) once per peer VTEP), refused on a network without it.
         C(proxy=false) needs C(flood=true) - the peers then answer ARP and neighbour solicitations themselves, flooded.
@@ -112,15 +128,41 @@ options:
   allow:
     description:
       - The remote VTEPs that may send VXLAN to this host, with O(firewall=true).
-      - Defaults to the C(peers) of O(networks) and O(preserve_vteps), which is what the filter's C(allowlist) holds.
+      - Defaults to the C(peers) of the unencrypted networks of O(networks) and O(preserve_vteps), which is what the
+        filter's C(allowlist) holds.
     type: list
     elements: str
   ports:
     description:
       - The UDP ports that the allowlist guards, with O(firewall=true).
-      - Defaults to the C(port) of every network of O(networks).
+      - Defaults to the C(port) of every unencrypted network of O(networks). A port that only encrypted networks
+        use is not opened on the underlay - their VXLAN sockets are inside the tunnel.
     type: list
     elements: int
+  wireguard:
+    description:
+      - The host's WireGuard tunnel, which its encrypted networks ride in, as the filter's C(wireguard) returns it.
+        Null (the default) - the host has no encrypted network, and its tunnel, if any, is removed.
+      - C(address) and C(prefixlen) - the host's tunnel address in the tunnel subnet (C(overlay_wireguard_subnet)),
+        which must not hold the VTEP. C(port) - the tunnel's UDP port on the underlay. C(mtu) - the MTU of
+        C(wg-overlay).
+      - C(peers) - a list of dicts C(host), C(public_key) (base64), C(endpoint) (the peer's VTEP and port,
+        C(198.18.1.2:51820) or C([2001:db8::2]:51820)) and C(address) (its tunnel address), no host, key, address or
+        endpoint twice. They are the tunnel's whole peer list, each with the allowed IPs of its tunnel address.
+      - C(rotate) (default V(false)) - V(true) switches the host to its staged key
+        (M(netfleet.overlay.wireguard_key) with C(rotate=true)) in this run, and the peers' keys given are their new
+        ones.
+    type: dict
+    version_added: 0.3.0
+  wireguard_allow:
+    description:
+      - The VTEPs that may send to O(wireguard.port) on the VTEP, with O(firewall=true) and O(wireguard). The rest
+        of that port is dropped, as the VXLAN ports are.
+      - Defaults to the VTEPs of the C(endpoint)s of O(wireguard.peers), which is what the filter's
+        C(wireguard_allow) holds.
+    type: list
+    elements: str
+    version_added: 0.3.0
   state:
     description: V(absent) removes everything the collection owns on the host (also the VTEP allowlist).
     type: str
@@ -221,6 +263,8 @@ def main():
             "firewall": {"type": "bool", "default": False},
             "allow": {"type": "list", "elements": "str"},
             "ports": {"type": "list", "elements": "int"},
+            "wireguard": {"type": "dict"},
+            "wireguard_allow": {"type": "list", "elements": "str"},
             "lock_timeout": {"type": "int", "default": _lock.DEFAULT_TIMEOUT},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },

@@ -45,8 +45,18 @@ options:
       - FDB destinations must be of the same family.
     type: str
   dev:
-    description: Underlay device that the socket is bound to, in the namespace the module runs in.
+    description: Underlay device that the socket is bound to, in the namespace the device is made in.
     type: str
+  underlay_netns:
+    description:
+      - The namespace the device is made in, where its UDP socket then stays, before it is moved into O(netns).
+        O(local) must be one of its addresses and O(dev) one of its devices. It must exist and differ from O(netns).
+      - Omit it to make the device in the namespace the module runs in (the host's underlay), as Docker does.
+      - M(netfleet.overlay.overlay_host) makes an encrypted network's device in C(ovl-wg), the WireGuard namespace,
+        with O(local) the host's tunnel address, so its socket is reachable only through the tunnel.
+      - Where a device was made cannot be read back; a change of O(local) (which goes with it) recreates the device.
+    type: str
+    version_added: 0.3.0
   learning:
     description: Whether the device learns remote MACs from received frames. Keep it off with static tables.
     type: bool
@@ -130,6 +140,7 @@ def main():
             "port": {"type": "int", "default": _model.DEFAULT_PORT},
             "local": {"type": "str"},
             "dev": {"type": "str"},
+            "underlay_netns": {"type": "str"},
             "learning": {"type": "bool", "default": False},
             "proxy": {"type": "bool", "default": True},
             "master": {"type": "str"},
