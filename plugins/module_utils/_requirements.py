@@ -11,7 +11,17 @@ from __future__ import annotations
 import re
 
 # In the order a user fixes them. The ones after the pyroute2 codes only apply to a host that is to be present.
-CODES = ("pyroute2_missing", "pyroute2_version", "pyroute2_import", "nft", "dnsmasq", "kernel", "vxlan", "vtep")
+CODES = (
+    "pyroute2_missing",
+    "pyroute2_version",
+    "pyroute2_import",
+    "nft",
+    "dnsmasq",
+    "wireguard_missing",
+    "kernel",
+    "vxlan",
+    "vtep",
+)
 
 _NUMBERS = re.compile(r"^\s*(\d+(?:\.\d+)*)")
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*$")
@@ -62,8 +72,9 @@ def unmet(facts: dict, requirements: dict, state: str) -> list[str]:
     """The codes of :data:`CODES` that ``facts`` (overlay_facts') do not meet, in that order.
 
     ``requirements``: ``pyroute2`` (a version spec), ``kernel`` (the oldest release), ``nft`` (whether the VTEP
-    allowlist or an egress network needs nft), ``dnsmasq`` (whether the host serves a dns network's names). Only
-    pyroute2 is checked for a host that is to be absent (its teardown needs it).
+    allowlist or an egress network needs nft), ``dnsmasq`` (whether the host serves a dns network's names),
+    ``wireguard`` (whether the host has an encrypted network: it needs ``wg``, and the kernel's WireGuard or
+    ``wireguard-go``). Only pyroute2 is checked for a host that is to be absent (its teardown needs it).
     """
     codes = []
     version = facts.get("pyroute2_version")
@@ -80,6 +91,8 @@ def unmet(facts: dict, requirements: dict, state: str) -> list[str]:
         codes.append("nft")
     if requirements.get("dnsmasq") and not facts.get("dnsmasq"):
         codes.append("dnsmasq")
+    if requirements.get("wireguard") and not (facts.get("wg") and (facts.get("wireguard") or {}).get("implementation")):
+        codes.append("wireguard_missing")
     kernel = facts.get("kernel") or {}
     if requirements.get("kernel") and not satisfies(kernel.get("version") or "0", str(requirements["kernel"])):
         codes.append("kernel")

@@ -68,6 +68,16 @@ SBIN_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbi
 DAEMON_ENV = {"PATH": ":".join(SBIN_PATH), "LOG_LEVEL": "error"}
 
 
+EMPTY_FACTS = {
+    "implementation": None,
+    "public_key": None,
+    "public_key_next": None,
+    "address": None,
+    "port": None,
+    "peers": [],
+}
+
+
 class WireGuardError(ModuleError):
     """The tunnel or its keys could not be read or made; the message says what, never a private key."""
 
@@ -411,14 +421,7 @@ def facts(run_command=None, state_dir: str = STATE_DIR, no_log_values: set | Non
     run_command = run_command or _run_command
     keys = Keys(run_command, state_dir, no_log_values)
     wg = wg_binary()
-    out = {
-        "implementation": None,
-        "public_key": None,
-        "public_key_next": None,
-        "address": None,
-        "port": None,
-        "peers": [],
-    }
+    out = dict(EMPTY_FACTS, peers=[])
     link = None
     if nl.netns_exists(WIREGUARD_NETNS):
         with contextlib.suppress(nl.NetlinkOpError), nl.Namespace(WIREGUARD_NETNS) as ns:

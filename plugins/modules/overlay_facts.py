@@ -34,6 +34,14 @@ description:
     C(pyroute2) says whether pyroute2 is installed for the Python that runs the modules, that is whether its
     package is found where that Python imports from (it is not imported here, so a broken install shows up at
     the first write), so a preflight check can say what to install.
+  - C(wg) is the path of the C(wg) binary (wireguard-tools), or null when it is not installed (an encrypted network
+    needs it).
+  - C(wireguard) describes the WireGuard tunnel of encrypted networks. C(implementation) is V(kernel) or
+    V(userspace) (wireguard-go), the one in use or else the one a run would use, or null when neither is there.
+    C(public_key) and C(public_key_next) are the public keys of the host's key and of a staged rotation key (null
+    when there is none). C(address) is the tunnel address on C(wg-overlay) in the namespace C(ovl-wg), C(port) its
+    UDP port, and C(peers) the peers it holds (C(public_key), C(endpoint), C(allowed_ips)); null and empty without
+    the interface. A private key is never reported.
   - C(pyroute2_version) is the version of the installed pyroute2 distribution, read from its package metadata (so
     also when it is too old to import), or null when there is none.
 author:
@@ -78,7 +86,9 @@ options:
         user fixes them, which the role's preflight turns into a message saying what to install.
       - The codes are C(pyroute2_missing), C(pyroute2_version), C(pyroute2_import) (metadata found but not the
         package), and, for a host whose O(desired.state) is V(present), C(nft), C(dnsmasq), C(kernel), C(vxlan) (no
-        vxlan driver) and C(vtep) (no VTEP, that is neither O(vtep) nor an address on the default route's interface).
+        vxlan driver), C(vtep) (no VTEP, that is neither O(vtep) nor an address on the default route's interface) and
+        C(wireguard_missing) (O(requirements.wireguard) and no C(wg), or neither the kernel's WireGuard nor
+        C(wireguard-go)).
       - The module never fails for an unmet requirement; it only reports it.
     type: dict
     suboptions:
@@ -94,6 +104,10 @@ options:
         default: false
       dnsmasq:
         description: Whether C(dnsmasq) is needed (the host has a network with C(dns)).
+        type: bool
+        default: false
+      wireguard:
+        description: Whether WireGuard is needed (the host has an endpoint on an encrypted network).
         type: bool
         default: false
 """
@@ -137,6 +151,11 @@ ansible_facts:
         pyroute2_version: "0.9.7"
         nft: /usr/sbin/nft
         dnsmasq: /usr/sbin/dnsmasq
+        wg: /usr/bin/wg
+        wireguard: {implementation: userspace, public_key: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+                    public_key_next: null, address: 10.255.0.1, port: 51820,
+                    peers: [{public_key: "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=", endpoint: "198.18.1.2:51820",
+                             allowed_ips: [10.255.0.2/32]}]}
         firewall: {present: true, intact: true, vtep: 198.18.1.1, allow: [198.18.1.2, 198.18.1.3], ports: [4789]}
         kernel: {release: 6.1.0-18-amd64, version: [6, 1], vxlan: true}
         networks:
@@ -169,6 +188,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import (
     _firewall,
     _records,
     _requirements,
+    _wireguard,
 )
 from ansible_collections.netfleet.overlay.plugins.module_utils import _validate as v
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
@@ -202,7 +222,13 @@ def gather(module) -> dict:
     facts["pyroute2_version"] = _pyroute2_version()
     facts["nft"] = _discover.nft_binary()
     facts["dnsmasq"] = _dns.binary()
+    facts["wg"] = _wireguard.wg_binary()
     warnings: list[str] = []
+    try:
+        facts["wireguard"] = _wireguard.facts(module.run_command, no_log_values=module.no_log_values)
+    except _wireguard.WireGuardError as exc:  # e.g. wg cannot read the interface: the rest of the facts stand
+        facts["wireguard"] = dict(_wireguard.EMPTY_FACTS)
+        warnings.append(f"wireguard: {exc}")
     try:
         facts["firewall"] = _firewall.status(_firewall.Nft(module.run_command, facts["nft"])) if facts["nft"] else None
     except _firewall.FirewallError as exc:  # e.g. no nf_tables in the kernel: only the allowlist needs it
@@ -235,6 +261,7 @@ def main():
         "kernel": {"type": "str"},
         "nft": {"type": "bool", "default": False},
         "dnsmasq": {"type": "bool", "default": False},
+        "wireguard": {"type": "bool", "default": False},
     }
     desired = {
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
