@@ -16,6 +16,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
     PREFIX,
+    WIREGUARD_KEY_VAR,
     FleetRecordsError,
     fleet_records,
 )
@@ -35,6 +36,10 @@ ARGUMENT_SPEC = {
     "allow_purge": {"type": "bool", "default": False},
     "purge_limit": {"type": "int", "default": DEFAULT_PURGE_LIMIT},
     "forget_hosts": {"type": "list", "elements": "str", "default": []},
+    # raw: compute_plan checks them, naming the variable and the value
+    "wireguard_port": {"type": "raw"},
+    "wireguard_subnet": {"type": "raw"},
+    "wireguard_rotate": {"type": "raw", "default": False},
 }
 NOTHING_CHANGED = "No host was changed."
 # What fleet_records reads of each host's variables (templated where needed); the names of the other overlay_*
@@ -80,6 +85,8 @@ class _FleetVars(Mapping):
                 found[key] = value
         if FACTS in raw:
             found[FACTS] = raw[FACTS]
+        if WIREGUARD_KEY_VAR in raw:  # a registered result: data, never a template
+            found[WIREGUARD_KEY_VAR] = raw[WIREGUARD_KEY_VAR]
         return found
 
     def __iter__(self):
@@ -145,6 +152,9 @@ class ActionModule(ActionBase):
                 allow_purge=args["allow_purge"],
                 purge_limit=args["purge_limit"],
                 forget_hosts=args["forget_hosts"],
+                wireguard_port=args["wireguard_port"],
+                wireguard_subnet=args["wireguard_subnet"],
+                wireguard_rotate=args["wireguard_rotate"],
             )
             result.update(changed=False, plan=pack_plan(fleet_plan), summary=plan_summary(fleet_plan))
         except (FleetRecordsError, PeerTableError) as exc:
@@ -157,7 +167,7 @@ class ActionModule(ActionBase):
                 gc.enable()
         result["removed"] = fleet_plan["removed"]
         result["kept"] = fleet_plan["kept"]
-        warnings = kept_warnings(fleet_plan["kept"], group)
+        warnings = [*kept_warnings(fleet_plan["kept"], group), *fleet_plan["warnings"]]
         if warnings:
             result["warnings"] = [*result.get("warnings", []), *warnings]
         if self._task.diff and fleet_plan["removed"]:

@@ -7,8 +7,9 @@ hosts, instead of a Jinja loop over ``hostvars`` (which is quadratic); :func:`ho
 that takes ``hostvars`` reads it.  It is pure: any mapping of hostname -> mapping of variables
 will do, so it is unit-tested on plain dicts.
 
-What it reads per host: ``overlay_state``, ``overlay_vtep``, ``overlay_endpoints`` and the facts that
-``netfleet.overlay.overlay_facts`` (or ``overlay_host``) leave in ``ansible_facts.netfleet_overlay``.  For the
+What it reads per host: ``overlay_state``, ``overlay_vtep``, ``overlay_endpoints``, the facts that
+``netfleet.overlay.overlay_facts`` (or ``overlay_host``) leave in ``ansible_facts.netfleet_overlay`` and, for a host
+of the run, the public keys that ``netfleet.overlay.wireguard_key`` returned (:data:`WIREGUARD_KEY_VAR`).  For the
 hosts of this run, ``desired`` in those facts (the ``overlay_state`` and ``overlay_networks`` that the host was
 given, which ``hostvars`` cannot see when they are play vars or role parameters) wins over ``overlay_state``.
 It only shapes data; the values are validated by the peer table, whose messages name the host.
@@ -42,6 +43,9 @@ KNOWN_VARIABLES = frozenset(
         "overlay_forget_hosts",
         "overlay_hosts",
         "overlay_verify_egress_target",
+        "overlay_wireguard_port",
+        "overlay_wireguard_subnet",
+        "overlay_wireguard_rotate",
     )
 )
 PREFIX = "overlay_"
@@ -49,6 +53,9 @@ PREFIX = "overlay_"
 # ``desired: {state, networks}`` in its facts.  The tables are computed from one host's overlay_networks, so
 # every present host of the run must have been given the same list.
 DESIRED = "desired"
+# The role registers the result of netfleet.overlay.wireguard_key of this run under this name (a key pair made, or a
+# rotation key staged, after overlay_facts read the host): its public keys win over the facts' for a host of the run.
+WIREGUARD_KEY_VAR = "_overlay_wireguard_key"
 
 
 class FleetRecordsError(ValueError):
@@ -169,6 +176,21 @@ def _facts_value(facts: Mapping | None, key: str, kinds):
     return value if isinstance(value, kinds) else None
 
 
+def wireguard_facts(variables: Mapping, facts: Mapping | None, active: bool) -> dict | None:
+    """The host's ``wireguard`` facts (public keys, tunnel address, port, peers; never a private key), with the
+    public keys that wireguard_key returned in this run for a host of the run; None when there are none."""
+    found = facts.get("wireguard") if facts is not None else None
+    found = dict(found) if isinstance(found, Mapping) else None
+    made = variables.get(WIREGUARD_KEY_VAR) if active else None
+    if isinstance(made, Mapping) and not made.get("skipped") and not made.get("failed") and "public_key" in made:
+        found = {
+            **(found or {}),
+            "public_key": made.get("public_key"),
+            "public_key_next": made.get("public_key_next"),
+        }
+    return found
+
+
 def desired(facts: Mapping | None) -> Mapping:
     """``desired`` of the facts (``{state, networks}`` as the host was given them), or an empty dict."""
     if facts is None:
@@ -210,6 +232,7 @@ def fleet_record(host: str, variables: Mapping, reachable: bool) -> dict:
         "current_networks": current_networks(facts),
         "peers": _facts_value(facts, "peers", Mapping),
         "netns": _facts_value(facts, "netns", (list, tuple)),
+        "wireguard": wireguard_facts(variables, facts, reachable),
     }
 
 

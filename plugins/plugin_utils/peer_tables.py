@@ -25,12 +25,16 @@ from dataclasses import dataclass, field
 
 from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     BRIDGE,
+    DEFAULT_MTU,
     DEFAULT_PORT,
     ENDPOINT_IFNAME,
     MIN_MTU,
     NAME_RULE,
     VXLAN,
     VXLAN_OVERHEAD,
+    WIREGUARD_OVERHEAD,
+    WIREGUARD_PORT,
+    WIREGUARD_SUBNET,
     ZERO_MAC,
     check_bool,
     check_ifname,
@@ -43,6 +47,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     dns_name_problem,
     dns_names,
     egress_problem,
+    encrypted_vxlan_mtu,
     gateway_address,
     gateway_mac,
     kind,
@@ -53,6 +58,7 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
     valid_name,
     veth_name,
     vxlan_mtu,
+    wireguard_mtu,
 )
 
 # Largest prefix that still leaves one endpoint address beside the network address, the gateway
@@ -60,10 +66,21 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._model import (
 MAX_PREFIXLEN = {4: 30, 6: 126}
 
 NETWORK_REQUIRED = ("name", "vni", "subnet")
-NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu", "egress", "dns", "flood", "proxy"))
-# current_networks, peers and netns come from the host's facts (see fleet_records): what it holds today.
+NETWORK_KEYS = frozenset((*NETWORK_REQUIRED, "port", "mtu", "egress", "dns", "flood", "proxy", "encrypted"))
+# current_networks, peers, netns and wireguard come from the host's facts (see fleet_records): what it holds today.
 HOST_KEYS = frozenset(
-    ("state", "reachable", "vtep", "underlay_mtu", "endpoints", "current", "current_networks", "peers", "netns")
+    (
+        "state",
+        "reachable",
+        "vtep",
+        "underlay_mtu",
+        "endpoints",
+        "current",
+        "current_networks",
+        "peers",
+        "netns",
+        "wireguard",
+    )
 )
 ENDPOINT_REQUIRED = ("name", "network")
 ENDPOINT_KEYS = frozenset((*ENDPOINT_REQUIRED, "address", "mac", "mtu", "netns", "interface"))
@@ -110,6 +127,7 @@ class _Network:
     dns: bool = False  # endpoints resolve each other's names, served on the gateway address
     flood: bool = False  # broadcast, unknown unicast and multicast go to every peer VTEP (head-end replication)
     proxy: bool = True  # the vxlan device answers ARP/ND from the static table (false: the peers answer, flooded)
+    encrypted: bool = False  # its VXLAN rides inside WireGuard: local and every FDB dst are tunnel addresses
 
     @property
     def family(self) -> int:
@@ -163,6 +181,9 @@ class _Host:
     current_networks: Mapping | None = None  # network name -> its overlay netns, per the facts
     peers: Mapping | None = None  # network name -> {vtep: hostname or None}: the entries it holds, per the facts
     netns: frozenset | None = None  # every named netns of the host, per the facts (None: not known)
+    wireguard: Mapping | None = None  # the facts' wireguard dict (public keys, tunnel address, peers), or None
+    tunnel: int | None = None  # its tunnel address (encrypted networks), as an int
+    tunnel_text: str = ""
 
 
 @dataclass(slots=True)
@@ -269,9 +290,15 @@ def _parse_networks(networks) -> dict[str, _Network]:
             if item.get("mtu") is None
             else check_mtu(item["mtu"], f"{label} mtu", subnet.version, error=PeerTableError)
         )
-        egress, dns, flood, proxy = (
+        egress, dns, flood, proxy, encrypted = (
             default if item.get(key) is None else check_bool(item[key], f"{label} {key}", error=PeerTableError)
-            for key, default in (("egress", False), ("dns", False), ("flood", False), ("proxy", True))
+            for key, default in (
+                ("egress", False),
+                ("dns", False),
+                ("flood", False),
+                ("proxy", True),
+                ("encrypted", False),
+            )
         )
         problem = dns_name_problem(name) if dns else None
         if problem:
@@ -300,6 +327,7 @@ def _parse_networks(networks) -> dict[str, _Network]:
             dns=dns,
             flood=flood,
             proxy=proxy,
+            encrypted=encrypted,
         )
         if name in by_name:
             raise PeerTableError(
@@ -579,6 +607,12 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
     netns = record.get("netns")
     if netns is not None and not _is_list(netns):
         raise PeerTableError(f"host {host}: netns must be a list of the host's netns names, got {kind(netns)}")
+    wireguard = record.get("wireguard")
+    if wireguard is not None and not isinstance(wireguard, Mapping):
+        raise PeerTableError(
+            f"host {host}: wireguard must be the dict of the host's facts (public_key, address, peers, ...), got"
+            f" {kind(wireguard)}"
+        )
     if endpoints and vtep is None:
         names = ", ".join(repr(endpoint.name) for endpoint in endpoints[:5])
         if not reachable:
@@ -602,6 +636,7 @@ def _parse_host(host, record, networks, netns_names) -> _Host:
         current_networks,
         peers,
         None if netns is None else frozenset(netns),
+        wireguard,
     )
 
 
@@ -805,7 +840,7 @@ def _finish(state: _NetworkState, hosts: dict[str, _Host]) -> None:
                 " one derived from its address"
             )
         host = hosts[endpoint.host]
-        endpoint.vtep = host.vtep_text
+        endpoint.vtep = host.tunnel_text if network.encrypted else host.vtep_text
         families.setdefault(host.vtep.version, host)
     for host in state.preserve.values():
         families.setdefault(host.vtep.version, host)
@@ -838,17 +873,29 @@ def _check_names(network: _Network, published: list[_Endpoint]) -> None:
                 )
 
 
-def _network_mtu(network: _Network, host: _Host) -> int:
+def _largest_mtu(network: _Network, host: _Host, tunnel_family: int) -> tuple[int, str]:
+    """The largest MTU of the network's devices on the host, and the overheads it leaves out, in words.
+
+    An encrypted network's VXLAN runs over the tunnel addresses, inside WireGuard: both overheads count.
+    """
+    family = host.vtep.version
+    if network.encrypted:
+        return encrypted_vxlan_mtu(host.underlay_mtu, family, tunnel_family), (
+            f"{WIREGUARD_OVERHEAD[family]} of WireGuard over IPv{family} and {VXLAN_OVERHEAD[tunnel_family]} of"
+            f" VXLAN over the IPv{tunnel_family} tunnel addresses"
+        )
+    return vxlan_mtu(host.underlay_mtu, family), f"{VXLAN_OVERHEAD[family]} of VXLAN over IPv{family}"
+
+
+def _network_mtu(network: _Network, host: _Host, tunnel_family: int = 4) -> int:
     if network.mtu is not None:
         return network.mtu
-    mtu = vxlan_mtu(host.underlay_mtu, host.vtep.version)
+    mtu, overheads = _largest_mtu(network, host, tunnel_family)
     if mtu < MIN_MTU[network.family]:
-        overhead = VXLAN_OVERHEAD[host.vtep.version]
-        underlay = mtu + overhead
+        underlay = host.underlay_mtu or DEFAULT_MTU
         raise PeerTableError(
             f"host {host.name}: network {network.name!r} mtu would default to {mtu} (underlay_mtu {underlay} minus"
-            f" {overhead} of VXLAN over IPv{host.vtep.version}), below the IPv{network.family} minimum"
-            f" {MIN_MTU[network.family]}"
+            f" {overheads}), below the IPv{network.family} minimum {MIN_MTU[network.family]}"
         )
     return mtu
 
@@ -903,7 +950,8 @@ def _keep_vanished(hosts: list[_Host], states: dict[str, _NetworkState], forget,
     ``allow_purge`` is set. A VTEP's name is the one any host recorded for it. Returns one report per kept host:
     ``{host, vtep, networks, held_by}``.
     """
-    fleet_vteps = {host.vtep_text for host in hosts if host.vtep_text}
+    # an encrypted network's entries point at tunnel addresses
+    fleet_vteps = {text for host in hosts for text in (host.vtep_text, host.tunnel_text) if text}
     fleet_names = {host.name for host in hosts}
     held: list[tuple[str, str, str]] = []  # (holder, network, vtep) of VTEPs that are not the fleet's
     names: dict[str, str] = {}
@@ -1073,25 +1121,324 @@ def _gateway(network: _Network) -> dict | None:
     }
 
 
-def _check_mtu(network: _Network, host: _Host) -> None:
+def _check_mtu(network: _Network, host: _Host, tunnel_family: int = 4) -> None:
     """A network's explicit MTU fits the host's underlay (the kernel would refuse it half-way through the run)."""
     if network.mtu is None or host.underlay_mtu is None:
         return
-    largest = vxlan_mtu(host.underlay_mtu, host.vtep.version)
+    largest, overheads = _largest_mtu(network, host, tunnel_family)
     if network.mtu > largest:
-        overhead = VXLAN_OVERHEAD[host.vtep.version]
         raise PeerTableError(
             f"host {host.name}: network {network.name!r} mtu {network.mtu} does not fit the host's underlay:"
-            f" underlay_mtu {host.underlay_mtu} minus {overhead} of VXLAN over IPv{host.vtep.version} leaves at"
+            f" underlay_mtu {host.underlay_mtu} minus {overheads} leaves at"
             f" most {largest}. Set the network's mtu to {largest} or less, or leave it out (it then defaults to"
             " each host's underlay MTU minus the overhead), or raise the underlay's MTU"
         )
 
 
+# --- WireGuard: the tunnel addresses and public keys of the hosts of encrypted networks ------------------------
+
+# A WireGuard public key: 32 bytes in base64 (44 characters, the last one "=").
+_PUBLIC_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
+
+
+@dataclass(frozen=True, slots=True)
+class _WireguardOptions:
+    """The fleet-wide WireGuard variables, checked: overlay_wireguard_port, _subnet and _rotate."""
+
+    port: int
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+    rotate: bool
+
+    @property
+    def family(self) -> int:
+        return self.subnet.version
+
+    @property
+    def first(self) -> int:  # never the network address
+        return int(self.subnet.network_address) + 1
+
+    @property
+    def last(self) -> int:  # never the (IPv4) broadcast address, nor IPv6's last one
+        return int(self.subnet.broadcast_address) - 1
+
+    @property
+    def usable(self) -> int:
+        return max(0, self.last - self.first + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the hosts' facts show of one WireGuard peer (``peers`` of the facts' ``wireguard``)."""
+
+    vtep: str
+    port: int | None
+    address: int | None
+    public_key: str | None
+
+
+def _wireguard_options(port, subnet, rotate) -> _WireguardOptions:
+    port = WIREGUARD_PORT if port is None else check_port(port, "overlay_wireguard_port", error=PeerTableError)
+    rotate = False if rotate is None else check_bool(rotate, "overlay_wireguard_rotate", error=PeerTableError)
+    label = "overlay_wireguard_subnet"
+    raw = WIREGUARD_SUBNET if subnet is None or subnet == "" else subnet
+    if not isinstance(raw, str):
+        raise PeerTableError(f"{label} {raw!r} must be a CIDR string like {WIREGUARD_SUBNET}, got {kind(raw)}")
+    text = raw.strip()
+    no_scope_id(text, label, error=PeerTableError)
+    if "/" not in text:
+        raise PeerTableError(f"{label} {raw!r} needs a prefix length, like {WIREGUARD_SUBNET}")
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise PeerTableError(f"{label} {raw!r} is not an IPv4 or IPv6 network in CIDR form") from None
+        raise PeerTableError(f"{label} {raw} has host bits set; the network address is {loose}") from None
+    return _WireguardOptions(port, network, rotate)
+
+
+def _check_wireguard_port(options: _WireguardOptions, networks: dict[str, _Network]) -> None:
+    """The WireGuard port is not the VXLAN port of an unencrypted network: both listen on the hosts' VTEPs."""
+    for network in networks.values():
+        if not network.encrypted and network.port == options.port:
+            raise PeerTableError(
+                f"overlay_wireguard_port {options.port} is also the port of unencrypted network {network.name!r};"
+                " both listen on the hosts' VTEPs, so give one of them another port"
+            )
+
+
+def _public_key(value) -> str | None:
+    """A public key of the facts, or None for anything that is not one (none yet, garbage)."""
+    return value if isinstance(value, str) and _PUBLIC_KEY_RE.match(value) else None
+
+
+def _tunnel_of(raw, options: _WireguardOptions) -> int | None:
+    """A tunnel address of the facts (bare, or with a /32, /128 or the subnet's prefix) as an int, when it is
+    usable in the subnet; else None (stale facts, garbage)."""
+    if not isinstance(raw, str) or "%" in raw:
+        return None
+    try:
+        interface = ipaddress.ip_interface(raw.strip())
+    except ValueError:
+        return None
+    if interface.version != options.family:
+        return None
+    if "/" in raw and interface.network.prefixlen not in (options.subnet.prefixlen, interface.max_prefixlen):
+        return None
+    value = int(interface.ip)
+    return value if options.first <= value <= options.last else None
+
+
+def _split_endpoint(raw) -> tuple[str, int | None] | None:
+    """``198.18.1.2:51820`` or ``[fd00::2]:51820`` of the facts as (VTEP text, port or None), or None."""
+    if not isinstance(raw, str):
+        return None
+    address, colon, port = raw.strip().rpartition(":")
+    if not colon:
+        return None
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    elif ":" in address:
+        return None
+    vtep = _vtep_key(address)
+    if vtep is None:
+        return None
+    return vtep, int(port) if port.isdigit() and 0 < int(port) < 65536 else None
+
+
+def _seen_peers(hosts: list[_Host], options: _WireguardOptions) -> tuple[dict[str, _Seen], dict[int, _Seen]]:
+    """What the hosts' facts show of their WireGuard peers, by VTEP and by tunnel address (the first host, by name,
+    that shows one wins). Linear in the facts."""
+    by_vtep: dict[str, _Seen] = {}
+    by_address: dict[int, _Seen] = {}
+    for host in hosts:
+        peers = (host.wireguard or {}).get("peers")
+        if not _is_list(peers):
+            continue
+        for peer in peers:
+            if not isinstance(peer, Mapping):
+                continue
+            endpoint = _split_endpoint(peer.get("endpoint"))
+            if endpoint is None:
+                continue
+            allowed = peer.get("allowed_ips")
+            addresses = (_tunnel_of(ip, options) for ip in allowed) if _is_list(allowed) else ()
+            address = next((value for value in addresses if value is not None), None)
+            seen = _Seen(endpoint[0], endpoint[1], address, _public_key(peer.get("public_key")))
+            by_vtep.setdefault(seen.vtep, seen)
+            if address is not None:
+                by_address.setdefault(address, seen)
+    return by_vtep, by_address
+
+
+def _tunnel_text(value: int, family: int) -> str:
+    return _v4_text(value) if family == 4 else ipaddress.ip_address(value).compressed
+
+
+def _allocate_tunnels(hosts: list[_Host], options: _WireguardOptions, by_vtep, by_address) -> list[_Host]:
+    """Tunnel IPAM, stable across runs. Returns the hosts that need a tunnel address, each with it.
+
+    A host needs one when it is present and has endpoints on an encrypted network. An unreachable host keeps the
+    address its facts show, else the one its peers' facts show for its VTEP (it cannot be renumbered); a host of
+    the run keeps the address its facts show (inside the subnet, not taken), else the one its peers' facts show
+    for its VTEP; addresses that hosts hold for VTEPs outside the fleet are not given away; the rest get the
+    lowest free address, hosts in name order. Never the subnet's first or last address.
+    """
+    needing = [host for host in hosts if host.present and any(e.network.encrypted for e in host.endpoints)]
+    if not needing:
+        return needing
+    for host in hosts:
+        if host.vtep is not None and host.vtep.version == options.family and host.vtep in options.subnet:
+            raise PeerTableError(
+                f"host {host.name}: vtep {host.vtep} is inside overlay_wireguard_subnet {options.subnet}, which"
+                " holds the tunnel addresses of the encrypted networks; give overlay_wireguard_subnet a range that"
+                " holds no host's VTEP"
+            )
+    if len(needing) > options.usable:
+        names = ", ".join(host.name for host in needing[:10]) + (", ..." if len(needing) > 10 else "")
+        raise PeerTableError(
+            f"overlay_wireguard_subnet {options.subnet} is too small: it has room for {options.usable} tunnel"
+            f" addresses but {len(needing)} hosts have endpoints on encrypted networks ({names}); give it a larger"
+            " range"
+        )
+    claims: dict[int, str] = {}
+
+    def claim(host: _Host, value: int | None) -> None:
+        if host.tunnel is None and value is not None and value not in claims:
+            claims[value] = host.name
+            host.tunnel = value
+
+    def own(host: _Host) -> int | None:
+        return _tunnel_of((host.wireguard or {}).get("address"), options)
+
+    def theirs(host: _Host) -> int | None:
+        seen = by_vtep.get(host.vtep_text)
+        return None if seen is None else seen.address
+
+    for host in needing:
+        if not host.reachable:
+            claim(host, own(host))
+            claim(host, theirs(host))
+    for host in needing:
+        if host.reachable:
+            claim(host, own(host))
+    for host in needing:
+        if host.reachable:
+            claim(host, theirs(host))
+    fleet_vteps = {host.vtep_text for host in hosts if host.vtep_text}
+    for value, seen in by_address.items():
+        if seen.vtep not in fleet_vteps:
+            claims.setdefault(value, seen.vtep)
+    cursor = options.first
+    for host in needing:
+        if host.tunnel is not None:
+            continue
+        while cursor in claims:
+            cursor += 1
+        if cursor > options.last:
+            raise PeerTableError(
+                f"overlay_wireguard_subnet {options.subnet} has no free tunnel address left for host {host.name}:"
+                f" its {options.usable} addresses are taken by the fleet's hosts and by hosts outside the fleet"
+                " whose peers still hold them; give it a larger range"
+            )
+        claims[cursor] = host.name
+        host.tunnel = cursor
+    for host in needing:
+        host.tunnel_text = _tunnel_text(host.tunnel, options.family)
+    return needing
+
+
+def _endpoint_text(vtep: str, port: int) -> str:
+    return f"[{vtep}]:{port}" if ":" in vtep else f"{vtep}:{port}"
+
+
+def _wireguard_hosts(
+    needing: list[_Host], states: dict[str, _NetworkState], options: _WireguardOptions, by_vtep, by_address
+) -> tuple[dict[str, dict], list[str]]:
+    """The plan's ``wireguard.hosts`` and the warnings for hosts without a public key.
+
+    ``hosts`` maps the name of every host with a tunnel address, and of every host outside the fleet whose
+    entries are kept on an encrypted network (by name, or by tunnel address when its name is not recorded), to
+    ``{address, public_key, vtep, port, endpoint, mtu, rotate}``. When rotating, a host of the run with a staged
+    key gets ``rotate`` true and its peers get that key; an unreachable host keeps its key.
+    """
+    entries: dict[str, dict] = {}
+    keyless: list[_Host] = []
+    for host in needing:
+        facts = host.wireguard or {}
+        current, staged = _public_key(facts.get("public_key")), _public_key(facts.get("public_key_next"))
+        port = options.port
+        if host.reachable:
+            rotate = options.rotate and staged is not None
+            key = staged if rotate else current
+        else:
+            rotate = False
+            seen = by_vtep.get(host.vtep_text)
+            key = current or (None if seen is None else seen.public_key)
+            own_port = facts.get("port")
+            port = (
+                own_port
+                if isinstance(own_port, int) and not isinstance(own_port, bool)
+                else (None if seen is None else seen.port)
+            ) or options.port
+        if key is None:
+            keyless.append(host)
+        entries[host.name] = {
+            "address": host.tunnel_text,
+            "public_key": key,
+            "vtep": host.vtep_text,
+            "port": port,
+            "endpoint": _endpoint_text(host.vtep_text, port),
+            "mtu": wireguard_mtu(host.underlay_mtu, host.vtep.version),
+            "rotate": rotate,
+        }
+    for state in states.values():
+        if not state.network.encrypted:
+            continue
+        for address, name in state.kept.items():
+            seen = by_address.get(int(ipaddress.ip_address(address)))
+            if seen is None or (name or address) in entries:
+                continue
+            port = seen.port or options.port
+            entries[name or address] = {
+                "address": address,
+                "public_key": seen.public_key,
+                "vtep": seen.vtep,
+                "port": port,
+                "endpoint": _endpoint_text(seen.vtep, port),
+                "mtu": None,
+                "rotate": False,
+            }
+    warnings = []
+    for host in keyless:
+        why = (
+            "its facts show none; in check mode no key is made"
+            if host.reachable
+            else "it is not converged in this run and no facts show its key"
+        )
+        warnings.append(
+            f"host {host.name} has endpoints on an encrypted network but no WireGuard public key is known for it"
+            f" ({why}): the other hosts leave it out of their WireGuard peers in this run, so its encrypted"
+            " networks do not reach it until a run gives it a key"
+        )
+    return entries, warnings
+
+
 PLAN_VERSION = 1
 
 
-def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURGE_LIMIT, forget_hosts=()) -> dict:
+def compute_plan(
+    networks,
+    fleet,
+    *,
+    allow_purge=False,
+    purge_limit=DEFAULT_PURGE_LIMIT,
+    forget_hosts=(),
+    wireguard_port=WIREGUARD_PORT,
+    wireguard_subnet=WIREGUARD_SUBNET,
+    wireguard_rotate=False,
+) -> dict:
     """The fleet plan: the fleet's overlay computed once, compactly: what every network holds and every host owns.
 
     ``networks`` is the fleet-wide ``overlay_networks`` list and ``fleet`` maps each hostname to
@@ -1120,14 +1467,30 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
     the role order the run make-before-break; ``removed`` still lists the endpoint on its old host.
     """
     allow_purge, purge_limit, forget = _options(allow_purge, purge_limit, forget_hosts)
+    wg_options = _wireguard_options(wireguard_port, wireguard_subnet, wireguard_rotate)
     parsed_networks = _parse_networks(networks)
+    encrypted = any(network.encrypted for network in parsed_networks.values())
+    if encrypted:
+        _check_wireguard_port(wg_options, parsed_networks)
     hosts = _parse_fleet(fleet, parsed_networks)
     by_name = {host.name: host for host in hosts}
     states = _index(hosts, parsed_networks)
+    by_vtep, by_address = _seen_peers(hosts, wg_options) if encrypted else ({}, {})
+    tunneled = _allocate_tunnels(hosts, wg_options, by_vtep, by_address) if encrypted else []
     for state in states.values():
         _allocate(state, by_name)
         _finish(state, by_name)
     kept = _keep_vanished(hosts, states, forget, allow_purge)
+    wireguard, warnings = None, []
+    if encrypted:
+        wg_hosts, warnings = _wireguard_hosts(tunneled, states, wg_options, by_vtep, by_address)
+        wireguard = {
+            "port": wg_options.port,
+            "subnet": str(wg_options.subnet),
+            "prefixlen": wg_options.subnet.prefixlen,
+            "family": wg_options.family,
+            "hosts": wg_hosts,
+        }
 
     # Per network, sort once; a host's tables are these lists without its own entries.
     plan_networks = {}
@@ -1136,8 +1499,14 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
             continue
         network = state.network
         published = state.published
-        vtep_hosts = sorted({e.host: by_name[e.host] for e in published}.values(), key=_vtep_order)
-        preserve = {host.vtep_text: host.name for host in state.preserve.values()}
+        if network.encrypted:  # its VXLAN runs between the hosts' tunnel addresses
+            vtep_hosts = sorted({e.host: by_name[e.host] for e in published}.values(), key=lambda h: h.tunnel)
+            vteps = [host.tunnel_text for host in vtep_hosts]
+            preserve = {host.tunnel_text: host.name for host in state.preserve.values()}
+        else:
+            vtep_hosts = sorted({e.host: by_name[e.host] for e in published}.values(), key=_vtep_order)
+            vteps = [host.vtep_text for host in vtep_hosts]
+            preserve = {host.vtep_text: host.name for host in state.preserve.values()}
         preserve.update(state.kept)
         preserved = sorted(preserve, key=_ip_key)
         plan_networks[name] = {
@@ -1158,11 +1527,13 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
             "names": [[e.name, e.ip_text] for e in sorted(published, key=lambda e: e.name)] if network.dns else [],
             "neigh": [[e.ip_text, e.mac, e.host] for e in sorted(published, key=lambda e: e.ip)],
             "fdb": [[e.mac, e.vtep, e.host] for e in sorted(published, key=lambda e: e.mac)],
-            "vteps": [host.vtep_text for host in vtep_hosts],
+            "vteps": vteps,
             "hosts": [host.name for host in vtep_hosts],
             "preserve": preserved,
             "preserve_hosts": [preserve[vtep] for vtep in preserved],
         }
+        if network.encrypted:  # only then: an unencrypted fleet's plan is exactly what it was before
+            plan_networks[name]["encrypted"] = True
 
     plan_hosts = {}
     for host in hosts:
@@ -1196,8 +1567,8 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
         _check_attached_exist(host)
         for network_name in sorted(own, key=lambda n: parsed_networks[n].vni):
             network = parsed_networks[network_name]
-            _check_mtu(network, host)
-            mtu = _network_mtu(network, host)
+            _check_mtu(network, host, wg_options.family)
+            mtu = _network_mtu(network, host, wg_options.family)
             endpoints = []
             for endpoint in own[network_name]:  # sorted by name
                 if endpoint.mtu is not None and endpoint.mtu > mtu:
@@ -1234,6 +1605,8 @@ def compute_plan(networks, fleet, *, allow_purge=False, purge_limit=DEFAULT_PURG
         "moves": moves,
         "removed": removed,
         "kept": kept,
+        "wireguard": wireguard,
+        "warnings": warnings,
     }
 
 
@@ -1244,13 +1617,20 @@ def pack_plan(fleet_plan: Mapping) -> dict:
     has hundreds of thousands of them, but only a few thousand strings once packed. Each host unpacks only its
     own part and its networks (:func:`host_tables` takes both forms).
     """
-    return {
+    packed = {
         "version": fleet_plan["version"],
         "packed": True,
         "networks": {name: _dumps(net) for name, net in fleet_plan["networks"].items()},
         "hosts": {name: _dumps(part) for name, part in fleet_plan["hosts"].items()},
         "moves": fleet_plan["moves"],  # one small record per move, for the role's order of the run
     }
+    wireguard = fleet_plan.get("wireguard")
+    if wireguard is not None:  # a fleet without an encrypted network has none: its plan is as it always was
+        packed["wireguard"] = {
+            **wireguard,
+            "hosts": {name: _dumps(entry) for name, entry in wireguard["hosts"].items()},
+        }
+    return packed
 
 
 def _dumps(value) -> str:
@@ -1290,20 +1670,49 @@ def _flood(net: Mapping, me: str, peers: list[str]) -> list[dict]:
     return [{"mac": ZERO_MAC, "dst": vtep} for vtep in dsts]
 
 
+def _wireguard_peers(wireguard: Mapping, host: str, names: dict) -> tuple[list[dict], list[str]]:
+    """The WireGuard peers of a host and their VTEPs: the hosts of ``names`` (a dict used as an ordered set of the
+    peers' names, or tunnel addresses of nameless hosts outside the fleet) whose public key is known, by tunnel
+    address."""
+    found = []
+    for name in names:
+        entry = wireguard["hosts"].get(name)
+        if name == host or entry is None:
+            continue
+        entry = _unpacked(entry)
+        if entry["public_key"] is None:
+            continue  # no key known: left out (overlay_plan warns)
+        found.append(entry | {"host": name})
+    found.sort(key=lambda entry: _ip_key(entry["address"]))
+    peers = [{key: entry[key] for key in ("host", "public_key", "endpoint", "address")} for entry in found]
+    return peers, sorted({entry["vtep"] for entry in found}, key=_ip_key)
+
+
 def host_tables(fleet_plan: Mapping, host: str) -> dict:
     """One host's record (see the ``peer_tables`` filter) from a fleet plan of :func:`compute_plan`, packed or not.
 
     Linear in the host's own tables: each of its networks' lists without the host's own entries, and on a flood
-    network one flood entry per peer VTEP (:func:`_flood`).
+    network one flood entry per peer VTEP (:func:`_flood`). On an encrypted network the VTEPs are the hosts' tunnel
+    addresses; the host's ``wireguard`` holds its tunnel and its WireGuard peers, the hosts it shares an encrypted
+    network with (``wireguard_allow``: their VTEPs). The allowlist and ports are the unencrypted networks' only.
     """
     part = _host_part(fleet_plan, host)
     me = part["vtep"]
+    wireguard = fleet_plan.get("wireguard")
+    own = None
+    if wireguard is not None and host in wireguard["hosts"]:
+        own = _unpacked(wireguard["hosts"][host])
     networks = []
     allowlist, ports, preserved = set(), set(), set()
+    wg_names: dict = {}  # the hosts it shares an encrypted network with (an ordered set)
     for mine in part["networks"]:
         net = _unpacked(fleet_plan["networks"][mine["name"]])
-        peers = [vtep for vtep in net["vteps"] if vtep != me]
-        peer_hosts = {vtep: name for vtep, name in zip(net["vteps"], net["hosts"], strict=True) if vtep != me}
+        encrypted = net.get("encrypted", False)
+        local = me
+        if encrypted:  # its VXLAN runs between the hosts' tunnel addresses
+            local = None if own is None else own["address"]
+        peers = [vtep for vtep in net["vteps"] if vtep != local]
+        peer_hosts = {vtep: name for vtep, name in zip(net["vteps"], net["hosts"], strict=True) if vtep != local}
         peer_hosts.update(zip(net["preserve"], net["preserve_hosts"], strict=True))
         networks.append(
             {
@@ -1321,6 +1730,7 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
                 "dns": net["dns"],
                 "flood": net["flood"],
                 "proxy": net["proxy"],
+                "encrypted": encrypted,
                 "gateway": net["gateway"],
                 "names": {
                     name: address for endpoint, address in net["names"] for name in dns_names(endpoint, net["name"])
@@ -1328,18 +1738,23 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
                 "endpoints": mine["endpoints"],
                 "neigh": [{"ip": ip, "mac": mac} for ip, mac, owner in net["neigh"] if owner != host],
                 "fdb": [
-                    *_flood(net, me, peers),
+                    *_flood(net, local, peers),
                     *({"mac": mac, "dst": dst} for mac, dst, owner in net["fdb"] if owner != host),
                 ],
                 "peers": peers,
                 "peer_hosts": peer_hosts,
             }
         )
+        preserved.update(net["preserve"])
+        if encrypted:
+            wg_names.update(dict.fromkeys(net["hosts"]))
+            preserve = zip(net["preserve"], net["preserve_hosts"], strict=True)
+            wg_names.update(dict.fromkeys(name or address for address, name in preserve))
+            continue
         allowlist.update(peers)
         allowlist.update(net["preserve"])
-        preserved.update(net["preserve"])
         ports.add(net["port"])
-    return {
+    record = {
         "state": part["state"],
         "skip": part["skip"],
         "vtep": me,
@@ -1347,7 +1762,20 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
         "allowlist": sorted(allowlist, key=_ip_key),
         "ports": sorted(ports),
         "preserve_vteps": sorted(preserved, key=_ip_key),
+        "wireguard": None,
+        "wireguard_allow": [],
     }
+    if wg_names and own is not None:
+        wg_peers, record["wireguard_allow"] = _wireguard_peers(wireguard, host, wg_names)
+        record["wireguard"] = {
+            "address": own["address"],
+            "prefixlen": wireguard["prefixlen"],
+            "port": own["port"],
+            "mtu": own["mtu"],
+            "rotate": own["rotate"],
+            "peers": wg_peers,
+        }
+    return record
 
 
 def compute_peer_tables(networks, fleet, **options) -> dict:

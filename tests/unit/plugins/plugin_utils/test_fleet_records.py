@@ -91,6 +91,7 @@ def test_reachable_hosts_with_facts():
             "current_networks": {},
             "peers": None,
             "netns": None,
+            "wireguard": None,
         },
         "h2": {
             "state": "present",
@@ -102,6 +103,7 @@ def test_reachable_hosts_with_facts():
             "current_networks": {},
             "peers": None,
             "netns": None,
+            "wireguard": None,
         },
     }
 
@@ -130,6 +132,7 @@ def test_defaults_when_variables_are_missing():
             "current_networks": None,
             "peers": None,
             "netns": None,
+            "wireguard": None,
         }
     }
 

@@ -109,7 +109,7 @@ def test_the_known_variables_are_the_role_spec_and_the_playbooks_variables():
         (
             [{**NET, "colour": "red"}],
             [],
-            "unknown key 'colour'; the keys are dns, egress, flood, mtu, name, port, proxy, subnet, vni",
+            "unknown key 'colour'; the keys are dns, egress, encrypted, flood, mtu, name, port, proxy, subnet, vni",
         ),
     ],
 )

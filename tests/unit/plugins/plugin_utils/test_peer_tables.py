@@ -46,6 +46,8 @@ def no_tables(vtep, *, state="present", skip=False):
         "allowlist": [],
         "ports": [],
         "preserve_vteps": [],
+        "wireguard": None,
+        "wireguard_allow": [],
     }
 
 
@@ -102,6 +104,7 @@ def test_seed_topology_exact():
                 "dns": False,
                 "flood": False,
                 "proxy": True,
+                "encrypted": False,
                 "gateway": None,
                 "names": {},
                 "endpoints": [{**H1_ENDPOINT, "ifname": "eth0", "attached": False, "ip": "10.213.0.2"}],
@@ -112,6 +115,8 @@ def test_seed_topology_exact():
         "allowlist": ["198.18.1.2"],
         "ports": [4789],
         "preserve_vteps": [],
+        "wireguard": None,
+        "wireguard_allow": [],
     }
 
 
