@@ -416,15 +416,17 @@ def read_dump(run_command, implementation: str, wg: str) -> dict:
     return parse_dump(out)
 
 
-def facts(run_command=None, state_dir: str = STATE_DIR, no_log_values: set | None = None) -> dict:
-    """The ``wireguard`` facts: implementation, public keys, tunnel address, port and peers; no private key."""
+def facts(run_command=None, state_dir: str = STATE_DIR, no_log_values: set | None = None, namespace=None) -> dict:
+    """The ``wireguard`` facts: implementation, public keys, tunnel address, port and peers; no private key.
+
+    ``namespace`` opens a namespace for reading (default :class:`._rtnl.namespace.Namespace`: raw netlink only)."""
     run_command = run_command or _run_command
     keys = Keys(run_command, state_dir, no_log_values)
     wg = wg_binary()
     out = dict(EMPTY_FACTS, peers=[])
     link = None
     if nl.netns_exists(WIREGUARD_NETNS):
-        with contextlib.suppress(nl.NetlinkOpError), nl.Namespace(WIREGUARD_NETNS) as ns:
+        with contextlib.suppress(nl.NetlinkOpError), (namespace or nl.Namespace)(WIREGUARD_NETNS) as ns:
             link = ns.link(WIREGUARD_IFNAME)
             if link is not None:
                 addrs = ns.addresses(link["index"])
@@ -470,6 +472,7 @@ class Tunnel:
         self.systemd = os.path.isdir(SYSTEMD_RUNNING) if systemd is None else systemd
         self.kernel = kernel
         self.proc = proc
+        self.namespace = nl.Namespace  # what facts() reads ovl-wg with
         self.tally: list[str] = []
         self._children: dict = {}
 
@@ -703,7 +706,7 @@ class Tunnel:
                     )
                 )
                 self.tally.append("started wireguard-go")
-        if impl != "kernel" or host_link is None or host_link["mtu"] != mtu:
+        if impl != "kernel" or (host_link is not None and host_link["mtu"] != mtu):
             steps.append(
                 Step(
                     ip_cmd(None, "link", "set", WIREGUARD_IFNAME, "mtu", mtu),
@@ -801,4 +804,4 @@ class Tunnel:
 
     def facts(self) -> dict:
         """The facts' ``wireguard`` dict after the converge (check mode: what is there now)."""
-        return facts(self.run_command, self.state_dir, self.no_log_values)
+        return facts(self.run_command, self.state_dir, self.no_log_values, self.namespace)
