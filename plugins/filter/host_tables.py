@@ -19,6 +19,12 @@ description:
     names of their peers (C(peer_hosts), VTEP -> hostname, null when unknown, which M(netfleet.overlay.overlay_host)
     records), its allowlist, ports and preserved VTEPs (including those of hosts that left the fleet group but whose
     entries are kept).
+  - Each network says whether it is C(encrypted). On an encrypted network the FDB destinations, C(peers) and
+    C(peer_hosts) are the hosts' tunnel addresses; the allowlist and ports are the unencrypted networks' only. A host
+    with an endpoint on an encrypted network gets C(wireguard) (its tunnel address and prefix length, port, MTU,
+    C(rotate) and its WireGuard peers with their public keys and endpoints), which M(netfleet.overlay.overlay_host)
+    takes as its O(netfleet.overlay.overlay_host#module:wireguard) option, and C(wireguard_allow), the VTEPs of those
+    peers; other hosts get null and an empty list.
   - Linear in the size of that host's tables. The plan holds each network's endpoints and VTEPs once, and this
     filter leaves out the host's own.
 positional: _input, host
@@ -48,7 +54,8 @@ EXAMPLES = r"""
 RETURN = """
 _value:
   description:
-    - The host's record, C(state), C(skip), C(vtep), C(networks), C(allowlist), C(ports) and C(preserve_vteps), as
+    - The host's record, C(state), C(skip), C(vtep), C(networks), C(allowlist), C(ports), C(preserve_vteps),
+      C(wireguard) and C(wireguard_allow), as
       R(netfleet.overlay.peer_tables,ansible_collections.netfleet.overlay.peer_tables_filter) documents it.
   type: dict
 """

@@ -105,6 +105,16 @@ options:
             peers, which answer themselves. The static tables stay either way.
         type: bool
         default: true
+      encrypted:
+        version_added: 0.3.0
+        description:
+          - The network's VXLAN rides inside WireGuard between the hosts. Every present host with an endpoint on an
+            encrypted network gets a tunnel address from O(wireguard_subnet) (stable; see O(fleet)), and the
+            network's C(peers), C(peer_hosts) keys and C(fdb) destinations are the peers' tunnel addresses.
+          - Its MTU defaults to the underlay MTU minus WireGuard's overhead (60 over an IPv4 underlay, 80 over IPv6)
+            and VXLAN's over the tunnel addresses (50 over IPv4, 70 over IPv6).
+        type: bool
+        default: false
   fleet:
     description:
       - Hostname -> host record, for every host of the fleet.
@@ -123,7 +133,11 @@ options:
       - "C(current) maps an endpoint name to C({network, ip, mac, netns, attached}) as the host's kernel shows it
         (C(attached) true for an endpoint that joined a netns it did not create)."
       - "From the host's facts, optional: C(current_networks) (network name -> its netns), C(peers) (network name ->
-        C({vtep: hostname or null}), the entries the host holds) and C(netns) (every named netns of the host)."
+        C({vtep: hostname or null}), the entries the host holds), C(netns) (every named netns of the host) and
+        C(wireguard) (the facts' C(wireguard): C(public_key), C(public_key_next), C(address), C(port) and C(peers),
+        each C({public_key, endpoint, allowed_ips})). A host keeps the tunnel address its C(wireguard) shows; one
+        without facts keeps the address (and its public key is taken from) what its peers' C(wireguard.peers) show
+        for its VTEP; the rest get the lowest free address, hosts in name order."
     type: dict
     required: true
   allow_purge:
@@ -143,6 +157,23 @@ options:
     type: list
     elements: str
     default: []
+  wireguard_port:
+    version_added: 0.3.0
+    description: The UDP port of every host's WireGuard interface; it must differ from the unencrypted networks' ports.
+    type: int
+    default: 51820
+  wireguard_subnet:
+    version_added: 0.3.0
+    description: The tunnel addresses (IPv4 or IPv6); it must hold no host's VTEP and room for every host that needs
+      one.
+    type: str
+    default: 10.255.0.0/16
+  wireguard_rotate:
+    version_added: 0.3.0
+    description: The hosts of the run (reachable) that have a staged key (C(public_key_next)) switch to it
+      (C(rotate)), and their peers get that key.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -179,6 +210,7 @@ EXAMPLES = r"""
 #   dns: false
 #   flood: false         # with flood: fdb starts with {mac: "00:00:00:00:00:00", dst: <vtep>} per peer VTEP
 #   proxy: true
+#   encrypted: false     # with encrypted: every VTEP below is a tunnel address, and the host gets its wireguard
 #   gateway: null        # with egress or dns: {address: 10.213.0.1, prefixlen: 24, mac: "06:00:00:01:00:01"}
 #   names: {}            # with dns: {hosta: 10.213.0.2, hosta.overlay_network: 10.213.0.2, hostb: ...}
 #   endpoints:
@@ -189,6 +221,10 @@ EXAMPLES = r"""
 #   peers: [198.18.1.2]
 # fleet_peer_tables.h1.allowlist => [198.18.1.2]
 # fleet_peer_tables.h1.ports => [4789]
+# fleet_peer_tables.h1.wireguard => null  (with an encrypted network: {address: 10.255.0.1, prefixlen: 16,
+#   port: 51820, mtu: 1440, rotate: false, peers: [{host: h2, public_key: ..., endpoint: "198.18.1.2:51820",
+#   address: 10.255.0.2}]})
+# fleet_peer_tables.h1.wireguard_allow => []
 
 - name: Apply this host's part
   netfleet.overlay.fdb:
@@ -206,13 +242,21 @@ _value:
     - Hostname -> record, for every host of O(fleet).
     - "A record has C(state), C(skip) (true for an unreachable host: do not touch it), C(vtep) (or null),
       C(networks), C(allowlist) (sorted remote VTEPs that may send VXLAN to this host, including preserved
-      ones), C(ports) (sorted UDP ports of its networks) and C(preserve_vteps) (sorted VTEPs of unreachable
-      hosts without facts that share a network with it)."
+      ones, of its unencrypted networks), C(ports) (sorted UDP ports of its unencrypted networks),
+      C(preserve_vteps) (sorted VTEPs of unreachable hosts without facts that share a network with it; on an
+      encrypted network their tunnel addresses), C(wireguard) and C(wireguard_allow)."
+    - "C(wireguard) is null unless the host has an endpoint on an encrypted network. Then it is C(address) and
+      C(prefixlen) (its tunnel address), C(port), C(mtu) (of C(wg-overlay): the underlay MTU minus 60, or 80 over
+      IPv6), C(rotate) (true when it switches to its staged key in this run) and C(peers), sorted by tunnel address:
+      C({host, public_key, endpoint, address}) of every host it shares an encrypted network with whose public key
+      is known (C(endpoint) is the peer's VTEP and port). C(wireguard_allow) holds those peers' VTEPs, sorted: the
+      only sources of UDP to the WireGuard port."
     - "C(networks) lists, sorted by VNI, only the networks the host has endpoints on (an absent or skipped
       host gets none): C(name), C(vni), C(port), C(subnet), C(prefixlen), C(family) (4 or 6), C(mtu),
-      C(netns), C(bridge), C(vxlan), C(egress), C(dns), C(flood), C(proxy), C(gateway) (C({address, prefixlen,
-      mac}) with egress or dns, else null), C(names) (with dns, the names that the network's DNS serves on this
-      host, C(<endpoint>) and C(<endpoint>.<network>) -> address for every endpoint of the network; else empty),
+      C(netns), C(bridge), C(vxlan), C(egress), C(dns), C(flood), C(proxy), C(encrypted), C(gateway)
+      (C({address, prefixlen, mac}) with egress or dns, else null), C(names) (with dns, the names that the
+      network's DNS serves on this host, C(<endpoint>) and C(<endpoint>.<network>) -> address for every endpoint of
+      the network; else empty),
       C(endpoints) (the host's own, sorted by name: C(name), C(netns) (the attached one, or the endpoint's name),
       C(attached) (bool), C(ifname) (the interface inside the netns), C(veth), C(ip), C(address) as
       ip/prefixlen, C(mac), C(mtu)), C(neigh) (C({ip, mac}) of every remote endpoint, sorted by IP), C(fdb)
@@ -220,7 +264,8 @@ _value:
       first the flood entries C({mac: 00:00:00:00:00:00, dst}), one for every peer VTEP and preserved VTEP of the
       network, sorted by address: the vxlan device has one FDB, in which the all-zero MAC is the one key with
       many destinations), C(peers) (sorted remote VTEPs on the network) and C(peer_hosts) (VTEP -> hostname,
-      null when unknown, for its peers and its preserved VTEPs)."
+      null when unknown, for its peers and its preserved VTEPs). On an encrypted network every VTEP of C(fdb),
+      C(peers) and C(peer_hosts) is the tunnel address of that host instead."
   type: dict
 """
 
@@ -233,7 +278,7 @@ from ansible_collections.netfleet.overlay.plugins.plugin_utils.peer_tables impor
 )
 
 _ARGUMENTS = ("networks", "fleet")
-_OPTIONS = ("allow_purge", "purge_limit", "forget_hosts")
+_OPTIONS = ("allow_purge", "purge_limit", "forget_hosts", "wireguard_port", "wireguard_subnet", "wireguard_rotate")
 
 
 @filter_errors("peer_tables", PeerTableError)

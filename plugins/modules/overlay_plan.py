@@ -46,6 +46,15 @@ description:
     minus the VXLAN overhead fails, naming the host, the network and the largest MTU that fits; subnets of two
     networks must not overlap; two endpoints of a network with one MAC (given twice, or given and derived) fail,
     naming both, their hosts and where each MAC comes from."
+  - "Encrypted networks (C(encrypted=true)): every present host with an endpoint on one gets a tunnel address from
+    O(wireguard_subnet), stable across runs (the address its facts show, else the one its peers' facts show for its
+    VTEP, else the lowest free one, hosts in name order; never the subnet's first or last address, nor one that
+    hosts still hold for a host outside the fleet group). Its WireGuard peers are the hosts it shares an encrypted
+    network with, with the public keys their facts show (or that M(netfleet.overlay.wireguard_key) returned in this
+    run, registered as C(_overlay_wireguard_key)); a peer whose key is not known is left out, with a warning. With
+    O(wireguard_rotate), the hosts of the run that staged a key get C(rotate) and their peers get the staged key.
+    The subnet must hold no host's VTEP and room for every such host, and O(wireguard_port) must differ from every
+    unencrypted network's port; the run fails otherwise, naming the host or the value."
   - "Moves: an endpoint that the facts of a host of this run show on a network, and that another host of this run
     (which does not have it yet) now declares on that network with the same name and address, moves. Without an
     explicit address it keeps the address it had, when nothing else has it by now. The plan lists the run's moves
@@ -68,8 +77,8 @@ options:
   networks:
     description:
       - The fleet's overlay networks (C(overlay_networks)), each with C(name), C(vni) and C(subnet), and optionally
-        C(port), C(mtu), C(egress), C(dns), C(flood) and C(proxy), as the role M(netfleet.overlay.overlay) documents
-        them. C(proxy=false) without C(flood=true) fails, naming the network.
+        C(port), C(mtu), C(egress), C(dns), C(flood), C(proxy) and C(encrypted), as the role
+        M(netfleet.overlay.overlay) documents them. C(proxy=false) without C(flood=true) fails, naming the network.
     type: list
     elements: dict
     required: true
@@ -104,6 +113,25 @@ options:
     type: list
     elements: str
     default: []
+  wireguard_port:
+    version_added: 0.3.0
+    description:
+      - The UDP port of every host's WireGuard interface (C(overlay_wireguard_port)). Null means 51820.
+      - Checked only for its form unless a network is encrypted.
+    type: raw
+  wireguard_subnet:
+    version_added: 0.3.0
+    description:
+      - The tunnel addresses of the hosts of encrypted networks (C(overlay_wireguard_subnet)), IPv4 or IPv6 in CIDR
+        form. Null means C(10.255.0.0/16).
+    type: raw
+  wireguard_rotate:
+    version_added: 0.3.0
+    description:
+      - Rotate the WireGuard keys in this run (C(overlay_wireguard_rotate)). A boolean, or text that Ansible reads
+        as one.
+    type: raw
+    default: false
 seealso:
   - module: netfleet.overlay.overlay_facts
   - module: netfleet.overlay.overlay_host
@@ -150,10 +178,17 @@ plan:
       by name; else empty), C(neigh) (C([ip, mac, host]) of every endpoint, by IP), C(fdb) (C([mac, vtep, host]),
       by MAC), C(vteps) (the VTEPs of its endpoints' hosts), C(hosts) (their names), C(preserve) (VTEPs to leave alone)
       and C(preserve_hosts) (their names, null when not known). A network with C(flood) has no list per host: each
-      host's flood list is its C(vteps) and C(preserve) without the host's own VTEP, which the filter expands."
+      host's flood list is its C(vteps) and C(preserve) without the host's own VTEP, which the filter expands. An
+      encrypted network also has C(encrypted) (true; absent on the others), and its C(vteps), C(fdb) destinations
+      and C(preserve) are the hosts' tunnel addresses."
     - "C(hosts): hostname -> C(state), C(skip), C(vtep) and C(networks) (by VNI: C(name), C(mtu) and its own
       C(endpoints), each with C(name), C(netns), C(attached), C(ifname), C(veth), C(ip), C(address), C(mac) and
       C(mtu))."
+    - "C(wireguard): only when a network is encrypted. C(port), C(subnet), C(prefixlen), C(family) and C(hosts):
+      hostname (or the tunnel address of a kept host whose name is not recorded) -> C(address) (its tunnel address),
+      C(public_key) (null when not known), C(vtep), C(port), C(endpoint) (C(vtep:port)), C(mtu) (of C(wg-overlay))
+      and C(rotate), packed as one JSON string per host. Its VTEPs and public keys only: no private key ever reaches
+      the controller."
     - "C(moves): the endpoints that move between hosts in this run, sorted by network, then endpoint, each a dict
       with C(endpoint), C(network), C(ip), C(mac) (what it has on its new host), C(from) and C(to) (the hosts).
       Empty in a run without moves. They give the order of a make-before-break run: first the C(to) hosts build

@@ -371,3 +371,11 @@ def test_the_plan_stays_linear_in_the_hosts():
         return len(json.dumps(pack_plan(compute_plan([{**PAY, "subnet": "10.64.0.0/16"}], hosts))))
 
     assert size(400) < 2.1 * size(200)
+
+
+def test_the_peer_tables_filter_takes_the_wireguard_options():
+    from ansible_collections.netfleet.overlay.plugins.filter.peer_tables import FilterModule
+
+    peer_tables = FilterModule().filters()["peer_tables"]
+    result = peer_tables(NETWORKS, fleet(), wireguard_subnet="10.254.0.0/24", wireguard_port=51000)
+    assert result["h1"]["wireguard"]["address"] == "10.254.0.1" and result["h1"]["wireguard"]["port"] == 51000
