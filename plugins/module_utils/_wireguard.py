@@ -249,6 +249,7 @@ class Keys:
         self.state_dir = state_dir
         self.dir = key_dir(state_dir)
         self.no_log_values = no_log_values
+        self.secrets: set[str] = set()
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -279,8 +280,15 @@ class Keys:
         return key
 
     def _hide(self, key: str) -> None:
+        self.secrets.add(key)
         if self.no_log_values is not None:
             self.no_log_values.add(key)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any private key this run has read (what a tool prints is never trusted to omit it)."""
+        for secret in self.secrets:
+            text = text.replace(secret, "(a private key)")
+        return text
 
     def public(self, private: str | None) -> str | None:
         """The public key of ``private`` (``wg pubkey``, the key on stdin), or None."""
@@ -289,7 +297,7 @@ class Keys:
         rc, out, err = self.run_command([self._wg(), "pubkey"], data=private)
         public = (out or "").strip()
         if rc != 0 or not valid_key(public):
-            raise WireGuardError(f"wg pubkey exited {rc}: {(err or '').strip() or 'no public key printed'}")
+            raise WireGuardError(self.scrub(f"wg pubkey exited {rc}: {(err or '').strip() or 'no public key printed'}"))
         return public
 
     def generate(self, name: str) -> None:
@@ -297,7 +305,8 @@ class Keys:
         rc, out, err = self.run_command([self._wg(), "genkey"])
         key = (out or "").strip()
         if rc != 0 or not valid_key(key):
-            raise WireGuardError(f"wg genkey exited {rc}: {(err or '').strip() or 'no key printed'}")
+            said = "(its output is not shown)" if out else (err or "").strip()
+            raise WireGuardError(f"wg genkey exited {rc}: {said}")
         self._hide(key)
         self._write(name, key + "\n")
 
@@ -484,7 +493,7 @@ class Tunnel:
     def _run(self, args: list[str], what: str) -> str:
         rc, out, err = self.run_command(args)
         if rc != 0:
-            raise WireGuardError(f"{what} exited {rc}: {(err or '').strip()}")
+            raise WireGuardError(self.keys.scrub(f"{what} exited {rc}: {(err or '').strip()}"))
         return out
 
     def _go(self) -> str:
@@ -523,10 +532,12 @@ class Tunnel:
         problem = _supervise.process_problem(pid, start, self.daemon_argv(), "/proc/self/ns/net", self.proc)
         return (None, problem) if problem else (pid, None)
 
-    def _daemon_running(self) -> bool:
+    def _daemon_state(self) -> tuple[bool, str | None]:
+        """Whether wireguard-go runs, and else why the one recorded is not ours any more (None: none recorded)."""
         if self.systemd:
-            return self.run_command(["systemctl", "is-active", "--quiet", UNIT])[0] == 0
-        return self._recorded()[0] is not None
+            return self.run_command(["systemctl", "is-active", "--quiet", UNIT])[0] == 0, None
+        pid, problem = self._recorded()
+        return pid is not None, problem
 
     def _start_daemon(self, handles) -> None:
         """Start wireguard-go in the host namespace and wait for its TUN and UAPI socket."""
@@ -694,7 +705,7 @@ class Tunnel:
                     )
                 )
         else:
-            running = self._daemon_running()
+            running, problem = self._daemon_state()
             if not (running and host_link is not None):
                 if running:  # its TUN is gone (removed by hand): a new daemon
                     steps.append(Step(f"stop wireguard-go -f {WIREGUARD_IFNAME}", lambda: self._stop_daemon(False)))
@@ -705,7 +716,7 @@ class Tunnel:
                         lambda: self._start_daemon(handles),
                     )
                 )
-                self.tally.append("started wireguard-go")
+                self.tally.append("started wireguard-go" + (f" ({problem})" if problem else ""))
         if impl != "kernel" or (host_link is not None and host_link["mtu"] != mtu):
             steps.append(
                 Step(

@@ -187,8 +187,9 @@ class FakeWorld:
                 lines.append(f"{k}\t(none)\t{p['endpoint']}\t{p['allowed']}\t0\t0\t0\t{p['keepalive']}")
             return 0, "\n".join(lines) + "\n", ""
         if args[:2] == ["set", IF]:
-            if self.fail_set:
-                return 1, "", "Unable to modify interface: Protocol not supported\n"
+            if self.fail_set:  # what wg prints for a key it cannot use: the key itself
+                with open(args[args.index("private-key") + 1], encoding="ascii") as handle:
+                    return 1, "", f"Key is not the correct length or format: `{handle.read().strip()}'\n"
             words = args[2:]
             i = 0
             while i < len(words):
@@ -438,7 +439,7 @@ def test_a_failed_wg_set_says_what_failed_without_the_key(world):
     world.fail_set = True
     with pytest.raises(_wireguard.WireGuardError) as err:
         converge(world, want(PEER2))
-    assert "wg set exited 1: Unable to modify interface" in str(err.value)
+    assert "wg set exited 1: Key is not the correct length or format: `(a private key)'" in str(err.value)
     assert err.value.details["commands_done"][-1] == f"ip -n {NS} link set wg-overlay up"
     assert_no_private_key(world, str(err.value), err.value.details)
 
