@@ -92,6 +92,7 @@ class HostConverger:
         self.no_log_values = no_log_values  # AnsibleModule's: every private key read is masked, should it show
         self.tunnel = None  # the WireGuard engine's Tunnel, made when the run has or had a tunnel
         self.tunnel_summary = ""
+        self.tunnel_removed = False  # the run removed (check mode: would remove) the tunnel
         self.check_mode = check_mode
         self.nft = nft
         self.state_dir = state_dir or _statedir.STATE_DIR
@@ -165,11 +166,20 @@ class HostConverger:
         """The remote VTEPs the network's FDB holds entries for, with the host each belongs to (null: unknown)."""
         # normalised (check_input), as the record reads them back: an unchanged record is never written again
         vteps = {entry["dst"] for entry in net["fdb"]} | set(net["peer_hosts"])
-        vteps.update(vtep for vtep in self.p["preserve_vteps"] if vtep in before)
+        vteps.update(vtep for vtep in self._preserved(net) if vtep in before)
         vteps.discard(self.p["vtep"])
         if net.get("encrypted"):
             vteps.discard(self.p["wireguard"]["address"])
         return {vtep: net["peer_hosts"].get(vtep, before.get(vtep)) for vtep in sorted(vteps)}
+
+    def _preserved(self, net: dict) -> set:
+        """The FDB destinations of ``net`` that belong to hosts of unknown state (``preserve_vteps``): the VTEPs
+        themselves, or for an encrypted network the tunnel addresses of the tunnel's peers at those VTEPs."""
+        preserve = set(self.p["preserve_vteps"] or ())
+        if not net.get("encrypted"):
+            return preserve
+        peers = (self.p.get("wireguard") or {}).get("peers") or []
+        return {peer["address"] for peer in peers if _host_preflight.endpoint_ip(peer["endpoint"]) in preserve}
 
     def _save(self, prune: bool = True) -> None:
         """Write the record when it differs from the host's copy; never in check mode.
@@ -331,7 +341,7 @@ class HostConverger:
         index = ns.link_index(net["vxlan"])
         if index is None:  # check mode: the device does not exist yet (a new netns, or a predicted recreate)
             index = -1
-        preserve = set(self.p["preserve_vteps"])
+        preserve = self._preserved(net)
         out = {}
         # (key, member) pairs: (mac, dst) in the FDB, (ip, mac) in the neighbour table
         fdb_current = _table.read(ns, _table.FDB, index) if index > 0 else []
@@ -397,7 +407,7 @@ class HostConverger:
             return _firewall.wanted(p["vtep"], allow, ports)
         wg_allow = p.get("wireguard_allow")
         if wg_allow is None:  # default: the VTEPs of the tunnel's peers, from their endpoints
-            wg_allow = [peer["endpoint"].rpartition(":")[0].strip("[]") for peer in wg["peers"]]
+            wg_allow = [_host_preflight.endpoint_ip(peer["endpoint"]) for peer in wg["peers"]]
         return _firewall.wanted(p["vtep"], allow if plain or p.get("ports") else [], ports, wg_allow, wg["port"])
 
     # -- the WireGuard tunnel ------------------------------------------------------------------------------------
@@ -424,6 +434,7 @@ class HostConverger:
             msg = str(exc)
             raise TunnelError(msg if msg.startswith("wireguard: ") else f"wireguard: {msg}") from exc
         self._record(result)
+        self.tunnel_removed = want is None and bool(result.get("changed"))
         if result.get("changed") and result.get("summary"):
             self.tunnel_summary = result["summary"]
         if self.check_mode and want is not None:
@@ -544,6 +555,7 @@ class HostConverger:
             "owned_after": facts,
             "views": self.views,
             "owned_predicted": _host_diff.predicted_owned(wanted),
+            "tunnel_removed": self.tunnel_removed,
         }
 
     def _failed(self, exc: Exception, wanted: list[dict]) -> HostApplyError:
@@ -625,6 +637,7 @@ def converge(module) -> dict:
     owned_before = result.pop("owned_before")
     views = result.pop("views")
     owned_predicted = result.pop("owned_predicted")
+    tunnel_removed = result.pop("tunnel_removed")
     if owned_after is not None:
         result["ansible_facts"] = {"netfleet_overlay": owned_after}
     if module._diff:
@@ -632,7 +645,7 @@ def converge(module) -> dict:
         result["diff"] = {
             "before": _summary(_host_diff.owned_names(owned_before), views, result, "before"),
             "after": _summary(after, views, result, "after"),
-            "prepared": _host_diff.removed_text(result["removed"], owned_before),
+            "prepared": _host_diff.removed_text(result["removed"], owned_before, tunnel_removed),
         }
     return result
 

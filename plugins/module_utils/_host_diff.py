@@ -10,6 +10,7 @@ tables as the lines ``bridge fdb show`` and ``ip neigh show`` print.
 from __future__ import annotations
 
 from ansible_collections.netfleet.overlay.plugins.module_utils import _table
+from ansible_collections.netfleet.overlay.plugins.module_utils._model import WIREGUARD_IFNAME, WIREGUARD_NETNS
 
 FIELDS = {
     "bridge": ("mtu", "up"),
@@ -41,6 +42,8 @@ def network_views(net: dict, objects: dict, tables: dict) -> dict:
             "fdb": table_lines(_table.FDB, tables["fdb"][side], net["vxlan"]),
             "neigh": table_lines(_table.NEIGH, tables["neigh"][side], net["vxlan"]),
         }
+        if net.get("encrypted"):  # its vxlan0 is made in ovl-wg, on the tunnel address (the view's local)
+            views[side]["encrypted"] = True
     return views
 
 
@@ -57,8 +60,9 @@ def predicted_owned(wanted: list[dict]) -> dict:
     }
 
 
-def removed_text(removed: dict, owned: dict) -> str:
-    """The networks and endpoints a run removes, one line each, by name (the diff's ``prepared`` text)."""
+def removed_text(removed: dict, owned: dict, tunnel: bool = False) -> str:
+    """The networks and endpoints a run removes, one line each, by name (the diff's ``prepared`` text); with
+    ``tunnel``, also the WireGuard tunnel of the encrypted networks."""
     lines = []
     for name in removed["endpoints"]:
         ep = owned["endpoints"].get(name) or {}
@@ -70,4 +74,7 @@ def removed_text(removed: dict, owned: dict) -> str:
     for name in removed["networks"]:
         net = owned["networks"].get(name) or {}
         lines.append(f"remove network {name} (vni {net.get('vni')}, netns {net.get('netns')})")
+    if tunnel:
+        where = f"{WIREGUARD_IFNAME} in netns {WIREGUARD_NETNS}"
+        lines.append(f"remove the WireGuard tunnel ({where}, its daemon and keys)")
     return "".join(line + "\n" for line in lines)

@@ -135,6 +135,11 @@ def endpoint(value, field: str, family: int) -> tuple[str, int]:
     return address, v.port(int(port_text), field)
 
 
+def endpoint_ip(text: str) -> str:
+    """The address of a normalised endpoint (``198.18.1.2:51820``, ``[2001:db8::2]:51820``)."""
+    return text.rpartition(":")[0].strip("[]")
+
+
 def check_wireguard(value, vtep: str) -> dict | None:
     """Normalise ``wireguard`` (None: the host has no encrypted network); raise :class:`InputError` naming the
     field and the value.  The tunnel address, its peers' and their endpoints are checked against each other and the

@@ -171,7 +171,8 @@ options:
 notes:
   - In check mode, RV(commands), the diff and C(changed) are what a real run would do; a network whose namespace
     does not exist yet is planned as empty, so every command that creates it is listed.
-  - In diff mode, the networks and endpoints that the run removes are also listed by name, one line each.
+  - In diff mode, the networks and endpoints that the run removes are also listed by name, one line each, and the
+    WireGuard tunnel when the run removes it.
 """
 
 EXAMPLES = r"""
@@ -241,8 +242,11 @@ firewall:
           - udp dport @ports ip daddr 198.18.1.1 ip saddr @vteps accept
           - udp dport @ports counter drop
 ansible_facts:
-  description: C(netfleet_overlay), the host's overlay facts after the run, as M(netfleet.overlay.overlay_facts)
-    returns them (not in check mode).
+  description:
+    - C(netfleet_overlay), the host's overlay facts after the run, as M(netfleet.overlay.overlay_facts) returns them
+      (not in check mode).
+    - C(wireguard) (the tunnel's implementation, public keys, address, port and peers; never a private key) is there
+      when the run converged or removed the host's tunnel.
   returned: when not in check mode
   type: dict
 """

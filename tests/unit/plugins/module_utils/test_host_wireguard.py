@@ -409,3 +409,38 @@ def test_the_teardown_runs_only_when_a_tunnel_or_its_keys_may_be_left(monkeypatc
     assert c._had_tunnel(_records.empty()) is True  # keys left
     monkeypatch.setattr(nl, "netns_exists", lambda name: name == WIREGUARD_NETNS)
     assert c._had_tunnel(_records.empty()) is False  # an ovl-wg of someone else's is never torn down
+
+
+def test_an_unreachable_peer_keeps_its_entries_by_its_tunnel_address(monkeypatch):
+    """preserve_vteps names VTEPs; an encrypted network's entries point at tunnel addresses: those of the tunnel's
+    peers at the preserved VTEPs are kept (and recorded), the others follow the plan."""
+    current = {
+        "fdb": [("02:42:0a:5a:00:03", "10.255.0.2"), ("02:42:0a:5a:00:04", "10.255.0.3")],
+        "neigh": [("10.90.0.3", "02:42:0a:5a:00:03"), ("10.90.0.4", "02:42:0a:5a:00:04")],
+    }
+    monkeypatch.setattr(_host._table, "read", lambda ns, spec, index: list(current[spec.name]))
+
+    class Ns:
+        def link_index(self, name):
+            return 7
+
+    c = HostConverger(params({**SECRET, "fdb": [], "neigh": []}, preserve_vteps=["198.18.1.3"]), check_mode=True)
+    _host_preflight.check_input(c.p)
+    net = c.p["networks"][0]
+    assert c._preserved(net) == {"10.255.0.3"}
+    out = c.tables(lambda netns: Ns(), net)
+    assert [(e["mac"], e["dst"]) for e in out["fdb"]["after"]] == [("02:42:0a:5a:00:04", "10.255.0.3")]
+    assert c._peers(net, {"10.255.0.3": "h3"}) == {"10.255.0.2": "h2", "10.255.0.3": "h3"}
+    assert c._preserved(c.p["networks"][0] | {"encrypted": False}) == {"198.18.1.3"}
+
+
+def test_the_diff_marks_an_encrypted_network_and_names_the_tunnel_it_removes():
+    objects = {"netns": {"before": {}, "after": {"name": "ovl-900"}}, "bridge": {"before": {}, "after": {}}}
+    objects.update(vxlan={"before": {}, "after": {"local": "10.255.0.1"}}, endpoints={})
+    tables = {"fdb": {"before": [], "after": []}, "neigh": {"before": [], "after": []}}
+    views = _host._host_diff.network_views(SECRET, objects, tables)
+    assert views["after"]["encrypted"] is True and views["after"]["vxlan"] == {"local": "10.255.0.1"}
+    assert "encrypted" not in _host._host_diff.network_views(PLAIN, objects, tables)["after"]
+    text = _host._host_diff.removed_text({"networks": [], "endpoints": []}, {}, tunnel=True)
+    assert text == "remove the WireGuard tunnel (wg-overlay in netns ovl-wg, its daemon and keys)\n"
+    assert _host._host_diff.removed_text({"networks": [], "endpoints": []}, {}) == ""
