@@ -310,15 +310,15 @@ def test_userspace_first_run_makes_everything_in_order_and_a_second_changes_noth
     assert "private_key" not in json.dumps(facts)
     mode = os.stat(os.path.join(world.state, "wireguard", "private.key")).st_mode & 0o777
     assert mode == 0o600 and os.stat(os.path.join(world.state, "wireguard")).st_mode & 0o777 == 0o700
-    again, _ = converge(world, want(PEER2))
+    again = converge(world, want(PEER2))[0]
     assert again == {"changed": False, "commands": [], "summary": ""}
     assert_no_private_key(world, result, again, facts)
 
 
 def test_check_mode_predicts_the_first_run_and_changes_nothing(world):
-    predicted, _ = converge(world, want(PEER2), check=True)
+    predicted = converge(world, want(PEER2), check=True)[0]
     assert set(world.ns) == {None} and not os.path.exists(world.state) and not world.daemon
-    real, _ = converge(world, want(PEER2))
+    real = converge(world, want(PEER2))[0]
     assert predicted["commands"] == real["commands"]
     assert predicted["changed"] and real["changed"]
 
@@ -327,7 +327,7 @@ def test_a_dead_daemon_is_started_again_and_reconfigured(world):
     converge(world, want(PEER2))
     world.daemon = False
     world.kill_tun()  # wireguard-go died: its TUN went with it
-    result, _ = converge(world, want(PEER2))
+    result = converge(world, want(PEER2))[0]
     assert any("wireguard-go -f wg-overlay" in c for c in result["commands"])
     assert f"ip netns add {NS}" not in result["commands"]
     assert world.device["peers"] and world.device["private"] == private_keys(world)[0]
@@ -337,7 +337,7 @@ def test_a_dead_daemon_is_started_again_and_reconfigured(world):
 def test_an_interrupted_run_moves_the_daemons_tun_left_in_the_host_netns(world):
     world.netns_create(NS)
     world.run(["systemd-run"])  # the daemon runs, its TUN is still in the host netns
-    result, _ = converge(world, want(PEER2))
+    result = converge(world, want(PEER2))[0]
     assert not any("wireguard-go -f" in c for c in result["commands"])
     assert f"ip link set wg-overlay netns {NS}" in result["commands"]
     assert IF in world.ns[NS].devs
@@ -357,7 +357,7 @@ def test_kernel_wireguard_is_made_in_the_host_netns_moved_and_configured_inside_
     assert not any(c[0] in ("systemctl", "systemd-run") for c in world.commands)
     assert tunnel.facts()["implementation"] == "kernel"
     assert converge(world, want(PEER2), kernel=True)[0]["changed"] is False
-    down, _ = converge(world, None, kernel=True)
+    down = converge(world, None, kernel=True)[0]
     assert f"ip -n {NS} link del wg-overlay" in down["commands"] and NS not in world.ns
 
 
@@ -366,28 +366,28 @@ def test_kernel_wireguard_is_made_in_the_host_netns_moved_and_configured_inside_
 
 def test_peers_follow_membership_and_only_the_changed_peers_are_named(world):
     converge(world, want(PEER2))
-    added, _ = converge(world, want(PEER2, PEER3))
+    added = converge(world, want(PEER2, PEER3))[0]
     assert added["commands"] == [
         f"wg set wg-overlay peer {PEER3['public_key']} endpoint 198.18.1.3:51820 allowed-ips 10.255.0.3/32"
         " persistent-keepalive 25"
     ]
     assert "peers +1 -0 ~0" in added["summary"]
     moved = dict(PEER2, endpoint="198.18.9.2:51820")
-    changed, _ = converge(world, want(moved, PEER3))
+    changed = converge(world, want(moved, PEER3))[0]
     assert changed["commands"] == [
         f"wg set wg-overlay peer {PEER2['public_key']} endpoint 198.18.9.2:51820 allowed-ips 10.255.0.2/32"
         " persistent-keepalive 25"
     ]
-    removed, _ = converge(world, want(moved))
+    removed = converge(world, want(moved))[0]
     assert removed["commands"] == [f"wg set wg-overlay peer {PEER3['public_key']} remove"]
     assert set(world.device["peers"]) == {PEER2["public_key"]}
-    nokey, _ = converge(world, want(moved, dict(PEER3, public_key=None)))  # a peer without a known key: left out
+    nokey = converge(world, want(moved, dict(PEER3, public_key=None)))[0]  # a peer without a known key: left out
     assert nokey["changed"] is False
 
 
 def test_mtu_address_and_port_changes_are_applied_in_place(world):
     converge(world, want(PEER2))
-    result, _ = converge(world, dict(want(PEER2, mtu=1400, port=51900), address="10.255.0.9"))
+    result = converge(world, dict(want(PEER2, mtu=1400, port=51900), address="10.255.0.9"))[0]
     assert result["commands"] == [
         f"ip -n {NS} link set wg-overlay mtu 1400",
         f"ip -n {NS} addr del 10.255.0.1/16 dev wg-overlay",
@@ -422,9 +422,9 @@ def test_rotation_switches_key_and_peer_keys_in_one_wg_set_then_promotes_next_ke
 
 def test_teardown_stops_the_daemon_removes_the_netns_and_the_keys(world):
     converge(world, want(PEER2))
-    predicted, _ = converge(world, None, check=True)
+    predicted = converge(world, None, check=True)[0]
     assert world.daemon and NS in world.ns
-    result, _ = converge(world, None)
+    result = converge(world, None)[0]
     assert predicted["commands"] == result["commands"]
     assert result["commands"][0] == f"systemctl stop {_wireguard.UNIT}"
     assert f"ip netns del {NS}" in result["commands"]
