@@ -612,9 +612,11 @@ class Tunnel:
         Returns ``changed``, ``commands`` and ``summary``; raises :class:`WireGuardError`, with ``commands`` and
         ``commands_done``, when a step fails.
         """
+        self.tally = []
         if want is None:
             return self._teardown(handles)
         commands: list[str] = []
+        generated: list[str] = []
         steps: list[Step] = []
         wg = self._wg()
         keys = self.keys
@@ -626,6 +628,7 @@ class Tunnel:
             if not self.check_mode:
                 keys.generate(PRIVATE)
                 private = keys.read(PRIVATE)
+                generated = commands[:]
         staged = keys.read(NEXT) if want.get("rotate") else None
         key_file = NEXT if staged else PRIVATE
         wanted_key = staged or private
@@ -678,7 +681,7 @@ class Tunnel:
             if "rotated" not in self.tally:
                 self.tally.append("rotated")
         commands += [step.command for step in steps]
-        done: list[str] = list(netns["commands"])
+        done: list[str] = generated + ([] if self.check_mode else netns["commands"])
         if not self.check_mode:
             for step in steps:
                 try:
