@@ -48,6 +48,19 @@ options:
     type: list
     elements: int
     default: [4789]
+  wireguard_port:
+    description:
+      - The UDP port of the host's WireGuard tunnel (encrypted networks), accepted on O(vtep) only from
+        O(wireguard_allow) (the set C(wg_vteps)) and dropped on every other address. Omit it for no tunnel.
+      - O(ports) may then be empty - a host whose networks are all encrypted opens no VXLAN port.
+    type: int
+    version_added: 0.3.0
+  wireguard_allow:
+    description: The VTEPs of the tunnel's peers, which may send to O(wireguard_port).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
   state:
     description: V(present) makes the table exactly as described; V(absent) removes it.
     type: str
@@ -127,7 +140,11 @@ def converge(module) -> dict:
     """Put the wanted table in place (or remove it), under the host lock."""
     p = module.params
     nft = _firewall.Nft(module.run_command, _discover.nft_binary())
-    allowlist = _firewall.wanted(p["vtep"], p["allow"], p["ports"]) if p["state"] == "present" else None
+    allowlist = (
+        _firewall.wanted(p["vtep"], p["allow"], p["ports"], p["wireguard_allow"], p["wireguard_port"])
+        if p["state"] == "present"
+        else None
+    )
     with _lock.host_lock(p["lock_timeout"]):
         # the egress part that overlay_host keeps in the same table stays as it is
         egress = _firewall.part(nft.read(), egress_part=True) if nft.binary else None
@@ -140,6 +157,8 @@ def main():
             "vtep": {"type": "str"},
             "allow": {"type": "list", "elements": "str", "default": []},
             "ports": {"type": "list", "elements": "int", "default": [_model.DEFAULT_PORT]},
+            "wireguard_port": {"type": "int"},
+            "wireguard_allow": {"type": "list", "elements": "str", "default": []},
             "lock_timeout": {"type": "int", "default": _lock.DEFAULT_TIMEOUT},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
