@@ -541,8 +541,11 @@ class HostConverger:
                     facts.update(copy.deepcopy(owned))
                 facts["peers"] = copy.deepcopy(self.record["peers"])
                 facts["netns"] = _discover.netns_names()
-                if self.tunnel is not None:  # else overlay_facts' report stands (no tunnel was touched)
+                # as overlay_facts reports it (these facts replace that report), also on a host without a tunnel
+                if self.tunnel is not None:
                     facts["wireguard"] = self.tunnel.facts()
+                else:
+                    facts["wireguard"] = _wireguard_engine().facts(self.run_command, self.state_dir, self.no_log_values)
         return {
             "changed": self.changed,
             "commands": self.commands,

@@ -245,8 +245,8 @@ ansible_facts:
   description:
     - C(netfleet_overlay), the host's overlay facts after the run, as M(netfleet.overlay.overlay_facts) returns them
       (not in check mode).
-    - C(wireguard) (the tunnel's implementation, public keys, address, port and peers; never a private key) is there
-      when the run converged or removed the host's tunnel.
+    - Among them C(wireguard), the tunnel's implementation, public keys, address, port and peers (never a private
+      key), as M(netfleet.overlay.overlay_facts) reports it.
   returned: when not in check mode
   type: dict
 """
