@@ -55,10 +55,21 @@ options:
     type: str
     default: merged
     choices: [merged, replaced, overridden, deleted, gathered, rendered]
+  full_tables:
+    description:
+      - Also return the whole table before and after the run, in RV(before) and RV(after), as diff mode does.
+      - By default the result holds only the counts and the changed entries (RV(counts), RV(changes),
+        RV(commands)), so its size follows the changes and not the table, which may hold 100,000 entries.
+    type: bool
+    default: false
 notes:
   - Entries are reconciled by key, in one read of the device's table; writes happen only outside check mode, deletes
     first.
-  - In check mode RV(after) is the predicted table, equal to what a real run returns.
+  - In check mode RV(counts), RV(changes) and RV(commands) predict the real run; with diff mode or
+    O(full_tables=true), RV(after) is the predicted table, equal to what a real run returns.
+  - The entries are checked by the module in one pass, not field by field by Ansible; an error names the entry's
+    index, its field and its value, before anything is read or changed.
+  - The result's C(invocation) shows at most 100 entries; longer O(entries) are summarised there by their count.
 """
 
     # The host lock of the single-object and table modules (overlay_host and vtep_firewall take lock_timeout).

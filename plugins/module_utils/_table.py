@@ -72,41 +72,48 @@ SPECS = {"fdb": FDB, "neigh": NEIGH}
 # --- input ------------------------------------------------------------------------------------------------
 
 
-def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None = None) -> list[dict]:
-    """Validate and normalise user entries; duplicate keys are rejected by name.
+def _fields(spec: TableSpec) -> tuple[v.Field, v.Field]:
+    """The fields of one entry, as :func:`._validate.table_entries` checks them (fresh: each caches its texts)."""
+    if spec.name == "fdb":
+        return v.Field("mac", "mac_or_zero"), v.Field("dst", "ip")
+    return v.Field("ip", "ip"), v.Field("mac", "unicast_mac")
 
-    With ``state=deleted`` the member may be omitted (delete the whole key).  ``local`` is the vxlan device's
-    own address: FDB destinations must be of the same IP family.
+
+def normalize_pairs(spec: TableSpec, entries, *, state: str, local: str | None = None) -> list[tuple]:
+    """Validate and normalise user entries in one pass: ``(key, member)`` pairs, in the given order.
+
+    With ``state=deleted`` the member may be omitted (delete the whole key: the member is ``None``); duplicate keys
+    are rejected by name.  ``local`` is the vxlan device's own address: FDB destinations must be of its family.
+    Every error names the entry's index, its field and its value (:func:`._validate.table_entries`).
     """
-    out: list[dict] = []
-    seen: dict[tuple, int] = {}
-    partial = state == "deleted"
-    for i, raw in enumerate(entries or []):
-        where = f"entries[{i}]"
-        if not isinstance(raw, dict):
-            raise v.InputError(f"{where}: expected a dict with {spec.key_field} and {spec.member_field}, got {raw!r}")
-        unknown = set(raw) - {spec.key_field, spec.member_field}
-        if unknown:
-            raise v.InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        if raw.get(spec.key_field) in (None, ""):
-            raise v.InputError(f"{where}.{spec.key_field} is required")
-        member = raw.get(spec.member_field)
-        if member in (None, "") and not partial:
-            raise v.InputError(f"{where}.{spec.member_field} is required with state={state}")
-        if spec.name == "fdb":
-            key = v.mac(raw["mac"], f"{where}.mac", unicast=True, allow_zero=True)
-            member = v.ip(member, f"{where}.dst") if member not in (None, "") else None
-            check_dst_family(where, member, local)
-        else:
-            key = v.ip(raw["ip"], f"{where}.ip")
-            member = v.mac(member, f"{where}.mac", unicast=True) if member not in (None, "") else None
-        dup_key = (key, member) if spec.additive(key) else (key,)
-        if dup_key in seen:
-            shown = " ".join(part for part in dup_key if part)  # a key-only flood entry has no member
-            raise v.InputError(f"{where}: duplicate key {shown} (already given as entries[{seen[dup_key]}])")
-        seen[dup_key] = i
-        out.append(spec.entry(key, member))
-    return out
+    key, member = _fields(spec)
+    pairs = v.table_entries(
+        entries,
+        key,
+        member,
+        member_required="" if state == "deleted" else f" with state={state}",
+        additive_key=ZERO_MAC if spec.name == "fdb" else None,
+    )
+    if spec.name == "fdb":
+        check_families(pairs, local)
+    return pairs
+
+
+def normalize_entries(spec: TableSpec, entries, *, state: str, local: str | None = None) -> list[dict]:
+    """:func:`normalize_pairs` as entry dicts (``{'mac': ..., 'dst': ...}``; a key-only entry's member is None)."""
+    kf, mf = spec.key_field, spec.member_field
+    return [{kf: k, mf: m} for k, m in normalize_pairs(spec, entries, state=state, local=local)]
+
+
+def check_families(pairs: list[tuple], local: str | None) -> None:
+    """Every FDB destination of ``(mac, dst)`` pairs (normalised) is of the family of the vxlan device's ``local``;
+    the first one that is not fails, named by its index."""
+    if not local:
+        return
+    v6 = family(local) == 6
+    for i, (_mac, dst) in enumerate(pairs):
+        if dst and (":" in dst) is not v6:
+            check_dst_family(f"entries[{i}]", dst, local)
 
 
 def check_dst_family(where: str, dst: str | None, local: str | None) -> None:
@@ -231,25 +238,49 @@ def _sorted_pairs(pairs) -> list:
     return pairs
 
 
-def plan(spec: TableSpec, state: str, wanted: list[dict], current: list, *, dev: str, netns: str | None = None) -> dict:
+def plan(
+    spec: TableSpec,
+    state: str,
+    wanted: list[dict],
+    current: list,
+    *,
+    dev: str,
+    netns: str | None = None,
+    tables: bool = True,
+) -> dict:
     """Plan the change from ``current`` (the owned entries as ``(key, member)`` pairs, as :func:`read` returns
     them) to what ``state`` asks for; ``wanted`` are entries as :func:`normalize_entries` returns them.
 
-    Returns ``{'ops', 'before', 'after', 'commands', 'changed'}`` where ``ops`` lists
-    ``{'action': 'delete'|'upsert', 'entry', 'command'}``, deletes first.  Linear in the number of entries (plus
-    the sorts).  The entry dicts of ``ops``, ``before`` and ``after`` are read-only: they may be the same objects
-    (when nothing changes, ``before`` and ``after`` hold the same dicts; after a write to an empty table,
-    ``after`` holds the ops' entries).
+    Returns ``{'ops', 'before', 'after', 'counts', 'commands', 'changed'}`` where ``ops`` lists
+    ``{'action': 'delete'|'upsert', 'entry', 'command'}``, deletes first, and ``counts`` is ``{'before', 'after',
+    'deleted', 'written'}`` (entries).  Linear in the number of entries (plus the sorts).  The entry dicts of
+    ``ops``, ``before`` and ``after`` are read-only: they may be the same objects (when nothing changes, ``before``
+    and ``after`` hold the same dicts; after a write to an empty table, ``after`` holds the ops' entries).
+    ``tables=False`` leaves ``before`` and ``after`` out (a module that returns only the changes and the counts).
     """
+    kf, mf = spec.key_field, spec.member_field
+    return plan_pairs(spec, state, list(map(itemgetter(kf, mf), wanted)), current, dev=dev, netns=netns, tables=tables)
+
+
+def plan_pairs(
+    spec: TableSpec,
+    state: str,
+    want_pairs: list,
+    current: list,
+    *,
+    dev: str,
+    netns: str | None = None,
+    tables: bool = True,
+) -> dict:
+    """:func:`plan` of wanted ``(key, member)`` pairs, as :func:`normalize_pairs` returns them."""
     if state not in STATES:
         raise v.InputError(f"state: {state!r} is not one of {', '.join(STATES)}")
     with _gc_paused():
-        return _plan(spec, state, wanted, current, dev=dev, netns=netns)
+        return _plan(spec, state, want_pairs, current, dev=dev, netns=netns, tables=tables)
 
 
-def _plan(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, *, dev: str, netns) -> dict:
+def _plan(spec: TableSpec, state: str, want_pairs: list, current_pairs: list, *, dev: str, netns, tables) -> dict:
     kf, mf = spec.key_field, spec.member_field
-    want_pairs = list(map(itemgetter(kf, mf), wanted))
     deletes: list[tuple[str, str]] = []
     upserts: list[tuple[str, str]] = []
 
@@ -269,7 +300,7 @@ def _plan(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, 
                     deletes.extend((key, m) for m in members)
     elif state == "deleted":
         have = _groups(current_pairs)
-        if not wanted:
+        if not want_pairs:
             for key, members in have.items():
                 deletes.extend((key, m) for m in members)
         else:
@@ -295,16 +326,22 @@ def _plan(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, 
     ops += upsert_ops
 
     # settled and overridden: want_pairs holds the current pairs, and often in order already (cheaper to sort)
-    before = _sorted_pairs(want_pairs if settled and state == "overridden" else current_pairs)
+    if settled and state == "overridden":
+        before = want_pairs if not tables else _sorted_pairs(want_pairs)
+    else:
+        before = current_pairs if not tables else _sorted_pairs(current_pairs)
     current_set = None if settled else set(current_pairs)  # settled: each pair once (see _settled)
     if state == "rendered":  # as if the table were empty
         start = []
     elif current_set is None or len(current_set) == len(current_pairs):
         start = before
     else:
-        start = _sorted_pairs(current_set)
-    before_entries = [{kf: k, mf: m} for k, m in before]
+        start = current_set if not tables else _sorted_pairs(current_set)
+    counts = {"before": len(before), "after": len(start), "deleted": len(delete_pairs), "written": len(upsert_pairs)}
     if not ops:
+        if not tables:
+            return {"ops": ops, "counts": counts, "commands": [], "changed": False}
+        before_entries = [{kf: k, mf: m} for k, m in before]
         after_entries = list(before_entries) if start is before else [{kf: k, mf: m} for k, m in start]
     else:
         # deletes first, then upserts; an exclusive upsert replaces every member of its key
@@ -312,7 +349,11 @@ def _plan(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, 
         flood = ZERO_MAC if spec.name == "fdb" else None
         replaced = set(map(itemgetter(0), upsert_pairs))
         replaced.discard(flood)
-        kept = [pair for pair in start if pair not in gone and pair[0] not in replaced]
+        kept = [pair for pair in start if pair not in gone and pair[0] not in replaced] if start else []
+        counts["after"] = len(kept) + len(upsert_pairs)
+        if not tables:
+            return {"ops": ops, "counts": counts, "commands": [op["command"] for op in ops], "changed": True}
+        before_entries = [{kf: k, mf: m} for k, m in before]
         if kept:
             after = _sorted_pairs(kept + upsert_pairs)  # two sorted runs, disjoint: a merge
             after_entries = [{kf: k, mf: m} for k, m in after]
@@ -320,6 +361,7 @@ def _plan(spec: TableSpec, state: str, wanted: list[dict], current_pairs: list, 
             after_entries = list(map(itemgetter("entry"), upsert_ops))
     return {
         "ops": ops,
+        "counts": counts,
         "before": before_entries,
         # unchanged: the same entry dicts in a list of its own (20k allocations fewer on a 20k re-run)
         "after": after_entries,
@@ -370,13 +412,32 @@ def apply(ns, spec: TableSpec, index: int, ops: list[dict]) -> None:
         raise TableApplyError(spec.name, errors, [op["command"] for op in ops])
 
 
-def reconcile(ns, spec: TableSpec, *, dev: str, state: str, wanted: list[dict], check_mode: bool) -> dict:
-    """Read, plan and (outside check mode) apply one device's table.  Returns the module result fields."""
+def reconcile(
+    ns,
+    spec: TableSpec,
+    *,
+    dev: str,
+    state: str,
+    wanted: list[dict] | None = None,
+    check_mode: bool,
+    want_pairs: list | None = None,
+    tables: bool = True,
+) -> dict:
+    """Read, plan and (outside check mode) apply one device's table.  Returns the module result fields.
+
+    The wanted entries are ``wanted`` (entry dicts) or ``want_pairs`` (``(key, member)`` pairs); ``tables``: see
+    :func:`plan` (``gathered`` always has its table).
+    """
     index = ns.link_index(dev)
     if index is None:
         raise v.InputError(f"dev: device {dev} not found in {ns.label}")
+    if want_pairs is None:
+        want_pairs = list(map(itemgetter(spec.key_field, spec.member_field), wanted or []))
     with _gc_paused():
-        result = plan(spec, state, wanted, read(ns, spec, index), dev=dev, netns=ns.name)
+        current = read(ns, spec, index)
+        result = plan_pairs(
+            spec, state, want_pairs, current, dev=dev, netns=ns.name, tables=tables or state == "gathered"
+        )
         if state == "gathered":
             result["gathered"] = result["before"]
         if result["ops"] and not check_mode:
@@ -386,30 +447,62 @@ def reconcile(ns, spec: TableSpec, *, dev: str, state: str, wanted: list[dict], 
 
 # --- the work of the neigh and fdb modules -----------------------------------------------------------------------
 
+INVOCATION_ENTRIES = 100  # a module's invocation echoes at most this many entries back
+
+
+def _invocation(params: dict) -> dict:
+    """What the result's ``invocation`` shows of the arguments: all of them, except a long ``entries`` (the
+    controller has them; echoing 100,000 back would cost more than the run), which is summarised."""
+    args = dict(params)
+    entries = args.get("entries") or []
+    if len(entries) > INVOCATION_ENTRIES:
+        args["entries"] = f"{len(entries)} entries (not echoed back; see counts)"
+    return {"module_args": args}
+
 
 def converge(module, spec: TableSpec) -> dict:
     """What a table module does (its work for :func:`._module.run`): validate the entries, then lock the host,
-    read, plan and apply (outside check mode); with ``state=rendered`` only plan, against an empty table."""
+    read, plan and apply (outside check mode); with ``state=rendered`` only plan, against an empty table.
+
+    The result holds the counts and the changes (``changes``, ``commands``) always; the whole table before and
+    after (``before``, ``after``) only in diff mode or with ``full_tables``.
+    """
     p = module.params
     state, dev, netns = p["state"], p["dev"], p["netns"]
     v.interface(dev, "dev")
     if netns is not None:
         v.netns_name(netns, "netns")
-    wanted = normalize_entries(spec, p["entries"], state=state)
+    with _gc_paused():
+        want_pairs = normalize_pairs(spec, p["entries"], state=state)
     if state == "rendered":
-        commands = plan(spec, state, wanted, [], dev=dev, netns=netns)["commands"]
-        return {"changed": False, "rendered": commands, "commands": commands}
+        commands = plan_pairs(spec, state, want_pairs, [], dev=dev, netns=netns, tables=False)["commands"]
+        return {"changed": False, "rendered": commands, "commands": commands, "invocation": _invocation(p)}
+    tables = bool(module._diff or p.get("full_tables"))
     with nl.Namespace(netns) as ns:
         link = ns.link(dev)
         if link is None:
             raise v.InputError(f"dev: device {dev} not found in {ns.label}")
         if spec.name == "fdb":  # an FDB destination is of the family of the vxlan device's own address
-            local = (link.get("vxlan") or {}).get("local")
-            for i, entry in enumerate(wanted):
-                check_dst_family(f"entries[{i}]", entry["dst"], local)
+            check_families(want_pairs, (link.get("vxlan") or {}).get("local"))
         with _lock.host_lock():  # one writer at a time on the host, as overlay_host
-            result = reconcile(ns, spec, dev=dev, state=state, wanted=wanted, check_mode=module.check_mode)
-    out = {key: result[key] for key in ("changed", "before", "after", "commands", "gathered") if key in result}
+            result = reconcile(
+                ns, spec, dev=dev, state=state, want_pairs=want_pairs, check_mode=module.check_mode, tables=tables
+            )
+    ops = result["ops"]
+    out = {
+        "changed": result["changed"],
+        "counts": result["counts"],
+        "changes": {
+            "deleted": [op["entry"] for op in ops if op["action"] == "delete"],
+            "written": [op["entry"] for op in ops if op["action"] == "upsert"],
+        },
+        "commands": result["commands"],
+        "invocation": _invocation(p),
+    }
+    if "gathered" in result:
+        out["gathered"] = result["gathered"]
+    if tables:
+        out["before"], out["after"] = result["before"], result["after"]
     if module._diff:
         header = f"{spec.name} {dev} ({netns or 'host namespace'})"
         out["diff"] = {

@@ -84,16 +84,54 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: The device's permanent entries before the run, sorted by MAC then destination.
-  returned: always except with O(state=rendered)
+  description:
+    - The device's permanent entries before the run, sorted by MAC then destination.
+    - The whole table, so only on request, as it can be large.
+  returned: in diff mode or with O(full_tables=true), except with O(state=rendered)
   type: list
   elements: dict
   sample: [{mac: 02:42:0a:d5:00:03, dst: 198.18.1.2}]
 after:
-  description: The entries after the run. In check mode, the predicted entries.
-  returned: always except with O(state=rendered)
+  description:
+    - The entries after the run. In check mode, the predicted entries.
+    - The whole table, so only on request, as it can be large.
+  returned: in diff mode or with O(full_tables=true), except with O(state=rendered)
   type: list
   elements: dict
+counts:
+  description: How many entries the table held before and after the run, and how many the run deleted and wrote.
+  returned: always except with O(state=rendered)
+  type: dict
+  contains:
+    before:
+      description: The device's permanent entries before the run.
+      type: int
+    after:
+      description: The entries after the run (in check mode, predicted).
+      type: int
+    deleted:
+      description: The entries deleted (in check mode, to be deleted).
+      type: int
+    written:
+      description: The entries written, new or changed (in check mode, to be written).
+      type: int
+  sample: {before: 0, after: 2, deleted: 0, written: 2}
+changes:
+  description:
+    - The entries that the run changed (in check mode, would change), in the order of RV(commands).
+    - Bounded by the changes, whatever the size of the table.
+  returned: always except with O(state=rendered)
+  type: dict
+  contains:
+    deleted:
+      description: The entries deleted, as O(entries) gives them.
+      type: list
+      elements: dict
+    written:
+      description: The entries written (added, or with a new C(dst)), as O(entries) gives them.
+      type: list
+      elements: dict
+  sample: {deleted: [], written: [{mac: 02:42:0a:d5:00:03, dst: 198.18.1.2}]}
 commands:
   description: The equivalent C(bridge) commands of the changes, deletes first.
   returned: always
@@ -123,11 +161,10 @@ from ansible_collections.netfleet.overlay.plugins.module_utils import _table
 from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import table_argument_spec
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
-ENTRY_OPTIONS = {"mac": {"type": "str", "required": True}, "dst": {"type": "str"}}
 
 
 def main():
-    module = AnsibleModule(argument_spec=table_argument_spec(ENTRY_OPTIONS), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=table_argument_spec(), supports_check_mode=True)
     run(module, _table.converge, _table.FDB, pyroute2=module.params["state"] != "rendered")
 
 

@@ -85,6 +85,14 @@ def cases(lab, ovl):
             {**f((ZERO,), (ZERO,)), "state": "deleted"},
             [f"entries[1]: duplicate key {ZERO} (already given as entries[0])"],
         ),
+        # an entry's field that the module does not take (the module's own check: no per-entry suboption spec)
+        (
+            "neigh-unknown-field",
+            "neigh",
+            {**neigh, "entries": [{"ip": "10.213.0.3", "lladdr": MAC}]},
+            ["entries[0]: unknown key(s) lladdr (an entry takes ip and mac)"],
+        ),
+        ("fdb-entry-type", "fdb", {**fdb, "entries": [{"mac": MAC, "dst": ["198.18.7.2"]}]}, ["entries[0].dst: ["]),
         # missing namespace, device, underlay device, master bridge
         (
             "bridge-missing-netns",

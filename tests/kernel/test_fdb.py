@@ -76,9 +76,23 @@ def assert_self_entries(nf, ns, dev, entries):
     assert not [r for r in rows if r["mac"] in macs and "master" in r], "a bridge (master) entry was written"
 
 
+def assert_counts_and_changes(result):
+    """counts and changes agree with the whole tables and the commands of the same result."""
+    changes, counts = result["changes"], result["counts"]
+    assert counts == {
+        "before": len(result["before"]),
+        "after": len(result["after"]),
+        "deleted": len(changes["deleted"]),
+        "written": len(changes["written"]),
+    }
+    assert len(result["commands"]) == len(changes["deleted"]) + len(changes["written"])
+    for entry, line in zip(changes["deleted"] + changes["written"], result["commands"], strict=True):
+        assert f" {entry['mac']} dev " in line and f" dst {entry['dst']} " in f"{line} ", (entry, line)
+
+
 def test_fdb_states(overlay, nf):
     host, ovl = overlay
-    dev = {"netns": ovl, "dev": "vxlan0"}
+    dev = {"netns": ovl, "dev": "vxlan0", "full_tables": True}  # before and after, also outside diff mode
     merged, replaced, overridden, deleted = nf.four_steps(
         host,
         [
@@ -95,6 +109,8 @@ def test_fdb_states(overlay, nf):
             assert_foreign_intact(r[key], ovl)
         assert r["apply"]["after"] == owned(r["snap_after_apply"], ovl)
         assert r["apply"]["before"] == owned(r["snap_before"], ovl)
+        assert_counts_and_changes(r["check"])
+        assert_counts_and_changes(r["apply"])
 
     # merged: a unicast entry and a flood list of two destinations (appended, both kept), all device-side
     assert owned(merged["snap_after_apply"], ovl) == [e(ZERO, D2), e(ZERO, D3), e(U1, D2)]
@@ -131,7 +147,7 @@ def test_fdb_states(overlay, nf):
 
 def test_fdb_deleted_key_and_all_gathered_rendered(overlay, lab, nf):
     host, ovl = overlay
-    dev = {"netns": ovl, "dev": "vxlan0"}
+    dev = {"netns": ovl, "dev": "vxlan0", "full_tables": True}  # before and after, also outside diff mode
     entries = [e(U3, D2), e(U4, D3), e(ZERO, D2), e(ZERO, D3)]
     missing = lab.name("nowhere")
     gathered, rendered, (deleted_key, deleted_all) = gathered_and_rendered(
@@ -169,7 +185,8 @@ def test_fdb_deleted_key_and_all_gathered_rendered(overlay, lab, nf):
 
 def test_fdb_ipv6_destinations(overlay, nf):
     host, ovl = overlay
-    args = {"netns": ovl, "dev": "vxlan6", "entries": [e(U1, D6A), e(ZERO, D6A), e(ZERO, "2001:DB8:7:0:0:0:0:3")]}
+    entries = [e(U1, D6A), e(ZERO, D6A), e(ZERO, "2001:DB8:7:0:0:0:0:3")]
+    args = {"netns": ovl, "dev": "vxlan6", "entries": entries, "full_tables": True}
     apply, again = nf.run_tasks(host, [nf.Call("fdb", args), nf.Call("fdb", args)])
     nf.assert_ok(apply)
     assert apply["changed"] is True
@@ -178,3 +195,41 @@ def test_fdb_ipv6_destinations(overlay, nf):
     want = [e(ZERO, D6A), e(ZERO, D6B), e(U1, D6A)]
     assert apply["after"] == want == nf.Kernel.permanent_fdb(ovl, "vxlan6")
     assert_self_entries(nf, ovl, "vxlan6", want)
+
+
+def test_fdb_result_is_bounded_unless_asked(overlay, nf):
+    """Without diff mode or full_tables: the counts and the changed entries only, in check mode as in a real run;
+    diff mode adds the whole tables and the diff."""
+    host, ovl = overlay
+    args = {"netns": ovl, "dev": "vxlan0", "entries": [e(U1, D2), e(ZERO, D3)]}
+    moved = {**args, "entries": [e(U1.upper(), D3)]}
+    check, apply, again, diffed = nf.run_tasks(
+        host,
+        [
+            nf.Call("fdb", args, check=True),
+            nf.Call("fdb", args),
+            nf.Call("fdb", args),
+            nf.Call("fdb", moved, diff=True),
+        ],
+    )
+    for r in (check, apply, again, diffed):
+        nf.assert_ok(r)
+    for r in (check, apply, again):
+        assert "before" not in r and "after" not in r and "diff" not in r, r
+    for r in (check, apply):
+        assert r["changed"] is True
+        assert r["counts"] == {"before": 0, "after": 2, "deleted": 0, "written": 2}
+        assert r["changes"] == {"deleted": [], "written": [e(ZERO, D3), e(U1, D2)]}
+        assert len(r["commands"]) == 2
+    assert again["changed"] is False and again["commands"] == []
+    assert again["counts"] == {"before": 2, "after": 2, "deleted": 0, "written": 0}
+    assert again["changes"] == {"deleted": [], "written": []}
+    assert diffed["changed"] is True
+    assert diffed["changes"] == {"deleted": [], "written": [e(U1, D3)]}
+    assert diffed["counts"] == {"before": 2, "after": 2, "deleted": 0, "written": 1}
+    assert diffed["before"] == [e(ZERO, D3), e(U1, D2)] and diffed["after"] == [e(ZERO, D3), e(U1, D3)]
+    assert diffed["diff"]["after"].splitlines() == [
+        f"{ZERO} dev vxlan0 dst {D3} self permanent",
+        f"{U1} dev vxlan0 dst {D3} self permanent",
+    ]
+    assert owned(nf.Kernel.snapshot(ovl), ovl) == [e(ZERO, D3), e(U1, D3)]

@@ -49,7 +49,7 @@ def assert_foreign_intact(snap, ns):
 
 def test_neigh_states(overlay, nf):
     host, ovl = overlay
-    dev = {"netns": ovl, "dev": "vxlan0"}
+    dev = {"netns": ovl, "dev": "vxlan0", "full_tables": True}  # before and after, also outside diff mode
     merged, replaced, overridden, deleted, deleted_key = nf.four_steps(
         host,
         [
@@ -68,6 +68,15 @@ def test_neigh_states(overlay, nf):
         # what the module says it did is what iproute2 sees
         assert r["apply"]["after"] == permanent(r["snap_after_apply"], ovl)
         assert r["apply"]["before"] == permanent(r["snap_before"], ovl)
+        for result in (r["check"], r["apply"]):
+            changes = result["changes"]
+            assert result["counts"] == {
+                "before": len(result["before"]),
+                "after": len(result["after"]),
+                "deleted": len(changes["deleted"]),
+                "written": len(changes["written"]),
+            }
+            assert len(result["commands"]) == len(changes["deleted"]) + len(changes["written"])
 
     # merged: IPv4 and IPv6, input normalised
     assert permanent(merged["snap_after_apply"], ovl) == [e(A4, A4_MAC), e(B6, B6_MAC)]
@@ -95,7 +104,7 @@ def test_neigh_states(overlay, nf):
 
 def test_neigh_deleted_all_gathered_rendered(overlay, lab, nf):
     host, ovl = overlay
-    dev = {"netns": ovl, "dev": "vxlan0"}
+    dev = {"netns": ovl, "dev": "vxlan0", "full_tables": True}  # before and after, also outside diff mode
     entries = [e(A4, A4_MAC), e(B6, B6_MAC)]
     missing = lab.name("nowhere")
     gathered, rendered, (delete_all,) = gathered_and_rendered(
@@ -124,3 +133,28 @@ def test_neigh_deleted_all_gathered_rendered(overlay, lab, nf):
     assert permanent(delete_all["snap_after_apply"], ovl) == []
     assert_foreign_intact(delete_all["snap_end"], ovl)
     assert nf.Kernel.permanent_neigh(ovl, "vxlan1") == [{"ip": OTHER[1], "mac": OTHER[2]}]
+
+
+def test_neigh_result_is_bounded_unless_asked(overlay, nf):
+    """Without diff mode or full_tables: the counts and the changed entries only; diff mode adds the tables."""
+    host, ovl = overlay
+    args = {"netns": ovl, "dev": "vxlan0", "state": "overridden", "entries": [e(A4, A4_MAC), e(C4, C4_MAC)]}
+    check, apply, diffed = nf.run_tasks(
+        host,
+        [
+            nf.Call("neigh", args, check=True),
+            nf.Call("neigh", args),
+            nf.Call("neigh", {**args, "entries": [e(A4, A4_MAC2)]}, check=True, diff=True),
+        ],
+    )
+    for r in (check, apply, diffed):
+        nf.assert_ok(r)
+        assert r["changed"] is True
+    for r in (check, apply):
+        assert "before" not in r and "after" not in r and "diff" not in r, r
+        assert r["counts"] == {"before": 0, "after": 2, "deleted": 0, "written": 2}
+        assert r["changes"] == {"deleted": [], "written": [e(A4, A4_MAC), e(C4, C4_MAC)]}
+    assert diffed["counts"] == {"before": 2, "after": 1, "deleted": 1, "written": 1}
+    assert diffed["changes"] == {"deleted": [e(C4, C4_MAC)], "written": [e(A4, A4_MAC2)]}
+    assert diffed["before"] == [e(A4, A4_MAC), e(C4, C4_MAC)] and diffed["after"] == [e(A4, A4_MAC2)]
+    assert permanent(nf.Kernel.snapshot(ovl), ovl) == [e(A4, A4_MAC), e(C4, C4_MAC)]  # check mode: unchanged
