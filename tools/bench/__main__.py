@@ -21,7 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import fleet, lab, moves, report, tables
+from bench import fleet, lab, moves, report, tables, wireguard
 from bench.common import Budget, Results, log, machine_facts, require_root
 
 BUDGET = float(os.environ.get("BENCH_BUDGET", "570"))  # seconds; make bench must finish within 10 minutes
@@ -32,7 +32,7 @@ DEFAULT_FORKS = 2
 
 
 MAIN_PID = os.getpid()
-PARTS = ("tables", "lab", "moves", "fleet")
+PARTS = ("tables", "lab", "moves", "wireguard", "fleet")
 
 
 def _parts(argv: list[str]) -> set[str]:
@@ -101,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
                 "(m) moves on a 3-host lab",
                 lambda: moves.run(results, budget, work, forks),
             )
+        if "wireguard" in parts:
+            _section(
+                results,
+                "w",
+                "(w) TCP throughput with and without encryption on a 2-host lab",
+                lambda: wireguard.run(results, budget, work, forks),
+            )
         if "fleet" in parts:
             _section(
                 results,
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if os.getpid() != MAIN_PID:
             os._exit(1)  # a forked child must never clean up what the main process owns
-        left = [lab_dir for lab_dir in (work / "lab", work / "moves-lab") if lab_dir.exists()]
+        left = [lab_dir for lab_dir in (work / "lab", work / "moves-lab", work / "wg-lab") if lab_dir.exists()]
         if not left:  # netfleet-lab down removed them: nothing of the labs is left
             shutil.rmtree(work, ignore_errors=True)
         for lab_dir in left:
