@@ -93,6 +93,17 @@ def iperf(lab_dir: Path, work: Path, path: str) -> float:
     raise AssertionError("unreachable")
 
 
+def rcvbuf_errors(lab_dir: Path) -> int | None:
+    """UDP datagrams h2's own namespace dropped for a full receive buffer (wireguard-go's socket is the only UDP
+    socket there that receives in this benchmark; the kernel's VXLAN sockets do not queue)."""
+    res = _exec(lab_dir, "h2", ["cat", "/proc/net/snmp"])
+    rows = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith("Udp:")]
+    try:
+        return int(dict(zip(rows[0], rows[1], strict=True))["RcvbufErrors"])
+    except (IndexError, KeyError, ValueError):
+        return None
+
+
 def implementation(lab_dir: Path, forks: int) -> str:
     """Which WireGuard h1 runs, from overlay_facts (kernel, userspace or '?')."""
     res = timed(
@@ -146,6 +157,8 @@ def run(results: Results, budget: Budget, work: Path, forks: int) -> None:
                 bps = iperf(lab_dir, work, path)
                 figures[path].append(bps)
                 log(f"  round {number + 1}: {path}: {bps / 1e9:.2f} Gbit/s")
+        drops = rcvbuf_errors(lab_dir)
+        version = _exec(lab_dir, "h1", ["wireguard-go", "--version"]).stdout.split("\n", 1)[0].strip()
     finally:
         if os.getpid() == owner:  # never from a forked child
             take_down(lab_dir, vars_dir)
@@ -165,7 +178,9 @@ def run(results: Results, budget: Budget, work: Path, forks: int) -> None:
         )
     enc, plain = medians["encrypted overlay"], medians["plain overlay"]
     sec["notes"].append(
-        f"WireGuard implementation: {impl} ({'wireguard-go, in user space' if impl == 'userspace' else impl}). "
+        f"WireGuard implementation: {impl}"
+        f"{f' ({version}, in user space)' if impl == 'userspace' else ''}; h2 dropped {drops} UDP datagrams for a "
+        "full socket receive buffer in the run (wireguard-go's socket keeps the kernel's default size). "
         f"The paths alternate within each of {ROUNDS} rounds of {ROUND_SECONDS} s; the lab's hosts are namespaces "
         "of one machine, so only the ratios mean something: every packet of all three paths is handled by the same "
         "CPUs (the encrypted one also by wireguard-go's encryption and its trips through a TUN device)."
