@@ -244,7 +244,8 @@ _value:
       C(networks), C(allowlist) (sorted remote VTEPs that may send VXLAN to this host, including preserved
       ones, of its unencrypted networks), C(ports) (sorted UDP ports of its unencrypted networks),
       C(preserve_vteps) (sorted VTEPs of unreachable hosts without facts that share a network with it; on an
-      encrypted network their tunnel addresses), C(wireguard) and C(wireguard_allow)."
+      encrypted network, the VTEPs of those whose tunnel is known, and the host keeps the entries that point at
+      their tunnel addresses), C(wireguard) and C(wireguard_allow)."
     - "C(wireguard) is null unless the host has an endpoint on an encrypted network. Then it is C(address) and
       C(prefixlen) (its tunnel address), C(port), C(mtu) (of C(wg-overlay): the underlay MTU minus 60, or 80 over
       IPv6), C(rotate) (true when it switches to its staged key in this run) and C(peers), sorted by tunnel address:

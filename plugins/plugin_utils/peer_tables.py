@@ -1745,12 +1745,17 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
                 "peer_hosts": peer_hosts,
             }
         )
-        preserved.update(net["preserve"])
         if encrypted:
             wg_names.update(dict.fromkeys(net["hosts"]))
-            preserve = zip(net["preserve"], net["preserve_hosts"], strict=True)
-            wg_names.update(dict.fromkeys(name or address for address, name in preserve))
+            for address, name in zip(net["preserve"], net["preserve_hosts"], strict=True):
+                wg_names[name or address] = None
+                # preserve_vteps holds VTEPs: overlay_host keeps the entries of an encrypted network that point at
+                # the tunnel addresses of its WireGuard peers at those VTEPs
+                entry = wireguard["hosts"].get(name or address) if wireguard is not None else None
+                if entry is not None:
+                    preserved.add(_unpacked(entry)["vtep"])
             continue
+        preserved.update(net["preserve"])
         allowlist.update(peers)
         allowlist.update(net["preserve"])
         ports.add(net["port"])

@@ -200,6 +200,12 @@ def test_a_host_without_facts_keeps_the_address_its_peers_facts_show():
     assert net(result["h1"], "pay")["peer_hosts"] == {"10.255.0.2": "h2", "10.255.0.30": "h3"}
     h3 = next(p for p in result["h1"]["wireguard"]["peers"] if p["host"] == "h3")
     assert h3 == {"host": "h3", "public_key": key(3), "endpoint": "198.18.1.3:51820", "address": "10.255.0.30"}
+    # its entries are preserved: by VTEP, which overlay_host maps to the tunnel address of its peer there
+    assert result["h1"]["preserve_vteps"] == ["198.18.1.3"] and result["h1"]["allowlist"] == [
+        "198.18.1.2",
+        "198.18.1.4",
+    ]
+    assert net(result["h1"], "pay")["peers"] == ["10.255.0.2"]
 
 
 def test_a_rebooted_host_of_the_run_gets_back_the_address_its_peers_hold():
@@ -234,7 +240,7 @@ def test_an_address_held_for_a_host_outside_the_fleet_is_not_given_away():
     assert plan["kept"] == [{"host": "h9", "vtep": "10.255.0.1", "networks": ["pay"], "held_by": ["h1"]}]
     h1 = host_tables(plan, "h1")
     assert h1["wireguard"]["address"] == "10.255.0.2"  # .1 is h9's
-    assert "10.255.0.1" in h1["preserve_vteps"]
+    assert "198.18.1.9" in h1["preserve_vteps"]  # VTEPs: overlay_host keeps what points at the tunnel there
     assert {"host": "h9", "public_key": key(9), "endpoint": "198.18.1.9:51820", "address": "10.255.0.1"} in h1[
         "wireguard"
     ]["peers"]
