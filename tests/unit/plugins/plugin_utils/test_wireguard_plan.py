@@ -69,13 +69,14 @@ def net(record, name):
     return next(network for network in record["networks"] if network["name"] == name)
 
 
-def tables(networks=NETWORKS, hosts=None, **options):
+def tables(networks=None, hosts=None, **options):
+    networks = NETWORKS if networks is None else networks
     return compute_peer_tables(networks, fleet() if hosts is None else hosts, **options)
 
 
-def error(networks=NETWORKS, hosts=None, **options) -> str:
+def error(networks=None, hosts=None, **options) -> str:
     with pytest.raises(PeerTableError) as info:
-        compute_plan(networks, fleet() if hosts is None else hosts, **options)
+        compute_plan(NETWORKS if networks is None else networks, fleet() if hosts is None else hosts, **options)
     return str(info.value)
 
 
