@@ -53,9 +53,9 @@ description:
     is gone or has C(dns) off is stopped and its files removed (also with O(state=absent)). See C(docs/dns.md).
   - With O(wireguard) the host has encrypted networks. After the purge and before the first network it converges
     its WireGuard tunnel - the namespace C(ovl-wg), the interface C(wg-overlay) made in the host's namespace (its
-    UDP socket, port O(wireguard.port), stays on the underlay) and moved into C(ovl-wg), with the tunnel address,
+    UDP socket, port C(wireguard.port), stays on the underlay) and moved into C(ovl-wg), with the tunnel address,
     MTU, the host's private key (made on the host, C(/run/netfleet-overlay/wireguard/private.key), mode 0600, never
-    returned or logged) and exactly the peers of O(wireguard.peers), through C(wg syncconf). The kernel's WireGuard
+    returned or logged) and exactly the peers of C(wireguard.peers), through C(wg syncconf). The kernel's WireGuard
     is used where it exists, otherwise C(wireguard-go), which every run checks and starts again if it died.
   - An encrypted network (C(encrypted) true) gets its C(vxlan0) made in C(ovl-wg) with C(local) the tunnel address
     and every FDB destination a peer's tunnel address, so its VXLAN socket is reachable only through the tunnel. A
@@ -156,9 +156,9 @@ options:
     version_added: 0.3.0
   wireguard_allow:
     description:
-      - The VTEPs that may send to O(wireguard.port) on the VTEP, with O(firewall=true) and O(wireguard). The rest
+      - The VTEPs that may send to C(wireguard.port) on the VTEP, with O(firewall=true) and O(wireguard). The rest
         of that port is dropped, as the VXLAN ports are.
-      - Defaults to the VTEPs of the C(endpoint)s of O(wireguard.peers), which is what the filter's
+      - Defaults to the VTEPs of the C(endpoint)s of C(wireguard.peers), which is what the filter's
         C(wireguard_allow) holds.
     type: list
     elements: str

@@ -51,7 +51,9 @@ SECRET = {
 PLAIN = {**copy.deepcopy(H1_NET), "peers": ["198.18.1.2"], "peer_hosts": {"198.18.1.2": "h2"}}
 
 
-def params(*networks, wireguard=WG, **extra) -> dict:
+def params(*networks, wireguard: dict | str | None = "default", **extra) -> dict:
+    """overlay_host's parameters; ``wireguard`` defaults to WG (a copy)."""
+    wireguard = WG if wireguard == "default" else wireguard
     return {
         "vtep": VTEP,
         "state": "present",
