@@ -1,12 +1,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """make bench: run every benchmark within the budget, print the tables, write docs/performance.md and the plot.
 
-Order: (a)/(b) the table engine, (d)/(e) the 30-host lab (which also picks the forks), (m) moves on a 3-host lab,
-then (c) the fleet computation, whose largest size gets what is left of the budget.
+Order: (a)/(b) the table engine, (p) the public table modules through ansible-playbook, (d)/(e) the 30-host lab
+(which also picks the forks), (m) moves on a 3-host lab, then (c) the fleet computation, whose largest size gets
+what is left of the budget.
 
-``python -m bench --only tables`` (or ``BENCH_ONLY=tables``; ``tables``, ``lab``, ``moves``, ``fleet``,
-comma-separated) runs just those and prints their tables; docs/performance.md and its plot are only written by a
-run of all of them.
+``python -m bench --only tables`` (or ``BENCH_ONLY=tables``; ``tables``, ``modules``, ``lab``, ``moves``,
+``fleet``, comma-separated) runs just those and prints their tables; docs/performance.md and its plot are only
+written by a run of all of them.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import fleet, lab, moves, report, tables, wireguard
+from bench import fleet, lab, modules, moves, report, tables, wireguard
 from bench.common import Budget, Results, log, machine_facts, require_root
 
 BUDGET = float(os.environ.get("BENCH_BUDGET", "570"))  # seconds; make bench must finish within 10 minutes
 TABLES_SHARE = 90.0
+# (p): at least one run of each play and batch, more when they are cheap
+MODULES_SHARE = float(os.environ.get("BENCH_MODULES_SHARE", "60"))
 LAB_SHARE = 0.4  # of what is left after (a)/(b)
 FLEET_RESERVE = 15.0  # kept for the report and the plot
 DEFAULT_FORKS = 2
 
 
 MAIN_PID = os.getpid()
-PARTS = ("tables", "lab", "moves", "wireguard", "fleet")
+PARTS = ("tables", "modules", "lab", "moves", "wireguard", "fleet")
 
 
 def _parts(argv: list[str]) -> set[str]:
@@ -80,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
                 "a",
                 "(a)/(b) the table engine vs iproute2",
                 lambda: tables.run(results, budget, min(TABLES_SHARE, budget.left())),
+            )
+        if "modules" in parts:
+            _section(
+                results,
+                "p",
+                "(p) the public table modules through ansible-playbook",
+                lambda: modules.run(results, budget, work / "modules", min(MODULES_SHARE, budget.left())),
             )
         forks = None
         if "lab" in parts:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devenv import REPO
 
-from bench.common import Results, fmt_s
+from bench.common import Results, fmt_s, median
 
 DOC = REPO / "docs" / "performance.md"
 PNG = REPO / "docs" / "performance.png"
@@ -31,7 +31,7 @@ def md_table(columns: list[str], rows: list[list[str]]) -> str:
 
 
 CHECK_COLUMNS = ["bench", "target", "measured", "ratio / value", "verdict"]
-ORDER = ("a", "b", "c", "de", "m")
+ORDER = ("a", "b", "p", "c", "de", "m")
 
 
 def sections(results: Results) -> list[dict]:
@@ -70,6 +70,27 @@ def explain(results: Results) -> None:
             check.why = _why_fleet(fleet, check)
         elif check.bench == "d":
             check.why = _why_lab(results)
+        elif check.bench == "p":
+            check.why = _why_modules(results, check)
+
+
+def _why_modules(results: Results, check) -> str:
+    """(p): how much of the task is Ansible carrying the entries (the bench_sink play) and how much the module."""
+    table = "fdb" if "`fdb`" in check.target else "neigh"
+    row = (results.extra.get("modules") or {}).get(table) or {}
+    play, noop, sink, batch = (median(row.get(k) or []) for k in ("plays", "noops", "sinks", "batches"))
+    if None in (play, noop, sink, batch):
+        return "Not enough runs to split the task's time (see the notes of (p))."
+    task, carry = play - noop, sink - noop
+    floor = f"{batch / carry:.2f}x" if carry > 0 else "-"
+    return (
+        f"Of the task's {fmt_s(task)}, {fmt_s(carry)} is what Ansible itself costs to carry the {table} entries "
+        f"into a module that does nothing with them (bench_sink: templating the variable, whose every string may "
+        f"be a template, JSON both ways, AnsibleModule's argument checks and copies); that alone is a rate of "
+        f"{floor} the iproute2 batch rate, the ceiling of any module that takes its entries as a list of dicts "
+        f"through a task argument. The module's own part (validate, read, plan, write, the result) is the rest, "
+        f"{fmt_s(task - carry)}, against {fmt_s(batch)} for iproute2's batch."
+    )
 
 
 def _why_table(check) -> str:
@@ -346,6 +367,15 @@ def write_markdown(results: Results) -> Path:
         "10.224.0.2... with Docker-style MACs, FDB destinations spread over 1000 VTEPs in 198.19.0.0/16.",
         "- (b) reconciles the 20k table that (a) built once more (it must plan no change) and times one "
         "`bridge -j fdb show dev vxlan0` / `ip -j neigh show dev vxlan0` process on the same device.",
+        "- (p): `ansible-playbook -i localhost,` (local connection, forks 1) with one `netfleet.overlay.fdb` or "
+        "`neigh` task, `state: overridden`, its 100,000 entries (those of (a)) from a `vars_files` JSON file, "
+        "against a fresh `vxlan0` (as in (a)); the task is that play minus a no-op play (the same playbook and "
+        "`vars_files`, no task), and iproute2 gets the same entries as one `bridge -batch`/`ip -batch` file on an "
+        "identical fresh device. *carry only*: the same play with the entries given to `bench_sink` "
+        "(`tools/bench/library`, a module that takes them and does nothing), minus the no-op play. The plays "
+        "alternate, each device is read back and must hold exactly the entries, figures are medians. "
+        "`NETFLEET_BENCH_BASELINE=DIR` adds the same task against another version of the collection (a "
+        "collections path), in the same run.",
         "- (c): generated inventories (`ansible_connection: local`, nothing runs on a host) with 5 endpoints "
         "per host, explicit addresses, and hosts/20 networks of 100 endpoints (50 networks at 1000 hosts), so a "
         "host's tables do not grow with the fleet. `tools/bench/playbooks/compute.yml` imports the role's own "
