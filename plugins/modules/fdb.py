@@ -162,7 +162,6 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import t
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
 
-
 def main():
     module = AnsibleModule(argument_spec=table_argument_spec(), supports_check_mode=True)
     run(module, _table.converge, _table.FDB, pyroute2=module.params["state"] != "rendered")

@@ -146,7 +146,6 @@ from ansible_collections.netfleet.overlay.plugins.module_utils._argspec import t
 from ansible_collections.netfleet.overlay.plugins.module_utils._module import run
 
 
-
 def main():
     module = AnsibleModule(argument_spec=table_argument_spec(), supports_check_mode=True)
     run(module, _table.converge, _table.NEIGH, pyroute2=module.params["state"] != "rendered")
