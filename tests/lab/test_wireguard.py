@@ -462,6 +462,8 @@ def test_encrypted_off_and_on_for_a_network_in_use_is_one_run_each(fleet):
         assert vxlan["mtu"] == 1450, (host, vxlan["mtu"])
         assert link(fleet, host, WIREGUARD_NETNS, WIREGUARD_IFNAME) is None, f"{host}: wg-overlay left"
         assert daemons(fleet, host) == [], f"{host}: wireguard-go left"
+        left = fleet.sh(host, f"ls -d {STATE} /run/netns/{WIREGUARD_NETNS} 2>/dev/null || true").strip()
+        assert left == "", f"{host}: no encrypted network left, but {left}"
     assert reaches(fleet, "hosta", "hostc")
     _res, recap, changed = play(fleet, OFF, what="the second run without encryption")
     assert changed == [], recap
