@@ -152,10 +152,10 @@ DSTS = ["198.18.1.2", "198.18.1.3", "198.18.1.4"]
 @pytest.mark.parametrize("state", ["merged", "replaced", "overridden", "deleted", "gathered", "rendered"])
 def test_counts_match_the_tables_and_tables_false_plans_the_same(state):
     rng = random.Random(state)
-    for _ in range(300):
-        current = [(rng.choice(KEYS), rng.choice(DSTS)) for _ in range(rng.randint(0, 6))]
+    for _case in range(300):
+        current = [(rng.choice(KEYS), rng.choice(DSTS)) for _row in range(rng.randint(0, 6))]
         wanted, seen = [], set()
-        for _ in range(rng.randint(0, 5)):
+        for _entry in range(rng.randint(0, 5)):
             key = rng.choice(KEYS)
             dst = None if state == "deleted" and rng.random() < 0.3 else rng.choice(DSTS)
             dup = (key, dst) if key == ZERO else key
