@@ -229,21 +229,26 @@ def _is_list(value) -> bool:
 # --- parsing ----------------------------------------------------------------------------------------------
 
 
-def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _parse_cidr(raw, label: str, example: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A network in CIDR form with no host bits set; the message names ``label`` and gives ``example``."""
     if not isinstance(raw, str):
-        raise PeerTableError(f"{label} subnet {raw!r} must be a CIDR string like 10.213.0.0/24, got {kind(raw)}")
+        raise PeerTableError(f"{label} {raw!r} must be a CIDR string like {example}, got {kind(raw)}")
     text = raw.strip()
-    no_scope_id(text, f"{label} subnet", error=PeerTableError)
+    no_scope_id(text, label, error=PeerTableError)
     if "/" not in text:
-        raise PeerTableError(f"{label} subnet {raw!r} needs a prefix length, like 10.213.0.0/24")
+        raise PeerTableError(f"{label} {raw!r} needs a prefix length, like {example}")
     try:
-        subnet = ipaddress.ip_network(text, strict=True)
+        return ipaddress.ip_network(text, strict=True)
     except ValueError:
         try:
             loose = ipaddress.ip_network(text, strict=False)
         except ValueError:
-            raise PeerTableError(f"{label} subnet {raw!r} is not an IPv4 or IPv6 network in CIDR form") from None
-        raise PeerTableError(f"{label} subnet {raw} has host bits set; the network address is {loose}") from None
+            raise PeerTableError(f"{label} {raw!r} is not an IPv4 or IPv6 network in CIDR form") from None
+        raise PeerTableError(f"{label} {raw} has host bits set; the network address is {loose}") from None
+
+
+def _parse_subnet(raw, label: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    subnet = _parse_cidr(raw, f"{label} subnet", "10.213.0.0/24")
     if subnet.prefixlen > MAX_PREFIXLEN[subnet.version]:
         raise PeerTableError(
             f"{label} subnet {subnet} is too small: it leaves no endpoint address beside the network address"
@@ -1181,21 +1186,7 @@ def _wireguard_options(port, subnet, rotate) -> _WireguardOptions:
     rotate = False if rotate is None else check_bool(rotate, "overlay_wireguard_rotate", error=PeerTableError)
     label = "overlay_wireguard_subnet"
     raw = WIREGUARD_SUBNET if subnet is None or subnet == "" else subnet
-    if not isinstance(raw, str):
-        raise PeerTableError(f"{label} {raw!r} must be a CIDR string like {WIREGUARD_SUBNET}, got {kind(raw)}")
-    text = raw.strip()
-    no_scope_id(text, label, error=PeerTableError)
-    if "/" not in text:
-        raise PeerTableError(f"{label} {raw!r} needs a prefix length, like {WIREGUARD_SUBNET}")
-    try:
-        network = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            loose = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise PeerTableError(f"{label} {raw!r} is not an IPv4 or IPv6 network in CIDR form") from None
-        raise PeerTableError(f"{label} {raw} has host bits set; the network address is {loose}") from None
-    return _WireguardOptions(port, network, rotate)
+    return _WireguardOptions(port, _parse_cidr(raw, label, WIREGUARD_SUBNET), rotate)
 
 
 def _check_wireguard_port(options: _WireguardOptions, networks: dict[str, _Network]) -> None:
