@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import ipaddress
 import os
 import platform
@@ -66,6 +67,10 @@ SYS_MODULE = "/sys/module/wireguard"
 READY_TIMEOUT = 5.0  # seconds a started wireguard-go has to make its TUN and UAPI socket
 SBIN_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 DAEMON_ENV = {"PATH": ":".join(SBIN_PATH), "LOG_LEVEL": "error"}
+# what making a ``wireguard`` link answers where the kernel's WireGuard is there but unusable: wireguard-go instead
+KERNEL_UNUSABLE = frozenset(
+    {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENODEV, errno.ENOENT}
+)
 
 
 EMPTY_FACTS = {
@@ -484,6 +489,7 @@ class Tunnel:
         self.namespace = nl.Namespace  # what facts() reads ovl-wg with
         self.tally: list[str] = []
         self._children: dict = {}
+        self.fallback = False  # the kernel refused its wireguard link in this run: wireguard-go runs instead
 
     # -- helpers --
 
@@ -613,6 +619,7 @@ class Tunnel:
         ``commands_done``, when a step fails.
         """
         self.tally = []
+        self.fallback = False
         if want is None:
             return self._teardown(handles)
         commands: list[str] = []
@@ -691,6 +698,12 @@ class Tunnel:
                         f"wireguard: {step.command}: {exc}", commands=commands, commands_done=done
                     ) from None
                 done.append(step.command)
+        if self.fallback:
+            impl = "userspace"
+            self.tally.append("started wireguard-go (the kernel refused the wireguard link)")
+            # after the kernel link's command, which ran wireguard-go instead
+            at = next(n for n, cmd in enumerate(commands) if cmd.endswith("type wireguard")) + 1
+            commands.insert(at, _cmdline.line(self._go(), "-f", WIREGUARD_IFNAME) + "  # the kernel refused the link")
         if made:
             self.tally.insert(0, f"made {WIREGUARD_IFNAME} ({impl})")
         return {"changed": bool(commands), "commands": commands, "summary": self.summary() if commands else ""}
@@ -704,7 +717,7 @@ class Tunnel:
                 steps.append(
                     Step(
                         ip_cmd(None, "link", "add", WIREGUARD_IFNAME, "mtu", mtu, "type", "wireguard"),
-                        lambda: host.link_add(WIREGUARD_IFNAME, "wireguard", mtu=mtu),
+                        lambda: self._kernel_link(handles, mtu),
                     )
                 )
         else:
@@ -734,6 +747,29 @@ class Tunnel:
             )
         )
         return steps
+
+    def _kernel_link(self, handles, mtu: int) -> None:
+        """Make the kernel's ``wireguard`` link; where the kernel refuses the link type (the module is there but
+        unusable: EOPNOTSUPP and the like) and wireguard-go is installed, start wireguard-go instead, with a
+        warning, and give its TUN the MTU (the next steps move it and configure it as the kernel link)."""
+        host = handles(None)
+        try:
+            host.link_add(WIREGUARD_IFNAME, "wireguard", mtu=mtu)
+            return
+        except nl.NetlinkOpError as exc:
+            cause = exc.__cause__
+            code = getattr(cause, "code", None) or getattr(cause, "errno", None)
+            if code not in KERNEL_UNUSABLE or go_binary() is None:
+                raise
+            reason = str(exc)
+        self.warnings.append(
+            f"wireguard: the kernel has WireGuard but refused to make {WIREGUARD_IFNAME} ({reason});"
+            " using wireguard-go instead"
+        )
+        self._start_daemon(handles)
+        host._wrote()
+        host.link_set(WIREGUARD_IFNAME, host.link_index(WIREGUARD_IFNAME), mtu=mtu)
+        self.fallback = True
 
     def _link_steps(self, handles, before: dict, want: dict) -> list[Step]:
         def ns():

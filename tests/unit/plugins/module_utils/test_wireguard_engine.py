@@ -5,6 +5,7 @@ and the userspace paths, check mode, idempotence, peers, rotation, teardown, and
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -548,3 +549,55 @@ def test_requirement_wireguard_missing():
     assert _requirements.unmet(dict(ok, wireguard={"implementation": None}), needs, "present") == ["wireguard_missing"]
     assert _requirements.unmet(dict(ok, wg=None), {}, "present") == []
     assert _requirements.unmet(dict(ok, wg=None), needs, "absent") == []
+
+
+# --- kernel WireGuard that refuses its link: wireguard-go instead ---------------------------------------------------
+
+
+def refuse_kernel_link(world, code):
+    """The host namespace answers a ``wireguard`` link with ``code`` (the module is there, the link type is not)."""
+    host = world.ns[None]
+    plain = host.link_add
+
+    def link_add(ifname, kind, **attrs):
+        if kind == "wireguard":
+            raise nl.NetlinkOpError(f"creating wireguard {ifname} in the host namespace: {os.strerror(code)}") from (
+                OSError(code, os.strerror(code))
+            )
+        plain(ifname, kind, **attrs)
+
+    host.link_add = link_add
+
+
+def test_a_kernel_that_refuses_the_wireguard_link_falls_back_to_wireguard_go_with_a_warning(world):
+    refuse_kernel_link(world, errno.EOPNOTSUPP)
+    warnings: list = []
+    result, tunnel = converge(world, want(PEER2), kernel=True, warnings=warnings)
+    assert len(warnings) == 1 and "using wireguard-go instead" in warnings[0], warnings
+    assert "Operation not supported" in warnings[0]
+    cmds = result["commands"]
+    add = cmds.index("ip link add wg-overlay mtu 1440 type wireguard")
+    assert "wireguard-go -f wg-overlay" in cmds[add + 1] and cmds[add + 2] == f"ip link set wg-overlay netns {NS}"
+    assert "made wg-overlay (userspace)" in result["summary"] and "refused" in result["summary"]
+    assert world.daemon and IF not in world.ns[None].devs
+    dev = world.ns[NS].devs[IF]
+    assert dev["kind"] == "tun" and dev["mtu"] == 1440 and dev["up"], dev
+    assert ("set", None, IF, ("mtu",)) in world.log  # the MTU given in the host netns, before the move
+    assert list(world.device["peers"]) == [PEER2["public_key"]]
+    assert tunnel.facts()["implementation"] == "userspace"
+    warnings.clear()
+    again = converge(world, want(PEER2), kernel=True, warnings=warnings)[0]
+    assert again["changed"] is False and warnings == []  # the TUN is what is in use now
+    assert_no_private_key(world, result, again, warnings)
+
+
+@pytest.mark.parametrize("go", [True, False], ids=["EPERM", "no-wireguard-go"])
+def test_no_fallback_on_another_error_or_without_wireguard_go(world, monkeypatch, go):
+    refuse_kernel_link(world, errno.EPERM if go else errno.EOPNOTSUPP)
+    if not go:
+        monkeypatch.setattr(_wireguard, "go_binary", lambda: None)
+    warnings: list = []
+    with pytest.raises(_wireguard.WireGuardError) as failed:
+        converge(world, want(PEER2), kernel=True, warnings=warnings)
+    assert ("Operation not permitted" if go else "Operation not supported") in str(failed.value)
+    assert warnings == [] and not world.daemon
