@@ -234,7 +234,9 @@ def run(results: Results, budget: Budget, work: Path, share: float) -> None:
             log(
                 f"  (p) {table} {SIZE}: task play {fmt_s(play_s)} (runs {', '.join(fmt_s(p.seconds) for p in plays)}),"
                 f" no-op {fmt_s(noop_s)}, task {fmt_s(task_s)}, carry only {fmt_s(sink_s)}; {tool} {fmt_s(batch_s)};"
-                f" ratio "
+                f" CPU: task play {fmt_s(median(cpu['task']))}, no-op {fmt_s(median(cpu['noop']))}, carry only"
+                f" {fmt_s(median(cpu['sink']))}, baseline {fmt_s(median(cpu['baseline']))}, batch"
+                f" {fmt_s(median(cpu['batch']))}; ratio "
                 f"{f'{ratio:.2f}x' if ratio else '-'} {errors or ''}"
             )
             results.extra.setdefault("modules", {})[table] = {
