@@ -88,8 +88,10 @@ OFF = dict.fromkeys(HOSTS, networks(False))
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    for fleet in lab_fleet(tmp_path_factory, "wireguard", converge=False):
+def fleet(request, tmp_path_factory):
+    # named after the module that uses it (test_wireguard_membership imports it): each its own results file
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    for fleet in lab_fleet(tmp_path_factory, name, converge=False):
         fleet.outputs = []  # (what, stdout + stderr) of every run at -vvv, searched for private keys
         fleet.keys = {}  # host -> every private key it held during the test (never printed)
         fleet.started = []  # (host, pid) of background processes in lab hosts; stopped by the test, or here
