@@ -10,8 +10,10 @@ carries the whole fleet's tables.
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Mapping
 
+from ansible import context
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.netfleet.overlay.plugins.plugin_utils.fleet_records import (
@@ -117,6 +119,24 @@ def _removed_text(removed) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A key rotation switches every host at one instant, so that no pair of hosts holds mismatched keys for longer than
+# the clocks differ: a host that switched alone could not complete a handshake with the peers that had not, and
+# packets wait (WireGuard queues 128 per peer) or are lost. The instant leaves time for every host of the run to
+# reach it: a start-up margin, plus one module start per batch of forks.
+SWITCH_MARGIN = 2.0  # seconds
+SWITCH_PER_BATCH = 0.5  # seconds per batch of hosts that the forks start together
+
+
+def _set_switch_instant(fleet_plan: dict, hosts: int) -> None:
+    """Give a plan that rotates keys its ``switch_at`` (epoch seconds), the instant every rotating host switches."""
+    wireguard = fleet_plan.get("wireguard")
+    if not wireguard or not any(entry["rotate"] for entry in wireguard["hosts"].values()):
+        return
+    forks = max(1, int(context.CLIARGS.get("forks") or 5))
+    batches = -(-max(hosts, 1) // forks)
+    wireguard["switch_at"] = round(time.time() + SWITCH_MARGIN + SWITCH_PER_BATCH * batches, 3)
+
+
 class ActionModule(ActionBase):
     """Compute the fleet plan from every host's variables and facts."""
 
@@ -156,6 +176,7 @@ class ActionModule(ActionBase):
                 wireguard_subnet=args["wireguard_subnet"],
                 wireguard_rotate=args["wireguard_rotate"],
             )
+            _set_switch_instant(fleet_plan, len(active))
             result.update(changed=False, plan=pack_plan(fleet_plan), summary=plan_summary(fleet_plan))
         except (FleetRecordsError, PeerTableError) as exc:
             # A failed result, not an exception: Ansible prints an exception's message twice (an error banner with

@@ -140,6 +140,15 @@ def endpoint_ip(text: str) -> str:
     return text.rpartition(":")[0].strip("[]")
 
 
+def _switch_at(value) -> float | None:
+    """The rotation instant (epoch seconds, as overlay_plan sets it), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise v.InputError(f"wireguard.switch_at: expected epoch seconds (a positive number) or null, got {value!r}")
+    return float(value)
+
+
 def check_wireguard(value, vtep: str) -> dict | None:
     """Normalise ``wireguard`` (None: the host has no encrypted network); raise :class:`InputError` naming the
     field and the value.  The tunnel address, its peers' and their endpoints are checked against each other and the
@@ -149,7 +158,7 @@ def check_wireguard(value, vtep: str) -> dict | None:
         return None
     expected = "a dict (address, prefixlen, port, mtu, peers) or null"
     _check_shape(value, WIREGUARD_KEYS, "wireguard", expected, named=False)
-    unknown = sorted(str(key) for key in value if key not in (*WIREGUARD_KEYS, "rotate"))
+    unknown = sorted(str(key) for key in value if key not in (*WIREGUARD_KEYS, "rotate", "switch_at"))
     if unknown:
         raise v.InputError(f"wireguard: unknown key(s) {', '.join(unknown)}")
     address, prefixlen = v.interface_address(f"{value['address']}/{value['prefixlen']}", "wireguard.address/prefixlen")
@@ -169,6 +178,7 @@ def check_wireguard(value, vtep: str) -> dict | None:
         "port": v.port(value["port"], "wireguard.port"),
         "mtu": v.mtu(value["mtu"], "wireguard.mtu"),
         "rotate": _model.check_bool(value.get("rotate", False), "wireguard.rotate:", error=v.InputError),
+        "switch_at": _switch_at(value.get("switch_at")),
         "peers": [],
     }
     peers = value["peers"]

@@ -65,6 +65,9 @@ UNIT = "netfleet-overlay-wireguard.service"  # transient (systemd-run): nothing 
 SYSTEMD_RUNNING = "/run/systemd/system"
 SYS_MODULE = "/sys/module/wireguard"
 READY_TIMEOUT = 5.0  # seconds a started wireguard-go has to make its TUN and UAPI socket
+# A rotation waits for the fleet's instant (overlay_plan's switch_at) at most this long; an instant further away is
+# taken as a clock that is wrong, and the host switches at once.
+SWITCH_WAIT_MAX = 120.0
 SBIN_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 DAEMON_ENV = {"PATH": ":".join(SBIN_PATH), "LOG_LEVEL": "error"}
 # what making a ``wireguard`` link answers where the kernel's WireGuard is there but unusable: wireguard-go instead
@@ -676,7 +679,14 @@ class Tunnel:
         words = config_words(dump, keys.path(key_file), key_differs, want["port"], peers)
         if words:
             args = [*prefix, "set", WIREGUARD_IFNAME, *(str(word) for word in words)]
-            steps.append(Step(_cmdline.line("wg", "set", WIREGUARD_IFNAME, *words), lambda: self._run(args, "wg set")))
+            switch_at = want.get("switch_at") if staged and dump is not None else None
+
+            def configure():
+                if switch_at:  # every host of the rotation switches at the same instant
+                    self._wait_until(switch_at)
+                self._run(args, "wg set")
+
+            steps.append(Step(_cmdline.line("wg", "set", WIREGUARD_IFNAME, *words), configure))
             if dump is not None:
                 if key_differs:
                     self.tally.append("rotated" if staged else "key set")
@@ -707,6 +717,22 @@ class Tunnel:
         if made:
             self.tally.insert(0, f"made {WIREGUARD_IFNAME} ({impl})")
         return {"changed": bool(commands), "commands": commands, "summary": self.summary() if commands else ""}
+
+    def _wait_until(self, switch_at: float) -> None:
+        """Sleep until the fleet's rotation instant; say so when this host reached it late or it is too far off."""
+        delay = switch_at - time.time()
+        if delay > SWITCH_WAIT_MAX:
+            self.warnings.append(
+                f"wireguard: the rotation instant is {delay:.0f} s away (more than {SWITCH_WAIT_MAX:.0f} s: is this"
+                " host's clock right?); switched keys at once"
+            )
+        elif delay > 0:
+            time.sleep(delay)
+        elif delay < -1:
+            self.warnings.append(
+                f"wireguard: switched keys {-delay:.1f} s after the fleet's rotation instant (this host's run started"
+                " late); its peers could not reach it with the new keys for that long"
+            )
 
     def _make_steps(self, handles, impl: str, host_link: dict | None, mtu: int) -> list[Step]:
         """Make the interface in the host namespace (or start wireguard-go), set its MTU there, move it."""

@@ -601,3 +601,41 @@ def test_no_fallback_on_another_error_or_without_wireguard_go(world, monkeypatch
         converge(world, want(PEER2), kernel=True, warnings=warnings)
     assert ("Operation not permitted" if go else "Operation not supported") in str(failed.value)
     assert warnings == [] and not world.daemon
+
+
+# --- the rotation instant ------------------------------------------------------------------------------------------
+
+
+def staged_rotation(world, **extra):
+    converge(world, want(PEER2))
+    _wireguard.key_state(world.run, world.state, rotate=True)
+    return dict(want(dict(PEER2, public_key=key("h2-next")), rotate=True), **extra)
+
+
+def test_a_rotation_switches_at_the_fleets_instant(world, monkeypatch):
+    now, slept = 1000.0, []
+    monkeypatch.setattr(_wireguard.time, "time", lambda: now)
+    monkeypatch.setattr(_wireguard.time, "sleep", slept.append)
+    warnings: list[str] = []
+    result = converge(world, staged_rotation(world, switch_at=now + 2.5), warnings=warnings)[0]
+    assert slept == [2.5] and warnings == [] and "rotated" in result["summary"]
+
+
+def test_a_host_late_for_the_instant_switches_at_once_and_says_so(world, monkeypatch):
+    monkeypatch.setattr(_wireguard.time, "time", lambda: 1000.0)
+    monkeypatch.setattr(_wireguard.time, "sleep", lambda s: pytest.fail(f"slept {s}"))
+    warnings: list[str] = []
+    converge(world, staged_rotation(world, switch_at=996.5), warnings=warnings)
+    assert warnings == [
+        "wireguard: switched keys 3.5 s after the fleet's rotation instant (this host's run started late); its peers"
+        " could not reach it with the new keys for that long"
+    ]
+
+
+def test_an_instant_too_far_away_is_not_waited_for(world, monkeypatch):
+    monkeypatch.setattr(_wireguard.time, "time", lambda: 1000.0)
+    monkeypatch.setattr(_wireguard.time, "sleep", lambda s: pytest.fail(f"slept {s}"))
+    warnings: list[str] = []
+    converge(world, staged_rotation(world, switch_at=1000.0 + 3600), warnings=warnings)
+    assert len(warnings) == 1 and "is this host's clock right?" in warnings[0]
+    assert world.device["private"] == private_keys(world)[0]  # switched all the same

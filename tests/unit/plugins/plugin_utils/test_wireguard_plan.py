@@ -99,6 +99,7 @@ def test_an_encrypted_network_runs_between_tunnel_addresses():
         "port": 51820,
         "mtu": 1440,
         "rotate": False,
+        "switch_at": None,
         "peers": [
             {"host": "h2", "public_key": key(2), "endpoint": "198.18.1.2:51820", "address": "10.255.0.2"},
             {"host": "h3", "public_key": key(3), "endpoint": "198.18.1.3:51820", "address": "10.255.0.3"},
@@ -386,3 +387,22 @@ def test_the_peer_tables_filter_takes_the_wireguard_options():
     peer_tables = FilterModule().filters()["peer_tables"]
     result = peer_tables(NETWORKS, fleet(), wireguard_subnet="10.254.0.0/24", wireguard_port=51000)
     assert result["h1"]["wireguard"]["address"] == "10.254.0.1" and result["h1"]["wireguard"]["port"] == 51000
+
+
+def test_a_rotation_gets_one_instant_for_every_rotating_host(monkeypatch):
+    from ansible.context import CLIARGS
+
+    from ansible_collections.netfleet.overlay.plugins.action import overlay_plan as action
+
+    hosts = fleet(h1=wg(key(1), public_key_next=key(11)), h2=wg(key(2), public_key_next=key(12)), h3=wg(key(3)))
+    monkeypatch.setattr(action.time, "time", lambda: 1000.0)
+    monkeypatch.setattr(action.context, "CLIARGS", type(CLIARGS)({"forks": 2}))
+    plan = compute_plan(NETWORKS, hosts, wireguard_rotate=True)
+    action._set_switch_instant(plan, 3)  # 3 hosts, 2 forks: two batches
+    assert plan["wireguard"]["switch_at"] == 1000.0 + action.SWITCH_MARGIN + 2 * action.SWITCH_PER_BATCH
+    expanded = {host: host_tables(pack_plan(plan), host)["wireguard"] for host in ("h1", "h2", "h3")}
+    assert expanded["h1"]["switch_at"] == expanded["h2"]["switch_at"] == plan["wireguard"]["switch_at"]
+    assert expanded["h3"]["switch_at"] is None  # nothing staged: it does not rotate
+    quiet = compute_plan(NETWORKS, hosts)  # no rotation: no instant, no waiting
+    action._set_switch_instant(quiet, 3)
+    assert "switch_at" not in quiet["wireguard"]
