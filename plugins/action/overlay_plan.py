@@ -119,22 +119,29 @@ def _removed_text(removed) -> str:
     return "\n".join(lines) + "\n"
 
 
-# A key rotation switches every host at one instant, so that no pair of hosts holds mismatched keys for longer than
-# the clocks differ: a host that switched alone could not complete a handshake with the peers that had not, and
-# packets wait (WireGuard queues 128 per peer) or are lost. The instant leaves time for every host of the run to
-# reach it: a start-up margin, plus one module start per batch of forks.
+# A key rotation switches the hosts one after another, at instants the plan fixes, SWITCH_GAP apart in name order
+# (the whole sequence at most SWITCH_SPREAD long). Between two hosts' switches, the packets that the later one still
+# sends with the old session are lost, so the gap is short; but it is never zero: two hosts that switch at the same
+# moment both start a handshake with each other, the handshakes cross, and neither completes until WireGuard retries
+# 5 s later. The first instant leaves time for every host of the run to get there: a start-up margin, plus one
+# module start per batch of forks.
 SWITCH_MARGIN = 2.0  # seconds
 SWITCH_PER_BATCH = 0.5  # seconds per batch of hosts that the forks start together
+SWITCH_GAP = 0.05  # seconds between two hosts' switches
+SWITCH_SPREAD = 5.0  # seconds, the most from the first host's switch to the last one's
 
 
-def _set_switch_instant(fleet_plan: dict, hosts: int) -> None:
-    """Give a plan that rotates keys its ``switch_at`` (epoch seconds), the instant every rotating host switches."""
+def _set_switch_instants(fleet_plan: dict, hosts: int) -> None:
+    """Give each host that rotates its key in this plan its ``switch_at`` (epoch seconds)."""
     wireguard = fleet_plan.get("wireguard")
-    if not wireguard or not any(entry["rotate"] for entry in wireguard["hosts"].values()):
+    rotating = sorted(name for name, entry in (wireguard or {}).get("hosts", {}).items() if entry["rotate"])
+    if not rotating:
         return
     forks = max(1, int(context.CLIARGS.get("forks") or 5))
-    batches = -(-max(hosts, 1) // forks)
-    wireguard["switch_at"] = round(time.time() + SWITCH_MARGIN + SWITCH_PER_BATCH * batches, 3)
+    first = time.time() + SWITCH_MARGIN + SWITCH_PER_BATCH * -(-max(hosts, 1) // forks)
+    gap = min(SWITCH_GAP, SWITCH_SPREAD / len(rotating))
+    for rank, name in enumerate(rotating):
+        wireguard["hosts"][name]["switch_at"] = round(first + rank * gap, 3)
 
 
 class ActionModule(ActionBase):
@@ -176,7 +183,7 @@ class ActionModule(ActionBase):
                 wireguard_subnet=args["wireguard_subnet"],
                 wireguard_rotate=args["wireguard_rotate"],
             )
-            _set_switch_instant(fleet_plan, len(active))
+            _set_switch_instants(fleet_plan, len(active))
             result.update(changed=False, plan=pack_plan(fleet_plan), summary=plan_summary(fleet_plan))
         except (FleetRecordsError, PeerTableError) as exc:
             # A failed result, not an exception: Ansible prints an exception's message twice (an error banner with

@@ -1769,7 +1769,7 @@ def host_tables(fleet_plan: Mapping, host: str) -> dict:
             "port": own["port"],
             "mtu": own["mtu"],
             "rotate": own["rotate"],
-            "switch_at": wireguard.get("switch_at") if own["rotate"] else None,
+            "switch_at": own.get("switch_at") if own["rotate"] else None,
             "peers": wg_peers,
         }
     return record

@@ -389,7 +389,7 @@ def test_the_peer_tables_filter_takes_the_wireguard_options():
     assert result["h1"]["wireguard"]["address"] == "10.254.0.1" and result["h1"]["wireguard"]["port"] == 51000
 
 
-def test_a_rotation_gets_one_instant_for_every_rotating_host(monkeypatch):
+def test_a_rotation_switches_the_hosts_one_after_another_at_instants_of_the_plan(monkeypatch):
     from ansible.context import CLIARGS
 
     from ansible_collections.netfleet.overlay.plugins.action import overlay_plan as action
@@ -398,11 +398,21 @@ def test_a_rotation_gets_one_instant_for_every_rotating_host(monkeypatch):
     monkeypatch.setattr(action.time, "time", lambda: 1000.0)
     monkeypatch.setattr(action.context, "CLIARGS", type(CLIARGS)({"forks": 2}))
     plan = compute_plan(NETWORKS, hosts, wireguard_rotate=True)
-    action._set_switch_instant(plan, 3)  # 3 hosts, 2 forks: two batches
-    assert plan["wireguard"]["switch_at"] == 1000.0 + action.SWITCH_MARGIN + 2 * action.SWITCH_PER_BATCH
+    action._set_switch_instants(plan, 3)  # 3 hosts, 2 forks: two batches
+    first = 1000.0 + action.SWITCH_MARGIN + 2 * action.SWITCH_PER_BATCH
     expanded = {host: host_tables(pack_plan(plan), host)["wireguard"] for host in ("h1", "h2", "h3")}
-    assert expanded["h1"]["switch_at"] == expanded["h2"]["switch_at"] == plan["wireguard"]["switch_at"]
+    assert expanded["h1"]["switch_at"] == first
+    assert expanded["h2"]["switch_at"] == round(first + action.SWITCH_GAP, 3)  # never at the same moment
     assert expanded["h3"]["switch_at"] is None  # nothing staged: it does not rotate
-    quiet = compute_plan(NETWORKS, hosts)  # no rotation: no instant, no waiting
-    action._set_switch_instant(quiet, 3)
-    assert "switch_at" not in quiet["wireguard"]
+    quiet = compute_plan(NETWORKS, hosts)  # no rotation: no instants, no waiting
+    action._set_switch_instants(quiet, 3)
+    assert all("switch_at" not in entry for entry in quiet["wireguard"]["hosts"].values())
+
+
+def test_many_rotating_hosts_switch_within_the_spread():
+    from ansible_collections.netfleet.overlay.plugins.action import overlay_plan as action
+
+    plan = {"wireguard": {"hosts": {f"h{i:04d}": {"rotate": True} for i in range(1000)}}}
+    action._set_switch_instants(plan, 1000)
+    instants = sorted(entry["switch_at"] for entry in plan["wireguard"]["hosts"].values())
+    assert len(set(instants)) == 1000 and instants[-1] - instants[0] <= action.SWITCH_SPREAD
