@@ -68,6 +68,7 @@ UAPI = f"/run/wireguard/{WIREGUARD_IFNAME}.sock"  # wireguard-go's control socke
 PY = "/usr/bin/python3"
 ROGUE_NS, ROGUE_ADDR = "nflwgrogue", "198.18.9.19"
 LOSS_LIMIT = 0.01  # the issue: a rotation at 100 packets/s loses at most 1 %
+ROTATION_WINDOW = 30  # seconds of that ping, the rotation run inside (ping -i 0.01 sends 70 to 100 a second here)
 # ping -p: 16 bytes that fill the ICMP payload; each capture looks for them in every packet's bytes
 PATTERN = {ENC: "de11c0de5eedfeed0badcafe8badf00d", PLAIN: "c0ffee00facade11b0a710adf1e1d5ee"}
 
@@ -181,18 +182,23 @@ class Pinger:
 
 
 @contextlib.contextmanager
-def pinging(fleet, pairs, label: str):
-    """100/s pings for the block; yields a dict filled with {pair label: (sent, lost)}; prints the figures."""
+def pinging(fleet, pairs, label: str, window: float = 0):
+    """100/s pings for the block, and for at least ``window`` seconds in all (the block inside); yields a dict filled
+    with {pair label: (sent, lost)}; prints the figures, with the outage they mean."""
     pingers = [Pinger(fleet, src, dst) for src, dst in pairs]
     figures: dict = {}
+    started = time.monotonic()
     time.sleep(1)  # every pinger has its first replies before the run starts
     yield figures
-    time.sleep(1)
+    time.sleep(max(1.0, window - (time.monotonic() - started)))
     for pinger in pingers:
         sent, received = pinger.stop()
         figures[pinger.label] = (sent, sent - received)
     for name, (sent, lost) in figures.items():
-        print(f"{label}: {name}: {lost} of {sent} pings lost at 100/s ({100 * lost / max(sent, 1):.2f} %)")
+        print(
+            f"{label}: {name}: {lost} of {sent} pings lost at 100/s ({100 * lost / max(sent, 1):.2f} %,"
+            f" {10 * lost} ms without replies)"
+        )
 
 
 # --- capture on the underlay switch ------------------------------------------------------------------------------
@@ -379,7 +385,8 @@ def test_a_rotation_gives_every_host_a_new_key_pair_in_one_run(fleet):
     before = wireguard(fleet)
     privates = {host: fleet.sh(host, f"cat {STATE}/private.key").strip() for host in HOSTS}
     pairs = (("hosta", "hostb"), ("hostc", "hosta"))
-    with pinging(fleet, pairs, "rotation") as figures:
+    # the issue's measure: a 100/s ping through the rotation; ours lasts ROTATION_WINDOW seconds, the run inside it
+    with pinging(fleet, pairs, "rotation", window=ROTATION_WINDOW) as figures:
         _res, _recap, changed = play(fleet, ON, "-e", "overlay_wireguard_rotate=true", what="the rotation run")
     assert changed == sorted(HOSTS), changed
     after = wireguard(fleet)
@@ -392,7 +399,7 @@ def test_a_rotation_gives_every_host_a_new_key_pair_in_one_run(fleet):
         assert peers == sorted(after[p]["public_key"] for p in HOSTS if p != host), f"{host}: its peers' old keys"
         assert after[host]["address"] == before[host]["address"], "the tunnel address changed in a rotation"
     for label, (sent, lost) in figures.items():
-        assert sent > 500 and lost / sent <= LOSS_LIMIT, f"rotation: {label} lost {lost} of {sent}"
+        assert sent > 1000 and lost / sent <= LOSS_LIMIT, f"rotation: {label} lost {lost} of {sent}"
     assert reaches(fleet, "hostb", "hostd")
     _res, recap, changed = play(fleet, ON, what="the run after the rotation")
     assert changed == [], recap
