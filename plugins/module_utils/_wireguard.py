@@ -719,7 +719,7 @@ class Tunnel:
         return {"changed": bool(commands), "commands": commands, "summary": self.summary() if commands else ""}
 
     def _wait_until(self, switch_at: float) -> None:
-        """Sleep until the fleet's rotation instant; say so when this host reached it late or it is too far off."""
+        """Sleep until this host's rotation instant; say so when it got there late or the instant is too far off."""
         delay = switch_at - time.time()
         if delay > SWITCH_WAIT_MAX:
             self.warnings.append(
@@ -730,7 +730,7 @@ class Tunnel:
             time.sleep(delay)
         elif delay < -1:
             self.warnings.append(
-                f"wireguard: switched keys {-delay:.1f} s after the fleet's rotation instant (this host's run started"
+                f"wireguard: switched keys {-delay:.1f} s after this host's rotation instant (its run started"
                 " late); its peers could not reach it with the new keys for that long"
             )
 

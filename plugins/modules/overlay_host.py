@@ -152,10 +152,10 @@ options:
       - C(rotate) (default V(false)) - V(true) switches the host to its staged key
         (M(netfleet.overlay.wireguard_key) with C(rotate=true)) in this run, and the peers' keys given are their new
         ones.
-      - C(switch_at) (default null) - with C(rotate), the instant (epoch seconds) at which the host switches keys,
-        the same for every host of the rotation (M(netfleet.overlay.overlay_plan) sets it), so that no pair of hosts
-        holds mismatched keys for longer than their clocks differ. A host that gets there late switches at once, and
-        warns.
+      - C(switch_at) (default null) - with C(rotate), the instant (epoch seconds) at which the host switches keys.
+        M(netfleet.overlay.overlay_plan) gives the hosts of a rotation instants a few tens of milliseconds apart, so
+        that no pair of hosts holds mismatched keys for long, and no two hosts switch at the same moment. A host that
+        gets there late switches at once, and warns.
     type: dict
     version_added: 0.3.0
   wireguard_allow:

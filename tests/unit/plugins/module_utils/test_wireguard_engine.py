@@ -627,7 +627,7 @@ def test_a_host_late_for_the_instant_switches_at_once_and_says_so(world, monkeyp
     warnings: list[str] = []
     converge(world, staged_rotation(world, switch_at=996.5), warnings=warnings)
     assert warnings == [
-        "wireguard: switched keys 3.5 s after the fleet's rotation instant (this host's run started late); its peers"
+        "wireguard: switched keys 3.5 s after this host's rotation instant (its run started late); its peers"
         " could not reach it with the new keys for that long"
     ]
 
